@@ -1,0 +1,458 @@
+"""The stage engine: pure decisions, no I/O.
+
+Given a journey, one customer's enrollment state, a stimulus (an event or a clock
+tick) and the time, `decide` returns the new state and what follows from it. It never
+reads the wall clock or the database, so replays, simulations and tests agree.
+
+Rules worth knowing:
+- Events apply in `occurred_at` order. An event that happened at or before the moment
+  the customer entered their current stage cannot move them out of it (it is stale);
+  this is also what makes replaying an already-applied event a no-op.
+- Timers (`after`, `no_event_for`, delayed `move_to`) fire at their due time, and due
+  timers fire before a later event is applied.
+- Triggers are tried in declaration order; the first that matches wins. A trigger with
+  no `from` does not fire for the stage the customer is already in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from .conditions import Condition, compile_condition
+from .decisions import (
+    AttributesSet,
+    Decision,
+    Ended,
+    EndReason,
+    Enrolled,
+    EnrollmentState,
+    Event,
+    LeftStage,
+    Outcome,
+    ScheduledAction,
+    Tick,
+    Transitioned,
+    idempotency_key,
+)
+from .model import (
+    DelayTrigger,
+    EventTrigger,
+    InactivityTrigger,
+    Journey,
+    MoveToAction,
+    SetAttributeAction,
+    Stage,
+    _Action,
+    _MessageAction,
+)
+
+# A chain of immediate moves longer than this is a loop the validator should have
+# caught; stop rather than spin.
+MAX_CHAIN = 64
+
+__all__ = ["MAX_CHAIN", "customer_scope", "decide", "next_timer"]
+
+
+def customer_scope(
+    external_id: str, fields: Mapping[str, Any], attributes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The `customer` mapping conditions see: attributes, overlaid by profile fields.
+
+    `customer.segment` reads an attribute; `customer.country` the profile field.
+    """
+    scope: dict[str, Any] = dict(attributes)
+    scope.update({k: v for k, v in fields.items() if v is not None})
+    scope["id"] = external_id
+    scope["attributes"] = dict(attributes)
+    return scope
+
+
+@dataclass(frozen=True, slots=True)
+class _Timer:
+    target: str
+    label: str
+    delay: timedelta
+    since_last_event: bool
+    condition: Condition | None = None
+
+
+@dataclass(slots=True)
+class _Index:
+    """Per-journey lookups, built once, so each decision is a few dict hits."""
+
+    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None]]]
+    entry_by_event: dict[str, list[tuple[str, Condition | None]]]
+    timers: dict[str, list[_Timer]]
+    params: dict[int, dict[str, Any]]
+    conditions: dict[int, Condition]
+    goal: tuple[str, Condition | None] | None
+    exits: list[tuple[str, Condition | None]]
+    entry_where: Condition | None
+    stages: dict[str, Stage] = field(default_factory=dict)
+
+
+_INDEXES: dict[int, tuple[Journey, _Index]] = {}
+
+
+def _cond(text: str | None) -> Condition | None:
+    return compile_condition(text) if text else None
+
+
+def _index(journey: Journey) -> _Index:
+    hit = _INDEXES.get(id(journey))
+    if hit is not None and hit[0] is journey:
+        return hit[1]
+    ix = _build_index(journey)
+    # Keep the journey referenced so its id cannot be reused while cached.
+    _INDEXES[id(journey)] = (journey, ix)
+    return ix
+
+
+def _build_index(journey: Journey) -> _Index:
+    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None]]] = {}
+    entry_by_event: dict[str, list[tuple[str, Condition | None]]] = {}
+    timers: dict[str, list[_Timer]] = {}
+    params: dict[int, dict[str, Any]] = {}
+    conditions: dict[int, Condition] = {}
+    entry = set(journey.entry_stages)
+    for stage in journey.stages:
+        for trig in stage.enter_when:
+            if isinstance(trig, EventTrigger):
+                by_event.setdefault(trig.event, []).append((stage.key, trig, _cond(trig.where)))
+                if stage.key in entry and trig.from_ is None:
+                    entry_by_event.setdefault(trig.event, []).append((stage.key, _cond(trig.where)))
+            else:
+                inactivity = isinstance(trig, InactivityTrigger)
+                delay = trig.no_event_for if isinstance(trig, InactivityTrigger) else trig.after
+                assert isinstance(trig, InactivityTrigger | DelayTrigger)
+                label = f"{'no_event_for' if inactivity else 'after'}:{_fmt(delay)}"
+                for src in trig.from_:
+                    timers.setdefault(src, []).append(_Timer(stage.key, label, delay, inactivity))
+        for action in stage.on_enter:
+            if action.when:
+                conditions[id(action)] = compile_condition(action.when)
+            if isinstance(action, MoveToAction) and action.after is not None:
+                timers.setdefault(stage.key, []).append(
+                    _Timer(
+                        action.move_to,
+                        f"move_to:{action.action_key}",
+                        action.after,
+                        False,
+                        conditions.get(id(action)),
+                    )
+                )
+            params[id(action)] = action.model_dump(
+                mode="json",
+                by_alias=True,
+                exclude_none=True,
+                exclude={"key", "after", "when", "cancel_on_leave", "variants"},
+            )
+    goal = (journey.goal.event, _cond(journey.goal.where)) if journey.goal else None
+    exits = [(r.event, _cond(r.where)) for r in journey.exit]
+    return _Index(
+        by_event,
+        entry_by_event,
+        timers,
+        params,
+        conditions,
+        goal,
+        exits,
+        _cond(journey.entry.where),
+        {s.key: s for s in journey.stages},
+    )
+
+
+def _fmt(delay: timedelta) -> str:
+    from .types import format_duration
+
+    return format_duration(delay)
+
+
+def next_timer(
+    journey: Journey, state: EnrollmentState, customer: Mapping[str, Any] | None = None
+) -> datetime | None:
+    """When the next time-based transition of an active enrollment falls due."""
+    due = _next_due(_index(journey), state, customer or {})
+    return due[0] if due else None
+
+
+def _next_due(
+    ix: _Index, state: EnrollmentState, customer: Mapping[str, Any]
+) -> tuple[datetime, _Timer] | None:
+    if state.status != "active":
+        return None
+    best: tuple[datetime, _Timer] | None = None
+    for timer in ix.timers.get(state.stage, ()):
+        if timer.condition is not None and not timer.condition.evaluate(
+            {"customer": customer, "stage": state.stage, "event": {}}
+        ):
+            continue
+        start = state.stage_entered_at
+        if timer.since_last_event and state.last_event_at > start:
+            start = state.last_event_at
+        at = start + timer.delay
+        if best is None or at < best[0]:
+            best = (at, timer)
+    return best
+
+
+def _variant(
+    journey: str, customer_id: str, stage: str, action: _MessageAction
+) -> tuple[str, str | None] | None:
+    """Deterministic A/B assignment: the same customer always lands in the same arm."""
+    if not action.variants:
+        return None
+    total = sum(v.weight for v in action.variants)
+    digest = hashlib.blake2b(
+        f"{journey}\x1f{customer_id}\x1f{stage}\x1f{action.action_key}".encode(), digest_size=8
+    ).digest()
+    point = int.from_bytes(digest, "big") % total
+    for variant in action.variants:
+        if point < variant.weight:
+            return variant.key, variant.template
+        point -= variant.weight
+    raise AssertionError("unreachable: weights add up to total")
+
+
+class _Run:
+    """One call of `decide`: accumulates decisions while the state moves on."""
+
+    __slots__ = ("customer", "ix", "journey", "out")
+
+    def __init__(self, journey: Journey, customer: Mapping[str, Any]) -> None:
+        self.journey = journey
+        self.ix = _index(journey)
+        self.customer = customer
+        self.out: list[Decision] = []
+
+    def enter(
+        self,
+        state: EnrollmentState,
+        target: str,
+        cause: str,
+        at: datetime,
+        event: Mapping[str, Any],
+    ) -> EnrollmentState:
+        for _ in range(MAX_CHAIN):
+            state, move = self._enter_once(state, target, cause, at, event)
+            if move is None:
+                return state
+            target, cause = move.move_to, f"move_to:{move.action_key}"
+        return state
+
+    def _enter_once(
+        self,
+        state: EnrollmentState,
+        target: str,
+        cause: str,
+        at: datetime,
+        event: Mapping[str, Any],
+    ) -> tuple[EnrollmentState, MoveToAction | None]:
+        j = self.journey
+        first = state.stage_entry == 0
+        if not first:
+            self.out.append(
+                LeftStage(
+                    j.journey, state.customer_id, state.number, state.stage, state.stage_entry, at
+                )
+            )
+        entry = state.stage_entry + 1
+        self.out.append(
+            Transitioned(
+                j.journey,
+                state.customer_id,
+                state.number,
+                None if first else state.stage,
+                target,
+                entry,
+                cause,
+                at,
+            )
+        )
+        state = replace(state, stage=target, stage_entered_at=at, stage_entry=entry)
+        stage = self.ix.stages[target]
+        move: MoveToAction | None = None
+        for action in stage.on_enter:
+            if isinstance(action, MoveToAction) and action.after is not None:
+                continue  # a timer: see _next_due
+            cond = self.ix.conditions.get(id(action))
+            if cond is not None and not cond.evaluate(
+                {"event": event, "customer": self.customer, "stage": target}
+            ):
+                continue
+            if isinstance(action, MoveToAction):
+                move = move or action
+            elif isinstance(action, SetAttributeAction):
+                self._set_attributes(state.customer_id, action.set_attribute, at)
+            else:
+                self._schedule(state, target, action, at)
+        if stage.final:
+            self.out.append(
+                Ended(j.journey, state.customer_id, state.number, "completed", cause, at)
+            )
+            return replace(state, status="completed", ended_at=at), None
+        return state, move
+
+    def _set_attributes(self, customer_id: str, values: Mapping[str, Any], at: datetime) -> None:
+        self.out.append(AttributesSet(customer_id, dict(values), at))
+        merged = {**self.customer, **values}
+        merged["attributes"] = {**self.customer.get("attributes", {}), **values}
+        self.customer = merged
+
+    def _schedule(self, state: EnrollmentState, stage: str, action: _Action, at: datetime) -> None:
+        template = action.template if isinstance(action, _MessageAction) else None
+        variant = None
+        if isinstance(action, _MessageAction):
+            picked = _variant(state.journey, state.customer_id, stage, action)
+            if picked is not None:
+                variant, template = picked
+        key = action.action_key
+        self.out.append(
+            ScheduledAction(
+                idempotency_key(
+                    state.journey, state.customer_id, state.number, state.stage_entry, stage, key
+                ),
+                state.journey,
+                state.version,
+                state.customer_id,
+                state.number,
+                stage,
+                state.stage_entry,
+                key,
+                action.kind,
+                template,
+                variant,
+                at + action.after if action.after is not None else at,
+                action.cancel_on_leave and action.after is not None,
+                self.ix.params[id(action)],
+            )
+        )
+
+    def end(
+        self, state: EnrollmentState, reason: EndReason, cause: str, at: datetime
+    ) -> EnrollmentState:
+        j = self.journey
+        self.out.append(
+            LeftStage(
+                j.journey, state.customer_id, state.number, state.stage, state.stage_entry, at
+            )
+        )
+        self.out.append(Ended(j.journey, state.customer_id, state.number, reason, cause, at))
+        return replace(state, status=reason, ended_at=at)
+
+    def advance(self, state: EnrollmentState, until: datetime) -> EnrollmentState:
+        for _ in range(MAX_CHAIN):
+            due = _next_due(self.ix, state, self.customer)
+            if due is None or due[0] > until:
+                break
+            at, timer = due
+            state = self.enter(state, timer.target, f"timer:{timer.label}", at, {})
+        return state
+
+
+def _matches(rule: tuple[str, Condition | None], etype: str, scope: Mapping[str, Any]) -> bool:
+    return rule[0] == etype and (rule[1] is None or rule[1].evaluate(scope))
+
+
+def decide(
+    journey: Journey,
+    state: EnrollmentState | None,
+    customer: Mapping[str, Any],
+    stimulus: Event | Tick,
+    now: datetime,
+) -> Outcome:
+    """Decide what a stimulus means for one customer in one journey."""
+    run = _Run(journey, customer)
+    if isinstance(stimulus, Tick):
+        if state is None or not state.active:
+            return Outcome(state)
+        state = run.advance(state, now)
+        return Outcome(state, tuple(run.out))
+
+    event = stimulus
+    at = event.occurred_at
+    if state is not None and state.active:
+        state = run.advance(state, min(at, now))
+    if state is not None and state.active:
+        if at <= state.stage_entered_at:
+            return Outcome(state, tuple(run.out))  # stale or replayed
+        if at > state.last_event_at:
+            state = replace(state, last_event_at=at)
+        return Outcome(_apply_event(run, state, event), tuple(run.out))
+    return Outcome(*_maybe_enroll(run, state, event))
+
+
+def _event_scope(event: Event, customer: Mapping[str, Any], stage: str | None) -> dict[str, Any]:
+    data = dict(event.data)
+    data.setdefault("type", event.type)
+    return {"event": data, "customer": customer, "stage": stage}
+
+
+def _apply_event(run: _Run, state: EnrollmentState, event: Event) -> EnrollmentState:
+    ix = run.ix
+    etype = event.type
+    relevant = etype in ix.by_event or (ix.goal and ix.goal[0] == etype) or ix.exits
+    if not relevant:
+        return state
+    scope = _event_scope(event, run.customer, state.stage)
+    cause = f"event:{event.id}"
+    if ix.goal is not None and _matches(ix.goal, etype, scope):
+        return run.end(state, "goal", cause, event.occurred_at)
+    for rule in ix.exits:
+        if _matches(rule, etype, scope):
+            return run.end(state, "exited", cause, event.occurred_at)
+    for target, trig, cond in ix.by_event.get(etype, ()):
+        if trig.from_ is None:
+            if target == state.stage:
+                continue
+        elif state.stage not in trig.from_:
+            continue
+        if cond is None or cond.evaluate(scope):
+            return run.enter(state, target, cause, event.occurred_at, scope["event"])
+    return state
+
+
+def _maybe_enroll(
+    run: _Run, previous: EnrollmentState | None, event: Event
+) -> tuple[EnrollmentState | None, tuple[Decision, ...]]:
+    ix, journey, at = run.ix, run.journey, event.occurred_at
+    candidates = ix.entry_by_event.get(event.type)
+    if not candidates:
+        return previous, ()
+    if previous is not None:
+        ended = previous.ended_at or previous.stage_entered_at
+        if at <= ended:
+            return previous, ()
+        policy = journey.reentry
+        if policy.policy == "never":
+            return previous, ()
+        if policy.policy == "after_cooldown" and policy.cooldown and at < ended + policy.cooldown:
+            return previous, ()
+    scope = _event_scope(event, run.customer, None)
+    if ix.entry_where is not None and not ix.entry_where.evaluate(scope):
+        return previous, ()
+    for stage, cond in candidates:
+        if cond is None or cond.evaluate(scope):
+            number = previous.number + 1 if previous else 1
+            fresh = EnrollmentState(
+                journey=journey.journey,
+                version=journey.version,
+                customer_id=event.customer_id,
+                number=number,
+                stage=stage,
+                status="active",
+                entered_at=at,
+                stage_entered_at=at,
+                stage_entry=0,
+                last_event_at=at,
+            )
+            run.out.append(
+                Enrolled(journey.journey, journey.version, event.customer_id, number, stage, at)
+            )
+            state = run.enter(fresh, stage, f"event:{event.id}", at, scope["event"])
+            return state, tuple(run.out)
+    return previous, ()

@@ -1,0 +1,187 @@
+"""Small value types of the journey language: durations, keys, locales, time zones.
+
+Each is an `Annotated` pydantic type, so that parsing, validation messages and the
+JSON Schema for editors all come from the same definition.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+DURATION_PATTERN = r"^(?=\d)(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse '3d', '12h', '1d12h', '90m', '2w' into a timedelta.
+
+    A bare number is refused on purpose: '60' is ambiguous (minutes? days?).
+    """
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"a duration is a string such as '3d', '12h', '1d12h' or '90m', not {value!r}"
+        )
+    text = value.strip().lower().replace(" ", "")
+    match = _DURATION_RE.match(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(
+            f"'{value}' is not a duration; write a number followed by a unit, "
+            "units are w (weeks), d (days), h (hours), m (minutes), s (seconds), e.g. '3d' or '1d12h'"
+        )
+    seconds = sum(
+        int(g) * n for g, n in zip(match.groups(), _DURATION_UNITS.values(), strict=True) if g
+    )
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in _DURATION_UNITS.items():
+        if unit == "w" and seconds % size:
+            continue  # '60d' reads better than '8w4d'
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("a duration must be longer than zero")
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    AfterValidator(_positive),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration: number + unit (w, d, h, m, s), e.g. '3d', '12h', '1d12h'.",
+            "examples": ["3d", "12h", "60d", "1d12h"],
+        }
+    ),
+]
+
+KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+Key = Annotated[
+    str,
+    Field(
+        pattern=KEY_PATTERN,
+        max_length=64,
+        description="lower_snake_case identifier: a-z, 0-9 and _, starting with a letter",
+    ),
+]
+
+LOCALE_PATTERN = r"^[a-z]{2}(-[A-Z]{2})?$"
+Locale = Annotated[
+    str,
+    Field(pattern=LOCALE_PATTERN, description="language code such as 'de', 'en' or 'de-AT'"),
+]
+
+EVENT_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+EventType = Annotated[
+    str,
+    Field(
+        pattern=EVENT_PATTERN,
+        description="dotted event type such as 'order.completed' or 'review.submitted'",
+    ),
+]
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        import difflib
+
+        close = difflib.get_close_matches(value, sorted(available_timezones()), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown time zone '{value}'; use an IANA name such as 'Europe/Berlin'{hint}"
+        ) from None
+    return value
+
+
+TimeZone = Annotated[
+    str,
+    AfterValidator(_check_timezone),
+    WithJsonSchema({"type": "string", "description": "IANA time zone, e.g. 'Europe/Berlin'"}),
+]
+
+_CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_clock(value: str) -> time:
+    match = _CLOCK_RE.match(value.strip())
+    if not match:
+        raise ValueError(f"'{value}' is not a time of day; write HH:MM such as '21:00'")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _parse_window(value: Any) -> tuple[time, time]:
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, str) or value.count("-") != 1:
+        raise ValueError(f"quiet hours are written 'HH:MM-HH:MM', e.g. '21:00-08:00', not {value!r}")
+    start, end = (parse_clock(part) for part in value.split("-"))
+    if start == end:
+        raise ValueError("quiet hours start and end at the same time; leave them out instead")
+    return start, end
+
+
+QuietHours = Annotated[
+    tuple[time, time],
+    BeforeValidator(_parse_window),
+    PlainSerializer(lambda w: f"{w[0]:%H:%M}-{w[1]:%H:%M}", return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d$",
+            "description": "Window in the customer's own time zone when nothing is sent, "
+            "e.g. '21:00-08:00' (may wrap past midnight).",
+        }
+    ),
+]
+
+_CAP_RE = re.compile(r"^(\d+)\s*/\s*(\S+)$")
+
+
+def _parse_cap(value: Any) -> tuple[int, timedelta]:
+    if isinstance(value, tuple):
+        return value
+    match = _CAP_RE.match(str(value).strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"a frequency cap is written 'COUNT/DURATION', e.g. '3/7d', not {value!r}")
+    count = int(match.group(1))
+    if count < 1:
+        raise ValueError("a frequency cap allows at least 1 message")
+    return count, _positive(parse_duration(match.group(2)))
+
+
+FrequencyCap = Annotated[
+    tuple[int, timedelta],
+    BeforeValidator(_parse_cap),
+    PlainSerializer(lambda c: f"{c[0]}/{format_duration(c[1])}", return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d+\s*/\s*" + DURATION_PATTERN[1:],
+            "description": "At most COUNT messages per DURATION, e.g. '3/7d'.",
+        }
+    ),
+]

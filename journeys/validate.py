@@ -1,0 +1,290 @@
+"""Checks beyond the schema: the stage graph, cross-references and templates.
+
+The schema (journeys/model.py) says what each field may hold; this module says
+whether the journey as a whole makes sense: every stage reachable and able to move
+on, no loop without a delay, every template present in every locale and using only
+variables the render context provides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import JourneyError, Problem, did_you_mean
+from .loader import Path_, SourceMap, journey_files, locate, parse_journey
+from .model import (
+    MESSAGE_KINDS,
+    EventTrigger,
+    Journey,
+    MoveToAction,
+    SetAttributeAction,
+    _MessageAction,
+)
+
+
+@dataclass
+class _Checker:
+    journey: Journey
+    spots: SourceMap
+    file: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, path: Path_, message: str, severity: str = "error") -> None:
+        line, col = locate(self.spots, path)
+        self.problems.append(Problem(message, self.file, line, col, path, severity))
+
+    def stage_ref(self, path: Path_, key: str) -> bool:
+        if key in self.journey.stage_map:
+            return True
+        self.add(path, f"unknown stage '{key}'{did_you_mean(key, self.journey.stage_keys)}")
+        return False
+
+
+def check_graph(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
+    """Stage references, reachability, dead ends, loops without a delay, action keys."""
+    c = _Checker(journey, spots, file)
+    seen: dict[str, int] = {}
+    for i, stage in enumerate(journey.stages):
+        if stage.key in seen:
+            c.add(
+                ("stages", i, "key"),
+                f"stage '{stage.key}' is defined twice "
+                f"(first as stages[{seen[stage.key]}]); stage keys must be unique",
+            )
+        seen.setdefault(stage.key, i)
+
+    for i, key in enumerate(journey.entry.stages or ()):
+        c.stage_ref(("entry", "stages", i), key)
+
+    # edges[a] = stages reachable from a in one step; instant[a] = reached with no delay
+    edges: dict[str, set[str]] = {s.key: set() for s in journey.stages}
+    instant: dict[str, set[str]] = {s.key: set() for s in journey.stages}
+    for i, stage in enumerate(journey.stages):
+        for t, trig in enumerate(stage.enter_when):
+            sources = trig.from_
+            if sources is None:
+                for other in edges:
+                    if other != stage.key:
+                        edges[other].add(stage.key)
+                continue
+            for k, src in enumerate(sources):
+                if c.stage_ref(("stages", i, "enter_when", t, "from", k), src):
+                    edges[src].add(stage.key)
+        keys: dict[str, int] = {}
+        for a, action in enumerate(stage.on_enter):
+            path = ("stages", i, "on_enter", a)
+            akey = action.action_key
+            if akey in keys:
+                c.add(
+                    path,
+                    f"action key '{akey}' is used twice in stage '{stage.key}' "
+                    f"(also on_enter[{keys[akey]}]); give one of them its own 'key:'",
+                )
+            keys.setdefault(akey, a)
+            if isinstance(action, MoveToAction) and c.stage_ref((*path, "move_to"), action.move_to):
+                edges[stage.key].add(action.move_to)
+                if action.after is None:
+                    instant[stage.key].add(action.move_to)
+            if isinstance(action, SetAttributeAction) and action.after is not None:
+                c.add(
+                    (*path, "after"),
+                    "set_attribute takes effect when the stage is entered "
+                    "and cannot be delayed; move it to a stage entered by an 'after:' trigger",
+                )
+            if isinstance(action, _MessageAction) and action.variants:
+                names = [v.key for v in action.variants]
+                for dup in sorted({n for n in names if names.count(n) > 1}):
+                    c.add((*path, "variants"), f"variant key '{dup}' is used twice")
+        if stage.final and (edges[stage.key] - {stage.key}):
+            pass  # a final stage ends the enrollment; its outgoing triggers never fire
+    _check_entry(c)
+    _check_reachability(c, edges)
+    _check_instant_loops(c, instant)
+    return c.problems
+
+
+def _check_entry(c: _Checker) -> None:
+    j = c.journey
+    for key in j.entry_stages:
+        stage = j.stage_map.get(key)
+        if stage is None:
+            continue
+        if not any(isinstance(t, EventTrigger) and t.from_ is None for t in stage.enter_when):
+            index = j.stage_keys.index(key)
+            c.add(
+                ("stages", index, "enter_when"),
+                f"entry stage '{key}' has no event trigger "
+                "without 'from', so no customer can ever enter the journey there; "
+                "add one such as {event: order.completed}",
+            )
+
+
+def _check_reachability(c: _Checker, edges: dict[str, set[str]]) -> None:
+    j = c.journey
+    reached = {k for k in j.entry_stages if k in edges}
+    todo = list(reached)
+    while todo:
+        for nxt in edges[todo.pop()] - reached:
+            reached.add(nxt)
+            todo.append(nxt)
+    for i, stage in enumerate(j.stages):
+        if stage.key not in reached:
+            c.add(
+                ("stages", i, "key"),
+                f"stage '{stage.key}' is unreachable from the entry "
+                f"stages ({', '.join(j.entry_stages)}); add a trigger that leads to it, "
+                "or list it under entry.stages",
+            )
+        elif not stage.final and not (edges[stage.key] - {stage.key}):
+            c.add(
+                ("stages", i, "key"),
+                f"stage '{stage.key}' is a dead end: nothing moves a "
+                "customer on from it; add a trigger with 'from: [" + stage.key + "]', "
+                "a move_to action, or mark it 'final: true'",
+            )
+
+
+def _check_instant_loops(c: _Checker, instant: dict[str, set[str]]) -> None:
+    """A cycle of move_to actions without 'after' would move a customer forever."""
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(instant.get(node, ())):
+            if state.get(nxt) == 1:
+                loop = [*trail[trail.index(nxt) :], nxt] if nxt in trail else [node, nxt]
+                index = c.journey.stage_keys.index(node)
+                c.add(
+                    ("stages", index, "on_enter"),
+                    "stages form a loop without a delay: "
+                    + " -> ".join(loop)
+                    + "; give one move_to an 'after:'",
+                )
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for key in instant:
+        if key not in state:
+            visit(key, [key])
+
+
+def check_migrations(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
+    c = _Checker(journey, spots, file)
+    for m, mig in enumerate(journey.migrations):
+        if mig.from_version >= journey.version:
+            c.add(
+                ("migrations", m, "from_version"),
+                f"a migration comes from an older version; "
+                f"{mig.from_version} is not older than this version {journey.version}",
+            )
+        for old, new in mig.stages.items():
+            c.stage_ref(("migrations", m, "stages", old), new)
+    return c.problems
+
+
+def check_templates(
+    journey: Journey, spots: SourceMap, file: str, templates: Path
+) -> list[Problem]:
+    """Every message template exists for every locale and uses only known variables."""
+    from .templating import check_template, find_template, make_environment
+
+    c = _Checker(journey, spots, file)
+    env = make_environment(templates)
+    checked: set[tuple[Path, bool]] = set()
+    for i, stage in enumerate(journey.stages):
+        for a, action in enumerate(stage.on_enter):
+            if not isinstance(action, _MessageAction):
+                continue
+            path = ("stages", i, "on_enter", a, action.kind)
+            for name in action.templates:
+                for locale in journey.all_locales:
+                    found = find_template(templates, locale, name, action.kind)
+                    if found is None:
+                        c.add(
+                            path,
+                            f"template '{name}' for {action.kind} is missing in locale "
+                            f"'{locale}'; create {templates / locale / f'{name}.{action.kind}.j2'}",
+                        )
+                        continue
+                    has_code = action.promo_code is not None
+                    if (found, has_code) in checked:
+                        continue
+                    checked.add((found, has_code))
+                    for issue in check_template(env, found, has_promo_code=has_code):
+                        where = f"{issue.file}:{issue.line}" if issue.line else str(issue.file)
+                        c.add(path, f"template {where}: {issue.message}")
+    return c.problems
+
+
+assert set(MESSAGE_KINDS) == {"email", "sms"}
+
+
+@dataclass
+class Report:
+    """The outcome of validating a set of files: the journeys that loaded, and every problem."""
+
+    journeys: list[Journey] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -> Report:
+    """Load and check every journey file under `paths`; never raises for bad journeys."""
+    from .config import templates_dir
+
+    tdir = templates if templates is not None else templates_dir()
+    report = Report()
+    owners: dict[str, str] = {}
+    for path in journey_files(paths):
+        report.files.append(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+            journey, spots = parse_journey(text, str(path))
+        except FileNotFoundError:
+            report.problems.append(Problem("no such file", str(path)))
+            continue
+        except JourneyError as exc:
+            report.problems.extend(exc.problems)
+            continue
+        file = str(path)
+        found = (
+            check_graph(journey, spots, file)
+            + check_migrations(journey, spots, file)
+            + check_templates(journey, spots, file, tdir)
+        )
+        if journey.journey in owners:
+            line, col = locate(spots, ("journey",))
+            found.append(
+                Problem(
+                    f"journey key '{journey.journey}' is already defined in "
+                    f"{owners[journey.journey]}; journey keys must be unique",
+                    file,
+                    line,
+                    col,
+                    ("journey",),
+                )
+            )
+        owners.setdefault(journey.journey, file)
+        report.problems.extend(found)
+        if not any(p.severity == "error" for p in found):
+            report.journeys.append(journey)
+    return report
+
+
+def load_journeys(
+    paths: Iterable[str | Path] | None = None, templates: Path | None = None
+) -> list[Journey]:
+    """Load and fully validate journeys; raise one JourneyError listing every problem."""
+    from .config import definitions_dir
+
+    report = validate_paths(paths if paths is not None else [definitions_dir()], templates)
+    if not report.ok:
+        raise JourneyError(report.problems)
+    return report.journeys
