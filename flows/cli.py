@@ -1,0 +1,132 @@
+"""The `journeyflow` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="journeyflow",
+    help="Marketing automation driven by customer-journey stage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Journey files or folders (default: the shipped ones)"),
+    ] = None,
+    templates: Annotated[
+        Path | None,
+        typer.Option(help="Templates folder (default: JOURNEYFLOW_TEMPLATES or templates/)"),
+    ] = None,
+) -> None:
+    """Check journey definitions and print every problem with file:line and a hint."""
+    from journeys.config import definitions_dir
+    from journeys.validate import validate_paths
+
+    report = validate_paths(paths or [definitions_dir()], templates)
+    if not report.files:
+        err_console.print("[red]no journey files found[/red] (looked for *.yaml and *.yml)")
+        raise typer.Exit(2)
+    errors = [p for p in report.problems if p.severity == "error"]
+    warnings = [p for p in report.problems if p.severity != "error"]
+    for problem in report.problems:
+        colour = "red" if problem.severity == "error" else "yellow"
+        console.print(
+            f"[bold]{problem.location}[/bold] [{colour}]{problem.severity}[/{colour}] "
+            f"[cyan]{problem.field}[/cyan]: {problem.message}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    summary = (
+        f"{len(report.files)} file(s), {len(report.journeys)} journey(s) valid, "
+        f"{len(errors)} error(s), {len(warnings)} warning(s)"
+    )
+    if errors:
+        console.print(f"[red]✗[/red] {summary}")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/green] {summary}")
+
+
+@app.command()
+def graph(
+    journey: Annotated[str, typer.Argument(help="Journey key, or a path to its YAML file")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here (.mmd or .md); default: stdout"),
+    ] = None,
+    locale: Annotated[str | None, typer.Option(help="Locale of stage titles")] = None,
+) -> None:
+    """Write a Mermaid flowchart of a journey: its stages, triggers and actions."""
+    from journeys.graph import mermaid
+
+    chart = mermaid(_find_journey(journey), locale)
+    if output is None:
+        console.print(chart, markup=False, highlight=False, end="")
+        return
+    text = f"```mermaid\n{chart}```\n" if output.suffix == ".md" else chart
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output}")
+
+
+@app.command()
+def schema(
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Write journeys/journey.schema.json and the reference docs"),
+    ] = False,
+) -> None:
+    """Print (or write) the JSON Schema of the journey language."""
+    from journeys.schema import REFERENCE_PATH, SCHEMA_PATH, schema_text, write_generated
+
+    if write:
+        write_generated()
+        console.print(f"wrote {SCHEMA_PATH} and {REFERENCE_PATH}")
+    else:
+        print(schema_text(), end="")
+
+
+def _find_journey(ref: str):  # type: ignore[no-untyped-def]
+    from journeys.config import definitions_dir
+    from journeys.errors import JourneyError, UnknownJourneyError
+    from journeys.loader import journey_files, load_journey
+
+    try:
+        if ref.endswith((".yaml", ".yml")) or Path(ref).is_file():
+            return load_journey(ref)
+        known = {}
+        for path in journey_files([definitions_dir()]):
+            journey = load_journey(path)
+            known[journey.journey] = journey
+        if ref not in known:
+            raise UnknownJourneyError(ref, known)
+        return known[ref]
+    except (JourneyError, UnknownJourneyError) as exc:
+        err_console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _funnel_table(rows: list[tuple[str, str, int, int]], title: str) -> Table:
+    table = Table(title=title)
+    for name in ("journey", "stage", "now in stage", "entered ever"):
+        table.add_column(name, justify="right" if name.endswith(("stage", "ever")) else "left")
+    last = None
+    for journey, stage, current, ever in rows:
+        table.add_row(journey if journey != last else "", stage, str(current), str(ever))
+        last = journey
+    return table
+
+
+def main() -> None:
+    app()
