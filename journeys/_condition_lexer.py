@@ -1,0 +1,78 @@
+"""The tokenizer of the condition language (see journeys/conditions.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+from journeys.errors import ConditionSyntaxError
+
+_KEYWORDS = frozenset({"and", "or", "not", "in"})
+_CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
+_CONSTANTS |= {"True": True, "False": False, "None": None}  # Python's spellings, from YAML habits
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}
+HINTS = {"=": "'=='", "!": "'!=' or 'not'", "&": "'and'", "|": "'or'", "-": "-2 for a number"}
+_SCANNER = re.compile(
+    r"(?P<ws>\s+)|(?P<num>-?[0-9]+(?:\.[0-9]+)?)|(?P<name>[^\W\d]\w*)"
+    r"|(?P<op>==|!=|<=|>=|<|>)|(?P<punct>[()\[\],.])|(?P<str>['\"])"
+)
+
+
+class Token(NamedTuple):
+    kind: str  # "value" (a literal), "name", "word" (keyword), "op", "punct" or "end"
+    value: Any
+    pos: int
+    text: str
+
+
+def tokenize(source: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(source):
+        match = _SCANNER.match(source, pos)
+        if match is None:
+            hint = f"; use {HINTS[source[pos]]}" if source[pos] in HINTS else ""
+            raise ConditionSyntaxError(source, pos, f"unexpected {source[pos]!r}{hint}")
+        kind, text, end = match.lastgroup, match.group(), match.end()
+        if kind == "str":
+            value, end = _read_string(source, pos)
+            tokens.append(Token("value", value, pos, source[pos:end]))
+        elif kind == "num":
+            after = source[end : end + 1]
+            if after == "." or after == "_" or after.isalnum():
+                raise ConditionSyntaxError(source, pos, f"malformed number {text + after!r}")
+            tokens.append(Token("value", float(text) if "." in text else int(text), pos, text))
+        elif kind == "name" and text in _CONSTANTS:
+            tokens.append(Token("value", _CONSTANTS[text], pos, text))
+        elif kind == "name" and text in _KEYWORDS:
+            tokens.append(Token("word", text, pos, text))
+        elif kind != "ws":
+            tokens.append(Token(kind or "", text, pos, text))
+        pos = end
+    tokens.append(Token("end", None, len(source), ""))
+    return tokens
+
+
+def _read_string(source: str, start: int) -> tuple[str, int]:
+    chars: list[str] = []
+    i = start + 1
+    while i < len(source):
+        char = source[i]
+        if char == source[start]:
+            return "".join(chars), i + 1
+        if char == "\\":
+            code = source[i + 1 : i + 2]
+            if not code:
+                break
+            digits = source[i + 2 : i + 6]
+            if code == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", digits):
+                char, i = chr(int(digits, 16)), i + 5
+            elif code in _ESCAPES:
+                char, i = _ESCAPES[code], i + 1
+            else:
+                raise ConditionSyntaxError(
+                    source, i, f"unknown escape '\\{code}'; write '\\\\' for a backslash"
+                )
+        chars.append(char)
+        i += 1
+    raise ConditionSyntaxError(source, start, "unterminated string starting")
