@@ -212,7 +212,7 @@ def _message(err: Any, path: Path_, data: Any) -> str:
         hint = _PATTERN_HINTS.get(pattern, f"it must match {pattern}")
         return f"{err.get('input')!r} is not valid here: {hint}"
     if msg.startswith("Value error, "):
-        return msg[len("Value error, ") :]
+        return str(msg)[len("Value error, ") :]
     return str(msg)
 
 

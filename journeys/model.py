@@ -135,7 +135,7 @@ class PromoCodeSpec(_Model):
         pattern=r"^(\d{1,2}(\.\d+)?%|\d+(\.\d{1,2})? [A-Z]{3}|free_shipping)$",
         description="'10%', '5 EUR' or 'free_shipping'",
     )
-    valid_for: Duration = Field(default="30d", validate_default=True)  # type: ignore[assignment]
+    valid_for: Duration = Field(default="30d", validate_default=True)
     prefix: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,12}$")
     campaign: Key | None = None
 

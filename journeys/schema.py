@@ -33,7 +33,7 @@ def _type_of(prop: dict[str, Any] | bool) -> str:
     if isinstance(prop, bool):
         return "any"
     if "$ref" in prop:
-        return prop["$ref"].rsplit("/", 1)[-1]
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
     for key in ("anyOf", "oneOf"):
         if key in prop:
             return " or ".join(_type_of(p) for p in prop[key])
