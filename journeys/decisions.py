@@ -67,7 +67,11 @@ class Enrolled:
 
 @dataclass(frozen=True, slots=True)
 class Transitioned:
-    """The customer moved stage. `cause` is 'event:<id>', 'timer:<trigger>' or 'move_to:<action>'."""
+    """The customer moved stage.
+
+    `cause` is 'event:<id>', 'timer:<after|no_event_for>:<duration>', 'timer:move_to:<action>'
+    (a delayed move) or 'move_to:<action>' (an immediate one).
+    """
 
     journey: str
     customer_id: str

@@ -7,7 +7,10 @@ reads the wall clock or the database, so replays, simulations and tests agree.
 Rules worth knowing:
 - Events apply in `occurred_at` order. An event that happened at or before the moment
   the customer entered their current stage cannot move them out of it (it is stale);
-  this is also what makes replaying an already-applied event a no-op.
+  for events that arrive in time order this also makes a replay a no-op. Exactly-once
+  application in general is the store's job (the inbox's UNIQUE source + id).
+- Goal and exit events end the enrollment even when they arrive late (after the
+  customer moved on), as long as they happened after the enrollment began.
 - Timers (`after`, `no_event_for`, delayed `move_to`) fire at their due time, and due
   timers fire before a later event is applied.
 - Triggers are tried in declaration order; the first that matches wins. A trigger with
@@ -379,11 +382,16 @@ def decide(
         state = run.advance(state, min(at, now))
     if state is not None and state.active:
         if at <= state.stage_entered_at:
+            if at > state.entered_at:
+                state = _apply_end_rules(run, state, event)
             return Outcome(state, tuple(run.out))  # stale or replayed
         if at > state.last_event_at:
             state = replace(state, last_event_at=at)
         return Outcome(_apply_event(run, state, event), tuple(run.out))
-    return Outcome(*_maybe_enroll(run, state, event))
+    # run.out, not only what enrolling adds: the timers fired above may have just
+    # ended the enrollment, and their decisions must not be lost.
+    state, _ = _maybe_enroll(run, state, event)
+    return Outcome(state, tuple(run.out))
 
 
 def _event_scope(event: Event, customer: Mapping[str, Any], stage: str | None) -> dict[str, Any]:
@@ -399,12 +407,9 @@ def _apply_event(run: _Run, state: EnrollmentState, event: Event) -> EnrollmentS
     if not relevant:
         return state
     scope = _event_scope(event, run.customer, state.stage)
-    cause = f"event:{event.id}"
-    if ix.goal is not None and _matches(ix.goal, etype, scope):
-        return run.end(state, "goal", cause, event.occurred_at)
-    for rule in ix.exits:
-        if _matches(rule, etype, scope):
-            return run.end(state, "exited", cause, event.occurred_at)
+    ended = _apply_end_rules(run, state, event, scope)
+    if ended is not state:
+        return ended
     for target, trig, cond in ix.by_event.get(etype, ()):
         if trig.from_ is None:
             if target == state.stage:
@@ -412,7 +417,24 @@ def _apply_event(run: _Run, state: EnrollmentState, event: Event) -> EnrollmentS
         elif state.stage not in trig.from_:
             continue
         if cond is None or cond.evaluate(scope):
-            return run.enter(state, target, cause, event.occurred_at, scope["event"])
+            return run.enter(state, target, f"event:{event.id}", event.occurred_at, scope["event"])
+    return state
+
+
+def _apply_end_rules(
+    run: _Run, state: EnrollmentState, event: Event, scope: Mapping[str, Any] | None = None
+) -> EnrollmentState:
+    ix = run.ix
+    if scope is None:
+        scope = _event_scope(event, run.customer, state.stage)
+    cause = f"event:{event.id}"
+    # A late end event is recorded at the latest point of the history, keeping it monotonic.
+    at = max(event.occurred_at, state.stage_entered_at)
+    if ix.goal is not None and _matches(ix.goal, event.type, scope):
+        return run.end(state, "goal", cause, at)
+    for rule in ix.exits:
+        if _matches(rule, event.type, scope):
+            return run.end(state, "exited", cause, at)
     return state
 
 

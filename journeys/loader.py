@@ -112,10 +112,23 @@ def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
 def locate(spots: SourceMap, path: Path_) -> tuple[int | None, int | None]:
     """The closest known place for a field path (its deepest existing ancestor)."""
     for end in range(len(path), -1, -1):
-        hit = spots.get(path[:end])
+        hit = spots.get(path[:end]) or spots.get(_unlisted(path[:end]))
         if hit:
             return hit
     return None, None
+
+
+def _unlisted(path: Path_) -> Path_:
+    """The path as written when a single trigger or action has no list around it.
+
+    The model wraps such an item into a list and reports it as item 0, but the
+    source map only knows the mapping itself.
+    """
+    return tuple(
+        part
+        for i, part in enumerate(path)
+        if not (type(part) is int and part == 0 and i and path[i - 1] in ("enter_when", "on_enter"))
+    )
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> Path_:
