@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -73,7 +74,7 @@ def graph(
 
     chart = mermaid(_find_journey(journey), locale)
     if output is None:
-        console.print(chart, markup=False, highlight=False, end="")
+        sys.stdout.write(chart)
         return
     text = f"```mermaid\n{chart}```\n" if output.suffix == ".md" else chart
     output.write_text(text, encoding="utf-8")

@@ -16,6 +16,7 @@ from .types import format_duration
 
 _START = "__start__"
 _END = "__end__"
+_ANY = "__any__"
 
 
 def _quote(text: str) -> str:
@@ -63,6 +64,7 @@ def mermaid(journey: Journey, locale: str | None = None) -> str:
         out.append(f"    {_END}((end))")
     entry = set(journey.entry_stages)
     keys = journey.stage_keys
+    any_used = False
     for stage in journey.stages:
         for trig in stage.enter_when:
             if isinstance(trig, EventTrigger):
@@ -72,11 +74,10 @@ def mermaid(journey: Journey, locale: str | None = None) -> str:
                     out.append(f'    {_START} -->|"{_quote(label)}"| {stage.key}')
                 for src in sources:
                     if src == "*":
-                        out += [
-                            f'    {k} -.->|"{_quote(label)}"| {stage.key}'
-                            for k in keys
-                            if k != stage.key and not _is_final(journey, k)
-                        ]
+                        # One node stands for "any other stage": N dashed edges per
+                        # trigger would bury the chart.
+                        any_used = True
+                        out.append(f'    {_ANY} -.->|"{_quote(label)}"| {stage.key}')
                     else:
                         out.append(f'    {src} -->|"{_quote(label)}"| {stage.key}')
             elif isinstance(trig, DelayTrigger | InactivityTrigger):
@@ -93,8 +94,6 @@ def mermaid(journey: Journey, locale: str | None = None) -> str:
         if rule is not None:
             label = f"{kind}: {rule.event}" + (f" if {rule.where}" if rule.where else "")
             out.append(f'    {keys[0]} -.-|"{_quote(label)} (from any stage)"| {_END}')
+    if any_used:
+        out.insert(5, f"    {_ANY}{{{{any stage}}}}")
     return "\n".join(out) + "\n"
-
-
-def _is_final(journey: Journey, key: str) -> bool:
-    return journey.stage_map[key].final
