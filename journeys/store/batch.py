@@ -1,0 +1,173 @@
+"""One batch of decisions: events (or clock ticks) in, engine outcomes collected.
+
+The batch owns no connection state beyond what it loaded; `writer.write` turns what
+it collected into a handful of multi-row statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from ..decisions import (
+    AttributesSet,
+    Decision,
+    Ended,
+    Enrolled,
+    LeftStage,
+    Outcome,
+    ScheduledAction,
+    Tick,
+    Transitioned,
+)
+from ..engine import decide, next_timer
+from ..model import Journey
+from .events import IncomingEvent
+from .registry import JourneyRegistry
+from .result import BatchResult
+from .state import CustomerRow, EnrollmentRow, load_customers, load_enrollments
+
+
+class Batch:
+    def __init__(self, conn: Connection, registry: JourneyRegistry, now: datetime) -> None:
+        self.conn = conn
+        self.registry = registry
+        self.now = now
+        self.keys = registry.keys
+        self.customers: dict[str, CustomerRow] = {}
+        self.current: dict[tuple[str, str], EnrollmentRow] = {}
+        self.rows: list[EnrollmentRow] = []  # every enrollment loaded or created
+        self.transitions: list[tuple[EnrollmentRow, Transitioned]] = []
+        self.actions: list[tuple[EnrollmentRow, ScheduledAction]] = []
+        self.left: list[tuple[EnrollmentRow, LeftStage]] = []
+        self.result = BatchResult()
+        self._cancellable: dict[tuple[str, int], frozenset[str]] = {}
+
+    # --- loading ---------------------------------------------------------------------
+
+    def load(
+        self, external_ids: Iterable[str], enrollment_ids: Iterable[int] | None = None
+    ) -> None:
+        self.customers = load_customers(self.conn, external_ids)
+        by_id = {c.id: c for c in self.customers.values() if c.id is not None}
+        self.current = load_enrollments(self.conn, by_id, self.keys, enrollment_ids)
+        self.rows = list(self.current.values())
+        self.registry.load_versions(
+            self.conn, {(r.state.journey, r.state.version) for r in self.rows if r.state.active}
+        )
+
+    def customer(self, external_id: str) -> CustomerRow:
+        row = self.customers.get(external_id)
+        if row is None:
+            row = self.customers[external_id] = CustomerRow(external_id)
+        return row
+
+    # --- deciding --------------------------------------------------------------------
+
+    def journey_of(self, row: EnrollmentRow | None, key: str) -> Journey:
+        if row is not None and row.state.active:
+            return self.registry.get(key, row.state.version)
+        return self.registry.latest(key)
+
+    def timer_due(self, row: EnrollmentRow) -> datetime | None:
+        cached = row.timer_cache
+        if cached is not None and cached[0] is row.state:
+            return cached[1]
+        due = None
+        if row.state.active:
+            journey = self.registry.get(row.state.journey, row.state.version)
+            due = next_timer(journey, row.state, row.customer.scope())
+        row.timer_cache = (row.state, due)
+        return due
+
+    def apply_event(self, event: IncomingEvent) -> None:
+        customer = self.customer(event.customer_id)
+        if event.customer is not None:
+            customer.apply_profile(event.customer)
+        stimulus = event.to_engine()
+        until = min(event.occurred_at, self.now)
+        for key in self.keys:
+            row = self.current.get((customer.external_id, key))
+            if row is not None and row.state.active:
+                due = self.timer_due(row)
+                if due is not None and due <= until:
+                    # Fire due timers on their own first: if they end the enrollment, the
+                    # event may start a new one, and each outcome then concerns one row.
+                    self.tick(row, until)
+            journey = self.journey_of(row, key)
+            outcome = decide(
+                journey, row.state if row else None, customer.scope(), stimulus, self.now
+            )
+            self.take(customer, key, row, outcome)
+
+    def tick(self, row: EnrollmentRow, until: datetime) -> None:
+        customer = row.customer
+        journey = self.registry.get(row.state.journey, row.state.version)
+        outcome = decide(journey, row.state, customer.scope(), Tick(customer.external_id), until)
+        self.take(customer, row.state.journey, row, outcome)
+
+    def take(
+        self, customer: CustomerRow, key: str, row: EnrollmentRow | None, outcome: Outcome
+    ) -> None:
+        state = outcome.state
+        if state is None:
+            return
+        if row is None or state.number != row.state.number:
+            target = EnrollmentRow(customer, state)
+            self.current[(customer.external_id, key)] = target
+            self.rows.append(target)
+        else:
+            target = row
+            target.state = state
+        result = self.result
+        for decision in outcome.decisions:
+            if isinstance(decision, AttributesSet):
+                customer.set_attributes(decision.values)
+                continue
+            owner = target
+            if decision.number != target.state.number and row is not None:
+                # Timers ended the previous enrollment within the same decision and the
+                # event started a new one: the previous row follows from its decisions.
+                owner = row
+                _follow(row, decision)
+            if isinstance(decision, Transitioned):
+                self.transitions.append((owner, decision))
+                result.transitions += 1
+            elif isinstance(decision, ScheduledAction):
+                self.actions.append((owner, decision))
+            elif isinstance(decision, LeftStage):
+                if decision.stage in self.cancellable(owner):
+                    self.left.append((owner, decision))
+            elif isinstance(decision, Enrolled):
+                result.enrolled += 1
+            elif isinstance(decision, Ended):
+                result.ended += 1
+
+    def cancellable(self, row: EnrollmentRow) -> frozenset[str]:
+        """Stages with delayed actions that are dropped when the customer leaves."""
+        key = (row.state.journey, row.state.version)
+        stages = self._cancellable.get(key)
+        if stages is None:
+            journey = self.registry.get(*key)
+            stages = self._cancellable[key] = frozenset(
+                stage.key
+                for stage in journey.stages
+                if any(a.after is not None and a.cancel_on_leave for a in stage.on_enter)
+            )
+        return stages
+
+
+def _follow(row: EnrollmentRow, decision: Decision) -> None:
+    """Move a row's state along a decision the engine made about it (timer moves, ends)."""
+    if isinstance(decision, Transitioned):
+        row.state = replace(
+            row.state,
+            stage=decision.to_stage,
+            stage_entry=decision.stage_entry,
+            stage_entered_at=decision.at,
+        )
+    elif isinstance(decision, Ended):
+        row.state = replace(row.state, status=decision.reason, ended_at=decision.at)
