@@ -98,6 +98,44 @@ def schema(
         print(schema_text(), end="")
 
 
+@app.command()
+def demo(
+    database: Annotated[Path, typer.Option(help="SQLite file to (re)create")] = Path("var/demo.db"),
+    events: Annotated[
+        Path | None, typer.Option(help="JSON-lines event stream (default: the bundled sample)")
+    ] = None,
+) -> None:
+    """Run the shipped journeys over a sample event stream and print the stage funnel."""
+    import time
+
+    from .demo import run_demo
+    from .sample_data import SAMPLE_PATH
+
+    started = time.perf_counter()
+    with console.status("replaying the sample stream day by day ..."):
+        report = run_demo(database, events or SAMPLE_PATH)
+    seconds = time.perf_counter() - started
+    r = report.result
+    console.print(
+        f"[bold]{len(report.journeys)} journeys[/bold] · {r.events} events applied, "
+        f"{r.duplicates} duplicate deliveries ignored · {report.days} days on a virtual clock"
+    )
+    console.print(
+        f"{r.enrolled} enrollments · {r.transitions} stage transitions · {r.timers} timers fired · "
+        f"{r.actions_scheduled} actions scheduled, {r.actions_cancelled} cancelled "
+        f"(customer moved on first) · {r.ended} enrollments ended"
+    )
+    funnel = [(f.journey, f.stage, f.current, f.entered) for f in report.funnel]
+    console.print(_funnel_table(funnel, "Stage funnel"))
+    actions = Table(title="Actions in the outbox")
+    for name in ("journey", "kind", "status", "count"):
+        actions.add_column(name, justify="right" if name == "count" else "left")
+    for (journey, kind, status), n in sorted(report.actions.items()):
+        actions.add_row(journey, kind, status, str(n))
+    console.print(actions)
+    console.print(f"database: {report.database} · took {seconds:.1f} s")
+
+
 def _find_journey(ref: str):  # type: ignore[no-untyped-def]
     from journeys.config import definitions_dir
     from journeys.errors import JourneyError, UnknownJourneyError
