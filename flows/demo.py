@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 
 from journeys import Journey, load_journeys
 from journeys.store import (
-    ActionRun,
     BatchResult,
     FunnelRow,
     IncomingEvent,
@@ -30,6 +29,7 @@ from journeys.store import (
     session_scope,
     stage_funnel,
 )
+from journeys.store.tables import action_run_t
 
 from .sample_data import SAMPLE_PATH, read_events
 
@@ -81,7 +81,9 @@ def run_demo(
         todays = days.get(day, [])
         for start in range(0, len(todays), batch_size):
             with session_scope(engine) as session:
-                total += apply_events(session, registry, todays[start : start + batch_size], end_of_day)
+                total += apply_events(
+                    session, registry, todays[start : start + batch_size], end_of_day
+                )
         while True:
             with session_scope(engine) as session:
                 swept = advance_timers(session, registry, end_of_day, limit=batch_size)
@@ -94,8 +96,9 @@ def run_demo(
     with session_scope(engine, readonly=True) as session:
         funnel = stage_funnel(session)
         rows: Any = session.execute(
-            select(ActionRun.journey, ActionRun.kind, ActionRun.status, func.count())
-            .group_by(ActionRun.journey, ActionRun.kind, ActionRun.status)
+            select(
+                action_run_t.c.journey, action_run_t.c.kind, action_run_t.c.status, func.count()
+            ).group_by(action_run_t.c.journey, action_run_t.c.kind, action_run_t.c.status)
         ).all()
     engine.dispose()
     actions: Counter[tuple[str, str, str]] = Counter(

@@ -69,8 +69,14 @@ class _Customer:
 
 def _order(c: _Customer, channel: str = "online") -> None:
     total = round(c.rng.choice([39.9, 89.0, 249.0, 649.0, 1299.0, 1899.0]), 2)
-    c.emit("shop", "order.completed", order_id=f"o-{c.id}-{len(c.events)}", total=total,
-           currency="EUR", channel=channel)
+    c.emit(
+        "shop",
+        "order.completed",
+        order_id=f"o-{c.id}-{len(c.events)}",
+        total=total,
+        currency="EUR",
+        channel=channel,
+    )
     if channel == "online":
         c.wait(2)
         c.emit("shop", "order.delivered", order_id=f"o-{c.id}-{len(c.events) - 1}")
@@ -153,8 +159,13 @@ def _lead(c: _Customer) -> None:
         c.emit("crm", "account.closed", reason="no_interest")
 
 
-_PERSONAS = [(_laptop_buyer, 25), (_researcher, 20), (_happy_buyer, 25), (_unhappy_buyer, 10),
-             (_lead, 20)]
+_PERSONAS = [
+    (_laptop_buyer, 25),
+    (_researcher, 20),
+    (_happy_buyer, 25),
+    (_unhappy_buyer, 10),
+    (_lead, 20),
+]
 
 
 def _profile(rng: random.Random, n: int) -> dict[str, Any]:
@@ -191,7 +202,9 @@ def generate(customers: int = 300, seed: int = 7, duplicates: float = 0.02) -> l
     redelivered = [dict(e) for e in rng.sample(events, int(len(events) * duplicates))]
     for again in redelivered:
         at = datetime.fromisoformat(again["occurred_at"])
-        index = next(i for i, e in enumerate(events) if datetime.fromisoformat(e["occurred_at"]) >= at)
+        index = next(
+            i for i, e in enumerate(events) if datetime.fromisoformat(e["occurred_at"]) >= at
+        )
         events.insert(min(index + rng.randint(1, 30), len(events)), again)
     return events
 

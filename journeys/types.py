@@ -34,7 +34,8 @@ def parse_duration(value: Any) -> timedelta:
     if not text or not match or not any(match.groups()):
         raise ValueError(
             f"'{value}' is not a duration; write a number followed by a unit, "
-            "units are w (weeks), d (days), h (hours), m (minutes), s (seconds), e.g. '3d' or '1d12h'"
+            "units are w (weeks), d (days), h (hours), m (minutes), s (seconds), "
+            "e.g. '3d' or '1d12h'"
         )
     seconds = sum(
         int(g) * n for g, n in zip(match.groups(), _DURATION_UNITS.values(), strict=True) if g
@@ -137,7 +138,9 @@ def _parse_window(value: Any) -> tuple[time, time]:
     if isinstance(value, tuple):
         return value
     if not isinstance(value, str) or value.count("-") != 1:
-        raise ValueError(f"quiet hours are written 'HH:MM-HH:MM', e.g. '21:00-08:00', not {value!r}")
+        raise ValueError(
+            f"quiet hours are written 'HH:MM-HH:MM', e.g. '21:00-08:00', not {value!r}"
+        )
     start, end = (parse_clock(part) for part in value.split("-"))
     if start == end:
         raise ValueError("quiet hours start and end at the same time; leave them out instead")

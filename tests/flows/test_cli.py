@@ -33,7 +33,7 @@ def _broken_copy(tmp_path: Path) -> Path:
         ("from: [information_search]}", "from: [information_serch]}"),  # unknown stage
         ("after: 1d\n        email: buying_guide", "after: 1x\n        email: buying_guide"),
         ("email: getting_started", "email: getting_startd"),  # no such template
-        ("quiet_hours: \"21:00-08:00\"", "quiet_hours: \"21:00\""),
+        ('quiet_hours: "21:00-08:00"', 'quiet_hours: "21:00"'),
     ]
     for old, new in replacements:
         assert old in text, old
