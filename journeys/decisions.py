@@ -105,7 +105,8 @@ class ScheduledAction:
 
 @dataclass(frozen=True, slots=True)
 class LeftStage:
-    """Pending actions of this stage entry that wait on the customer being there are void."""
+    """The customer left a stage entry; `void` are the idempotency keys of its delayed
+    actions that were not yet due and wait on the customer being there: drop them."""
 
     journey: str
     customer_id: str
@@ -113,6 +114,7 @@ class LeftStage:
     stage: str
     stage_entry: int
     at: datetime
+    void: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

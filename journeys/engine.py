@@ -96,6 +96,8 @@ class _Index:
     exits: list[tuple[str, Condition | None]]
     entry_where: Condition | None
     stages: dict[str, Stage] = field(default_factory=dict)
+    # stage -> (action key, delay) of delayed actions dropped when the customer leaves
+    cancellable: dict[str, list[tuple[str, timedelta]]] = field(default_factory=dict)
 
 
 _INDEXES: dict[int, tuple[Journey, _Index]] = {}
@@ -156,6 +158,16 @@ def _build_index(journey: Journey) -> _Index:
             )
     goal = (journey.goal.event, _cond(journey.goal.where)) if journey.goal else None
     exits = [(r.event, _cond(r.where)) for r in journey.exit]
+    cancellable = {
+        stage.key: [
+            (a.action_key, a.after)
+            for a in stage.on_enter
+            if a.after is not None
+            and a.cancel_on_leave
+            and not isinstance(a, MoveToAction | SetAttributeAction)
+        ]
+        for stage in journey.stages
+    }
     return _Index(
         by_event,
         entry_by_event,
@@ -166,6 +178,7 @@ def _build_index(journey: Journey) -> _Index:
         exits,
         _cond(journey.entry.where),
         {s.key: s for s in journey.stages},
+        cancellable,
     )
 
 
@@ -258,11 +271,7 @@ class _Run:
         j = self.journey
         first = state.stage_entry == 0
         if not first:
-            self.out.append(
-                LeftStage(
-                    j.journey, state.customer_id, state.number, state.stage, state.stage_entry, at
-                )
-            )
+            self.out.append(self._left(state, at))
         entry = state.stage_entry + 1
         self.out.append(
             Transitioned(
@@ -339,13 +348,33 @@ class _Run:
         self, state: EnrollmentState, reason: EndReason, cause: str, at: datetime
     ) -> EnrollmentState:
         j = self.journey
-        self.out.append(
-            LeftStage(
-                j.journey, state.customer_id, state.number, state.stage, state.stage_entry, at
-            )
-        )
+        self.out.append(self._left(state, at))
         self.out.append(Ended(j.journey, state.customer_id, state.number, reason, cause, at))
         return replace(state, status=reason, ended_at=at)
+
+    def _left(self, state: EnrollmentState, at: datetime) -> LeftStage:
+        """Leaving a stage entry voids its delayed actions that are not due yet."""
+        void = tuple(
+            idempotency_key(
+                state.journey,
+                state.customer_id,
+                state.number,
+                state.stage_entry,
+                state.stage,
+                key,
+            )
+            for key, delay in self.ix.cancellable.get(state.stage, ())
+            if state.stage_entered_at + delay > at
+        )
+        return LeftStage(
+            state.journey,
+            state.customer_id,
+            state.number,
+            state.stage,
+            state.stage_entry,
+            at,
+            void,
+        )
 
     def advance(self, state: EnrollmentState, until: datetime) -> EnrollmentState:
         for _ in range(MAX_CHAIN):

@@ -42,9 +42,9 @@ class Batch:
         self.rows: list[EnrollmentRow] = []  # every enrollment loaded or created
         self.transitions: list[tuple[EnrollmentRow, Transitioned]] = []
         self.actions: list[tuple[EnrollmentRow, ScheduledAction]] = []
-        self.left: list[tuple[EnrollmentRow, LeftStage]] = []
+        # Idempotency keys of delayed actions the customer left before they fell due.
+        self.void: list[str] = []
         self.result = BatchResult()
-        self._cancellable: dict[tuple[str, int], frozenset[str]] = {}
 
     # --- loading ---------------------------------------------------------------------
 
@@ -139,25 +139,11 @@ class Batch:
             elif isinstance(decision, ScheduledAction):
                 self.actions.append((owner, decision))
             elif isinstance(decision, LeftStage):
-                if decision.stage in self.cancellable(owner):
-                    self.left.append((owner, decision))
+                self.void.extend(decision.void)
             elif isinstance(decision, Enrolled):
                 result.enrolled += 1
             elif isinstance(decision, Ended):
                 result.ended += 1
-
-    def cancellable(self, row: EnrollmentRow) -> frozenset[str]:
-        """Stages with delayed actions that are dropped when the customer leaves."""
-        key = (row.state.journey, row.state.version)
-        stages = self._cancellable.get(key)
-        if stages is None:
-            journey = self.registry.get(*key)
-            stages = self._cancellable[key] = frozenset(
-                stage.key
-                for stage in journey.stages
-                if any(a.after is not None and a.cancel_on_leave for a in stage.on_enter)
-            )
-        return stages
 
 
 def _follow(row: EnrollmentRow, decision: Decision) -> None:

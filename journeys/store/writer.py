@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, true
+from sqlalchemy import Connection, bindparam
 
 from ..errors import StoreError
 from .batch import Batch
@@ -41,15 +41,13 @@ _enrollment_update = (
     .values({name: bindparam(name) for name in _ENROLLMENT_MUTABLE})
 )
 
+# One statement per key through the UNIQUE index: with an IN list and no statistics,
+# SQLite's planner prefers the (status, due_at) index and scans every pending action.
 _cancel = (
     action_run_t.update()
     .where(
-        action_run_t.c.enrollment_id == bindparam("_enrollment"),
-        action_run_t.c.stage_entry == bindparam("_entry"),
+        action_run_t.c.idempotency_key == bindparam("_key"),
         action_run_t.c.status == "pending",
-        action_run_t.c.cancel_on_leave == true(),
-        # Due before the customer left: it was owed then, and the dispatcher still sends it.
-        action_run_t.c.due_at > bindparam("_left_at"),
     )
     .values(
         status="skipped",
@@ -230,13 +228,7 @@ def _write_actions(conn: Connection, batch: Batch, now: datetime) -> int:
 
 
 def _cancel_left(conn: Connection, batch: Batch, now: datetime) -> int:
-    if not batch.left:
+    if not batch.void:
         return 0
-    result = conn.execute(
-        _cancel,
-        [
-            {"_enrollment": row.id, "_entry": left.stage_entry, "_left_at": left.at, "_now": now}
-            for row, left in batch.left
-        ],
-    )
+    result = conn.execute(_cancel, [{"_key": key, "_now": now} for key in batch.void])
     return max(result.rowcount, 0)

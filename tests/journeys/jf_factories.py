@@ -250,13 +250,8 @@ class Driver:
         return [a.action_key for a in self.scheduled]
 
     def is_void(self, action: ScheduledAction) -> bool:
-        """Would the outbox drop this action: has its stage entry been left, and may it be?"""
-        return action.cancel_on_leave and any(
-            left.number == action.number
-            and left.stage_entry == action.stage_entry
-            and left.at < action.due_at
-            for left in self.left
-        )
+        """Has the engine voided this action: did the customer leave before it fell due?"""
+        return any(action.idempotency_key in left.void for left in self.left)
 
 
 DriverFactory = Callable[..., Driver]

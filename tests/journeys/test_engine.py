@@ -867,3 +867,15 @@ def test_an_exit_from_before_the_enrollment_began_is_ignored(driver: Driver) -> 
 
     assert outcome.decisions == ()
     assert driver.ends == []
+
+
+def test_leaving_after_an_action_fell_due_does_not_void_it(driver: Driver) -> None:
+    reach_evaluation(driver)  # delivered on day 2: review request due on day 5
+    request = driver.action("review_request")
+
+    driver.send("review.submitted", at(6), rating=5)  # left evaluation on day 6
+
+    assert driver.path[-1] == "loyalty"
+    assert not driver.is_void(request)
+    [left] = [x for x in driver.left if x.stage == "evaluation"]
+    assert request.idempotency_key not in left.void
