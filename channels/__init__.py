@@ -30,7 +30,6 @@ if TYPE_CHECKING:
         webhook_payload,
     )
     from channels.outbox import OutboxChannel
-    from channels.phone import InvalidPhoneNumber, normalize_e164
     from channels.ratelimit import (
         Clock,
         RateLimiter,
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from channels.settings import ChannelSettings
     from channels.sms_twilio import TwilioChannel
     from channels.webhook_out import WebhookChannel, sign
+    from journeys.phone import InvalidPhoneNumber, normalize_e164
 
 _EXPORTS: dict[str, str] = {
     "Channel": "channels.base",
@@ -61,8 +61,8 @@ _EXPORTS: dict[str, str] = {
     "SendStatus": "channels.message",
     "webhook_payload": "channels.message",
     "OutboxChannel": "channels.outbox",
-    "InvalidPhoneNumber": "channels.phone",
-    "normalize_e164": "channels.phone",
+    "InvalidPhoneNumber": "journeys.phone",
+    "normalize_e164": "journeys.phone",
     "Clock": "channels.ratelimit",
     "RateLimiter": "channels.ratelimit",
     "SendOutcome": "channels.ratelimit",

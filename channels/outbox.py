@@ -34,8 +34,8 @@ from channels.message import (
     SendResult,
     webhook_payload,
 )
-from channels.phone import InvalidPhoneNumber, normalize_e164
 from channels.settings import ChannelSettings
+from journeys.phone import InvalidPhoneNumber, normalize_e164
 
 INDEX_DIR = ".index"
 _SUFFIX = {"email": ".eml", "sms": ".txt", "webhook": ".webhook.json"}

@@ -22,9 +22,9 @@ from urllib3.exceptions import ConnectTimeoutError
 from channels.classify import is_retryable_status, not_sent, outcome_unknown, retry_after
 from channels.errors import ChannelConfigError, MessageError, RetryableSendError
 from channels.message import ChannelKind, OutboundMessage, SendResult
-from channels.phone import InvalidPhoneNumber, normalize_e164
 from channels.ratelimit import RateLimiter
 from channels.settings import ChannelSettings
+from journeys.phone import InvalidPhoneNumber, normalize_e164
 
 TWILIO_API = "https://api.twilio.com"
 RATE_LIMITED = 20429

@@ -4,6 +4,7 @@ SQLModel tables, alembic migrations, and a batch write path that turns the engin
 decisions into a few multi-row statements per batch, one transaction each.
 """
 
+from ..phone import to_e164
 from .db import (
     DEFAULT_URL,
     alembic_config,
@@ -16,7 +17,6 @@ from .db import (
 )
 from .events import CustomerProfile, IncomingEvent
 from .ingest import Stored, advance_timers, apply_events, process_inbox, store_events
-from .phone import to_e164
 from .registry import JourneyRegistry, checksum
 from .reports import FunnelRow, stage_funnel
 from .result import BatchResult

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from ..decisions import Event
+from ..phone import to_e164
 from ..types import EventType, Locale, TimeZone
-from .phone import to_e164
 
 PROFILE_FIELDS = ("email", "phone", "first_name", "last_name", "locale", "timezone", "country")
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import phonenumbers
 
-from journeys.errors import JourneyflowError
+from .errors import JourneyflowError
 
 
 class InvalidPhoneNumber(JourneyflowError, ValueError):
     """The number cannot be read as a valid phone number for the given country."""
 
 
-def normalize_e164(raw: str, country: str | None = None) -> str:
+def to_e164(raw: str, country: str | None = None) -> str:
     """Return ``raw`` as E.164; ``country`` (ISO 3166 alpha-2) reads national forms."""
     region = country.upper() if country else None
     if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
@@ -24,8 +24,12 @@ def normalize_e164(raw: str, country: str | None = None) -> str:
             f"country '{country}' is not an ISO 3166 alpha-2 code known to the phone "
             "number library (e.g. DE, AT, CH, US, GB)"
         )
+    text = raw.strip()
+    if text.startswith("00"):
+        # The international call prefix of most of the world, written instead of '+'.
+        text = "+" + text[2:]
     try:
-        number = phonenumbers.parse(raw, region)
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         hint = "" if region else " (no country given to read a national number)"
         raise InvalidPhoneNumber(f"phone number {raw!r} cannot be read: {exc}{hint}") from None
@@ -33,3 +37,7 @@ def normalize_e164(raw: str, country: str | None = None) -> str:
         where = f" for country {region}" if region else ""
         raise InvalidPhoneNumber(f"phone number {raw!r} is not a valid number{where}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# The name the channels use.
+normalize_e164 = to_e164
