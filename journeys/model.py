@@ -339,6 +339,13 @@ class Settings(_Model):
     )
     sender: Sender = Field(default_factory=Sender)
     categories: list[str] = Field(default_factory=list)
+    sms_max_segments: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="An SMS template longer than this many segments (160 GSM-7 / 70 UCS-2 "
+        "characters each) is an error; longer than one is a warning, as each segment is billed.",
+    )
 
 
 class Migration(_Model):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import JourneyError, Problem, did_you_mean
 from .loader import Path_, SourceMap, journey_files, locate, parse_journey
@@ -213,10 +214,38 @@ def check_templates(
                     if (found, has_code) in checked:
                         continue
                     checked.add((found, has_code))
-                    for issue in check_template(env, found, has_promo_code=has_code):
+                    issues = check_template(env, found, has_promo_code=has_code)
+                    for issue in issues:
                         where = f"{issue.file}:{issue.line}" if issue.line else str(issue.file)
                         c.add(path, f"template {where}: {issue.message}")
+                    if action.kind == "sms" and not issues:
+                        loader_name = found.relative_to(templates).as_posix()
+                        _check_sms_length(c, path, env, loader_name, found.parent.name, has_code)
     return c.problems
+
+
+def _check_sms_length(
+    c: _Checker, path: Path_, env: Any, template: str, locale: str, has_code: bool
+) -> None:
+    """Render with sample values: every segment is billed, and carriers cap the count."""
+    from .templating import render_sms, sample_context, sms_segments
+
+    name = template
+    try:
+        text = render_sms(env, name, sample_context(locale, promo_code=has_code))
+    except Exception as exc:  # a template that cannot render is reported by check_template
+        c.add(path, f"template {template}: does not render with sample values: {exc}")
+        return
+    length = sms_segments(text)
+    limit = c.journey.settings.sms_max_segments
+    summary = (
+        f"template {template} renders to {length.characters} {length.encoding} characters "
+        f"= {length.segments} SMS segments with sample values"
+    )
+    if length.segments > limit:
+        c.add(path, f"{summary}; the limit is {limit} (settings.sms_max_segments): shorten it")
+    elif length.segments > 1:
+        c.add(path, f"{summary}; each segment is billed", severity="warning")
 
 
 assert set(MESSAGE_KINDS) == {"email", "sms"}

@@ -485,3 +485,48 @@ def test_a_template_syntax_error_is_reported(
     problem = only_problem(report, "syntax error")
     assert f"template {template}:" in problem.message
     assert problem.field == "stages.0.on_enter.1.sms"
+
+
+SMS_JOURNEY = """\
+journey: sms_length
+version: 1
+name: SMS length
+locale: de
+settings: {sms_max_segments: 2}
+stages:
+  - key: quiet
+    enter_when: {event: customer.quiet}
+    on_enter:
+      - sms: nudge
+    final: true
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "severity", "segments"),
+    [
+        ("Hallo {{ customer.first_name }}, schön, dass Sie da sind!", None, 1),
+        # GSM-7: 160 characters a segment, 153 when split.
+        ("Hallo {{ customer.first_name }}! " + "x" * 200, "warning", 2),
+        # One emoji switches the whole message to UCS-2: 70 characters, 67 when split.
+        ("Hallo {{ customer.first_name }} 😊 " + "x" * 150, "error", 3),
+    ],
+)
+def test_sms_templates_are_measured_in_billed_segments(
+    tmp_path: Path, body: str, severity: str | None, segments: int
+) -> None:
+    (tmp_path / "sms_length.yaml").write_text(SMS_JOURNEY, encoding="utf-8")
+    (tmp_path / "templates" / "de").mkdir(parents=True)
+    (tmp_path / "templates" / "de" / "nudge.sms.j2").write_text(body, encoding="utf-8")
+
+    report = validate_paths([tmp_path / "sms_length.yaml"], tmp_path / "templates")
+
+    found = [p for p in report.problems if "SMS segments" in p.message]
+    if severity is None:
+        assert found == []
+        return
+    [problem] = found
+    assert problem.severity == severity
+    assert f"= {segments} SMS segments" in problem.message
+    assert problem.line == 10  # the `- sms: nudge` line
+    assert report.ok is (severity == "warning")
