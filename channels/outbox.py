@@ -38,6 +38,10 @@ from channels.settings import ChannelSettings
 from journeys.phone import InvalidPhoneNumber, normalize_e164
 
 INDEX_DIR = ".index"
+# RFC 5322 lines end in CRLF and may be 998 characters long. Folding at 78 would split
+# the List-Unsubscribe URLs and, having no spaces to fold at, encode them as RFC 2047
+# words that mail clients no longer recognise as links.
+_EML_POLICY = policy.SMTP.clone(max_line_length=998)
 _SUFFIX = {"email": ".eml", "sms": ".txt", "webhook": ".webhook.json"}
 
 
@@ -50,13 +54,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(directory: Path, data: bytes) -> Path:
+def _write_temp(directory: Path, data: bytes, durable: bool = True) -> Path:
     fd, name = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(name)
@@ -64,12 +69,16 @@ def _write_temp(directory: Path, data: bytes) -> Path:
     return Path(name)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    ``durable`` also waits for the disk (fsync); a demo or test run may skip that.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _write_temp(path.parent, data)
+    temp = _write_temp(path.parent, data, durable)
     os.replace(temp, path)
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def build_email(message: OutboundMessage, sent_at: datetime) -> EmailMessage:
@@ -111,6 +120,7 @@ class OutboxChannel:
         default_country: str | None = None,
         default_from_email: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        durable: bool = True,
     ) -> None:
         if kind not in CHANNEL_KINDS:
             raise ChannelConfigError(
@@ -121,6 +131,8 @@ class OutboxChannel:
         self.default_country = default_country
         self.default_from_email = default_from_email
         self._now = now
+        # Off only where losing the last messages in a power cut does not matter (demos).
+        self.durable = durable
         self._lock = threading.Lock()
 
     @classmethod
@@ -150,7 +162,7 @@ class OutboxChannel:
             if not message.from_email and self.default_from_email:
                 message = _with_sender(message, self.default_from_email)
             # RFC 5322 lines end in CRLF; the SMTP policy writes them so.
-            return build_email(message, sent_at).as_bytes(policy=policy.SMTP), message.to
+            return build_email(message, sent_at).as_bytes(policy=_EML_POLICY), message.to
         if message.channel == "sms":
             to = normalize_e164(message.to, message.country or self.default_country)
             return (message.text or "").encode("utf-8"), to
@@ -194,8 +206,8 @@ class OutboxChannel:
                 "sent_at": sent_at.isoformat(),
             }
             meta_bytes = json.dumps(meta, indent=2, ensure_ascii=False, default=str).encode()
-            write_atomic(body_path, body)
-            write_atomic(meta_path, meta_bytes)
+            write_atomic(body_path, body, self.durable)
+            write_atomic(meta_path, meta_bytes, self.durable)
             claimed = self._claim(message.idempotency_key, meta_bytes)
             if claimed is not None:
                 # Another process wrote the same key between our check and now.
@@ -209,7 +221,7 @@ class OutboxChannel:
         """Create the index entry; returns the other entry if the key was taken."""
         index = self._index_path(idempotency_key)
         index.parent.mkdir(parents=True, exist_ok=True)
-        temp = _write_temp(index.parent, entry)
+        temp = _write_temp(index.parent, entry, self.durable)
         try:
             # link() never replaces an existing name, so exactly one writer wins.
             os.link(temp, index)
@@ -217,7 +229,8 @@ class OutboxChannel:
             return self.find(idempotency_key)
         finally:
             temp.unlink()
-        _fsync_dir(index.parent)
+        if self.durable:
+            _fsync_dir(index.parent)
         return None
 
     def _duplicate(self, entry: dict[str, Any]) -> SendResult:

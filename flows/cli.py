@@ -104,6 +104,9 @@ def demo(
     events: Annotated[
         Path | None, typer.Option(help="JSON-lines event stream (default: the bundled sample)")
     ] = None,
+    outbox: Annotated[
+        Path | None, typer.Option(help="Folder for the messages (default: next to the database)")
+    ] = None,
 ) -> None:
     """Run the shipped journeys over a sample event stream and print the stage funnel."""
     import time
@@ -113,7 +116,7 @@ def demo(
 
     started = time.perf_counter()
     with console.status("replaying the sample stream day by day ..."):
-        report = run_demo(database, events or SAMPLE_PATH)
+        report = run_demo(database, events or SAMPLE_PATH, outbox=outbox)
     seconds = time.perf_counter() - started
     r = report.result
     console.print(
@@ -133,6 +136,16 @@ def demo(
     for (journey, kind, status), n in sorted(report.actions.items()):
         actions.add_row(journey, kind, status, str(n))
     console.print(actions)
+    d = report.dispatch
+    sent = ", ".join(f"{n} {kind}" for kind, n in d.sent_by_kind().items()) or "no"
+    console.print(f"outbox {report.outbox}/: {sent} messages", highlight=False)
+    console.print(
+        f"dispatched {d.claimed} due actions: {d.outcomes['sent']} sent, "
+        f"{d.outcomes['skipped']} skipped, {d.outcomes['failed']} failed, "
+        f"{d.outcomes['unknown']} unknown"
+    )
+    for reason, n in d.reasons.most_common(5):
+        console.print(f"  {n} × {reason}", highlight=False)
     console.print(f"database: {report.database} · took {seconds:.1f} s")
 
 

@@ -2,21 +2,36 @@
 
 Events are fed day by day as they occurred; after each day the timer sweep fires the
 time-based transitions that fell due (review request 3 days after delivery, 60 days
-without an event, ...). The same functions run in production; only the clock is virtual.
+without an event, ...), and the actions due by then are dispatched to the outbox folder:
+real .eml, .txt and .webhook.json files, one per message. The same functions run in
+production; only the clock is virtual, and the channels are the outbox.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import shutil
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from channels.base import Channel
+from channels.links import LinkSigner
+from channels.message import ChannelKind
+from channels.outbox import INDEX_DIR, OutboxChannel
+from channels.render import Renderer
+from channels.render_settings import RenderSettings
+from channels.settings import ChannelSettings
 from journeys import Journey, load_journeys
+from journeys.config import templates_dir
+from journeys.model import WebhookAction
 from journeys.store import (
     BatchResult,
     FunnelRow,
@@ -31,6 +46,7 @@ from journeys.store import (
 )
 from journeys.store.tables import action_run_t
 
+from .dispatch import DispatchSummary, dispatch_due
 from .sample_data import SAMPLE_PATH, read_events
 
 # Long enough after the last event for the 60-day re-engagement timers to fire.
@@ -45,6 +61,8 @@ class DemoReport:
     days: int
     funnel: list[FunnelRow]
     actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    outbox: Path | None = None
+    dispatch: DispatchSummary = field(default_factory=DispatchSummary)
 
 
 def _by_day(events: Iterable[IncomingEvent]) -> dict[datetime, list[IncomingEvent]]:
@@ -60,11 +78,18 @@ def run_demo(
     events_file: Path = SAMPLE_PATH,
     journeys: list[Journey] | None = None,
     batch_size: int = 500,
+    outbox: Path | None = None,
 ) -> DemoReport:
-    """Replay the sample stream into a fresh SQLite database and report what happened."""
+    """Replay the sample stream into a fresh SQLite database and report what happened.
+
+    Messages go to `outbox` (default: an `outbox` folder next to the database), which
+    is emptied of earlier demo messages first.
+    """
     database.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
+    outbox = outbox if outbox is not None else database.parent / "outbox"
+    _clean_outbox(outbox)
     engine = create_db_engine(f"sqlite:///{database}")
     create_schema(engine)
     journeys = journeys if journeys is not None else load_journeys()
@@ -73,6 +98,10 @@ def run_demo(
         registry.register(session, journeys)
 
     days = _by_day(IncomingEvent.model_validate(raw) for raw in read_events(events_file))
+    clock = _Clock(min(days))
+    channels = _outbox_channels(outbox, clock)
+    renderer = _renderer(journeys)
+    sent = DispatchSummary()
     total = BatchResult()
     first, last = min(days), max(days)
     day, count = first, 0
@@ -90,6 +119,8 @@ def run_demo(
             total += swept
             if swept.timers < batch_size:
                 break
+        clock.now = end_of_day
+        sent += dispatch_due(engine, registry, channels, renderer, end_of_day, worker="demo")
         day += timedelta(days=1)
         count += 1
 
@@ -104,4 +135,57 @@ def run_demo(
     actions: Counter[tuple[str, str, str]] = Counter(
         {(journey, kind, status): n for journey, kind, status, n in rows}
     )
-    return DemoReport(database, journeys, total, count, funnel, actions)
+    return DemoReport(database, journeys, total, count, funnel, actions, outbox, sent)
+
+
+class _Clock:
+    """The virtual time the outbox files are dated with."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+_DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _clean_outbox(outbox: Path) -> None:
+    # Only what an outbox writes (day folders and its index): a folder given by mistake
+    # keeps everything else.
+    if not outbox.is_dir():
+        return
+    for entry in outbox.iterdir():
+        if entry.is_dir() and (entry.name == INDEX_DIR or _DAY_DIR.match(entry.name)):
+            shutil.rmtree(entry)
+
+
+def _outbox_channels(outbox: Path, clock: _Clock) -> dict[str, Channel]:
+    kinds: tuple[ChannelKind, ...] = ("email", "sms", "webhook")
+    # The demo's outbox is recreated on every run: waiting for the disk on each of
+    # thousands of files would only slow it down.
+    return {kind: OutboxChannel(outbox, kind=kind, now=clock, durable=False) for kind in kinds}
+
+
+def _renderer(journeys: list[Journey]) -> Renderer:
+    settings = RenderSettings.from_env()
+    # Named webhook endpoints nobody configured get a placeholder URL: in the demo they
+    # only land in the outbox anyway.
+    named = {
+        action.webhook
+        for journey in journeys
+        for stage in journey.stages
+        for action in stage.on_enter
+        if isinstance(action, WebhookAction) and "://" not in action.webhook
+    }
+    placeholders = {name: f"https://webhooks.example/{name}" for name in sorted(named)}
+    settings = replace(settings, webhooks={**placeholders, **settings.webhooks})
+    secret = os.environ.get("JOURNEYFLOW_LINK_SECRET")
+    if secret:
+        signer = LinkSigner.from_env()
+    else:
+        # A secret for this run only: demo links need not stay valid afterwards.
+        base = os.environ.get("JOURNEYFLOW_PUBLIC_URL", "http://127.0.0.1:8000")
+        signer = LinkSigner(secrets.token_urlsafe(32), base)
+    return Renderer(templates_dir(), signer, settings, ChannelSettings())

@@ -44,6 +44,8 @@ class Batch:
         self.actions: list[tuple[EnrollmentRow, ScheduledAction]] = []
         # Idempotency keys of delayed actions the customer left before they fell due.
         self.void: list[str] = []
+        # (customer, code as typed, when) of events that carry a `promo_code`.
+        self.redemptions: list[tuple[CustomerRow, str, datetime]] = []
         self.result = BatchResult()
 
     # --- loading ---------------------------------------------------------------------
@@ -87,6 +89,9 @@ class Batch:
         customer = self.customer(event.customer_id)
         if event.customer is not None:
             customer.apply_profile(event.customer)
+        code = event.data.get("promo_code")
+        if isinstance(code, str):
+            self.redemptions.append((customer, code, event.occurred_at))
         stimulus = event.to_engine()
         until = min(event.occurred_at, self.now)
         for key in self.keys:

@@ -233,6 +233,12 @@ class ActionRunBase(StoreModel):
     provider_message_id: str | None = Field(default=None, max_length=255)
     lease_expires_at: datetime | None = _at(default=None)
     cancel_on_leave: bool = False
+    claimed_by: str | None = Field(
+        default=None, max_length=64, description="The claim holding the action (see outbox)"
+    )
+    send_started_at: datetime | None = _at(
+        default=None, description="Set just before the request left for the provider"
+    )
 
 
 class ActionRun(ActionRunBase, table=True):

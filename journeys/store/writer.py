@@ -4,6 +4,8 @@ Order matters: customers before enrollments (foreign key); enrollment updates be
 inserts (an ended enrollment frees the one-active slot a re-entry takes); enrollments
 before history and outbox (they reference the enrollment id); outbox before the
 cancellations (an action scheduled and left within the same batch is cancelled too).
+A new action with a `promo_code` gets its code right after the outbox insert, in the
+same transaction; redemptions come last, so that they see every code there is.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from sqlalchemy import Connection, bindparam
 from ..errors import StoreError
 from .batch import Batch
 from .events import PROFILE_FIELDS
+from .promo import issue_codes, redeem_codes
 from .sql import insert
-from .state import EnrollmentRow
+from .state import CustomerRow, EnrollmentRow
 from .tables import action_run_t, customer_t, enrollment_t, stage_transition_t
 
 _customer_update = (
@@ -63,6 +66,14 @@ def write(conn: Connection, batch: Batch, now: datetime) -> None:
     _write_transitions(conn, batch)
     batch.result.actions_scheduled += _write_actions(conn, batch, now)
     batch.result.actions_cancelled += _cancel_left(conn, batch, now)
+    if batch.redemptions:
+        redeem_codes(conn, [(_id(c), code, at) for c, code, at in batch.redemptions])
+
+
+def _id(customer: CustomerRow) -> int:
+    if customer.id is None:  # _write_customers gave every customer of the batch an id
+        raise StoreError(f"customer '{customer.external_id}' has no id yet")
+    return customer.id
 
 
 def _write_customers(conn: Connection, batch: Batch, now: datetime) -> None:
@@ -197,7 +208,7 @@ def _write_actions(conn: Connection, batch: Batch, now: datetime) -> int:
     statement = (
         insert(conn, action_run_t)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(action_run_t.c.id)
+        .returning(action_run_t.c.idempotency_key)
     )
     result = conn.execute(
         statement,
@@ -224,7 +235,16 @@ def _write_actions(conn: Connection, batch: Batch, now: datetime) -> int:
             for row, a in batch.actions
         ],
     )
-    return len(result.all())
+    landed = {key for (key,) in result}
+    # Only actions inserted now: a replayed one already has its code.
+    promo = [
+        (_id(row.customer), a)
+        for row, a in batch.actions
+        if "promo_code" in a.params and a.idempotency_key in landed
+    ]
+    if promo:
+        issue_codes(conn, promo, now)
+    return len(landed)
 
 
 def _cancel_left(conn: Connection, batch: Batch, now: datetime) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import sqlite3
 from collections import Counter
@@ -53,10 +55,33 @@ def test_demo_applies_each_event_once_and_fills_every_journey(tmp_path: Path) ->
     assert sum(report.actions.values()) == report.result.actions_scheduled
 
 
-def test_demo_command_prints_the_funnel(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["demo", "--database", str(tmp_path / "d.db")])
+def test_demo_command_prints_the_funnel_and_fills_the_outbox(tmp_path: Path) -> None:
+    # A small stream of the same personas: the full one is exercised above.
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        "".join(json.dumps(e) + "\n" for e in generate(customers=25, seed=3)), encoding="utf-8"
+    )
+    outbox = tmp_path / "outbox"
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--database",
+            str(tmp_path / "d.db"),
+            "--events",
+            str(events),
+            "--outbox",
+            str(outbox),
+        ],
+    )
 
     assert result.exit_code == 0, result.output
     assert "Stage funnel" in result.output
     for key in ("customer_lifecycle", "five_phases", "moments_of_truth", "omnichannel_retail"):
         assert key in result.output
+    mails = sorted(outbox.glob("*/*.eml"))
+    assert mails, "the demo writes the messages that fell due to the outbox"
+    parsed = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    assert parsed["To"] and parsed["Subject"]
+    assert " ".join(result.output.split()).count(f"{len(mails)} email") == 1

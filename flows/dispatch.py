@@ -1,0 +1,302 @@
+"""Dispatch: send the actions that fell due, exactly once up to the provider.
+
+`dispatch_due` is the plain function the Prefect flow wraps. Per batch of claimed actions:
+
+1. claim them (one transaction; expired leases are recovered first, see
+   `journeys.store.outbox` for why a lost send becomes `unknown` instead of a resend);
+2. decide each without I/O: the policy may defer or skip it; a holdout variant is
+   skipped; a missing address or an unrenderable message fails it with the reason;
+3. one short transaction: those outcomes, and `send_started_at` for the messages
+   about to leave; only messages whose claim still holds are sent;
+4. send through each kind's channel, a few requests in flight (`channels.send_many`);
+5. one transaction: sent / failed / unknown; a `RetryableSendError` is retried with
+   exponential backoff until the attempts are used up, then failed.
+
+A problem with one action (a template error, a bad address, a policy that raises)
+settles that action and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session
+
+from channels.base import Channel
+from channels.errors import ChannelError, RetryableSendError
+from channels.message import OutboundMessage, SendResult
+from channels.ratelimit import SendOutcome, send_many
+from channels.render import Renderer
+from journeys.errors import StoreError
+from journeys.model import Journey
+from journeys.policy import ALLOW, Decision, Defer, Skip
+from journeys.store import JourneyRegistry, session_scope
+from journeys.store.outbox import (
+    DEFAULT_MAX_ATTEMPTS,
+    ActionOutcome,
+    ClaimedAction,
+    OutcomeStatus,
+    claim_due,
+    mark_send_started,
+    record_outcomes,
+    recover_expired,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(minutes=10)
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
+# A deferral into the past would be claimed again at once, in a loop.
+MIN_DEFER = timedelta(minutes=1)
+_CONTACT = {"email": ("email", "no email address"), "sms": ("phone", "no phone number")}
+SENDABLE = ("email", "sms", "webhook")
+
+
+# --- the policy hook -----------------------------------------------------------------------
+
+
+PolicyDecision: TypeAlias = Decision
+Policy: TypeAlias = Callable[[ClaimedAction, datetime], PolicyDecision]
+
+
+def allow_all(action: ClaimedAction, now: datetime) -> PolicyDecision:
+    """Everything may be sent: for demos and tests that are not about the send rules.
+
+    The production rules are `journeys.policy.decide_send` (consent, quiet hours in the
+    customer's time zone, frequency caps). A policy runs once per action and does no I/O
+    per call: one that needs the store (consent, recent sends) loads what it needs for
+    the whole batch first. A
+    deferral gives its attempt back, so rules never use up the retries meant for a
+    failing provider. The policy runs before the holdout check, so a control group
+    holds only customers the message would really have reached.
+    """
+    return ALLOW
+
+
+@dataclass
+class DispatchSummary:
+    claimed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)  # sent, failed, unknown, …
+    by_channel: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, outcome)
+    reasons: Counter[str] = field(default_factory=Counter)  # why actions failed or were skipped
+    recovered: Counter[str] = field(default_factory=Counter)  # expired leases: pending, unknown…
+    stale: int = 0  # outcomes not written: another dispatcher had taken the action over
+    batches: int = 0
+
+    def count(self, action: ClaimedAction, outcome: ActionOutcome) -> None:
+        self.outcomes[outcome.status] += 1
+        self.by_channel[(action.kind, outcome.status)] += 1
+        if outcome.status in ("failed", "skipped") and outcome.reason:
+            self.reasons[outcome.reason] += 1
+
+    def __iadd__(self, other: DispatchSummary) -> DispatchSummary:
+        self.claimed += other.claimed
+        self.outcomes += other.outcomes
+        self.by_channel += other.by_channel
+        self.reasons += other.reasons
+        self.recovered += other.recovered
+        self.stale += other.stale
+        self.batches += other.batches
+        return self
+
+    def sent_by_kind(self) -> dict[str, int]:
+        return {
+            kind: n for (kind, status), n in sorted(self.by_channel.items()) if status == "sent"
+        }
+
+
+def backoff(attempt: int, retry_after: float | None = None) -> timedelta:
+    """1, 2, 4, … minutes up to an hour, or longer if the provider asked for it."""
+    delay = min(RETRY_BASE * (1 << max(attempt - 1, 0)), RETRY_CAP)
+    return max(delay, timedelta(seconds=retry_after or 0))
+
+
+class _Journeys:
+    """Journeys by (key, version), from a registry or a list, else read from the store."""
+
+    def __init__(self, source: JourneyRegistry | Iterable[Journey]) -> None:
+        self.registry = source if isinstance(source, JourneyRegistry) else JourneyRegistry()
+        self.given: dict[tuple[str, int], Journey] = {}
+        if not isinstance(source, JourneyRegistry):
+            self.given = {(j.journey, j.version): j for j in source}
+
+    def load(self, conn: Connection, actions: Iterable[ClaimedAction]) -> None:
+        wanted = {(a.journey, a.version) for a in actions} - set(self.given)
+        try:
+            self.registry.load_versions(conn, wanted)
+        except StoreError as exc:  # those found are loaded; the others fail their actions
+            log.warning("%s", exc)
+
+    def get(self, key: str, version: int) -> Journey | None:
+        if (key, version) in self.given:
+            return self.given[(key, version)]
+        try:
+            return self.registry.get(key, version)
+        except StoreError:
+            return None
+
+
+def _default_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def dispatch_due(
+    engine: Engine,
+    journeys: JourneyRegistry | Iterable[Journey],
+    channels: Mapping[str, Channel],
+    renderer: Renderer,
+    now: datetime,
+    *,
+    batch_size: int = 200,
+    lease: timedelta = DEFAULT_LEASE,
+    worker: str | None = None,
+    policy: Policy = allow_all,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    concurrency: int = 4,
+    max_batches: int | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> DispatchSummary:
+    """Send every action due at `now`, batch by batch, and count what became of them.
+
+    Each batch is claimed, leased and recorded at `clock()`; without a clock, at `now`
+    (a virtual clock, tests). In production pass the wall clock, so that the leases of
+    later batches count from when they are claimed, not from when the run began.
+    """
+    source = _Journeys(journeys)
+    run = _Run(engine, source, channels, renderer, now, lease, policy, max_attempts, concurrency)
+    worker = worker or _default_worker()
+    summary = run.summary
+    with session_scope(engine) as session:
+        recovered = recover_expired(session, now, max_attempts=max_attempts)
+    summary.recovered.update({k: n for k, n in vars(recovered).items() if n})
+    while max_batches is None or summary.batches < max_batches:
+        run.now = max(now, clock()) if clock is not None else now
+        with session_scope(engine) as session:
+            claimed = claim_due(
+                session,
+                run.now,
+                batch_size,
+                lease,
+                worker,
+                recover=False,
+                max_attempts=max_attempts,
+            )
+            source.load(session.connection(), claimed)
+        if not claimed:
+            break
+        summary.batches += 1
+        summary.claimed += len(claimed)
+        run.batch(claimed)
+        if len(claimed) < batch_size:
+            break
+    log.info("dispatched at %s: %s", now.isoformat(), dict(summary.outcomes))
+    return summary
+
+
+@dataclass
+class _Run:
+    engine: Engine
+    journeys: _Journeys
+    channels: Mapping[str, Channel]
+    renderer: Renderer
+    now: datetime
+    lease: timedelta
+    policy: Policy
+    max_attempts: int
+    concurrency: int
+    summary: DispatchSummary = field(default_factory=DispatchSummary)
+
+    def batch(self, claimed: list[ClaimedAction]) -> None:
+        settled: list[tuple[ClaimedAction, ActionOutcome]] = []
+        ready: list[tuple[ClaimedAction, OutboundMessage]] = []
+        for action in claimed:
+            prepared = self.prepare(action)
+            if isinstance(prepared, OutboundMessage):
+                ready.append((action, prepared))
+            else:
+                settled.append((action, prepared))
+        with session_scope(self.engine) as session:
+            self.record(session, settled)
+            started = mark_send_started(session, (a for a, _ in ready), self.now, self.lease)
+        self.summary.stale += len(ready) - len(started)
+        sending = [(a, m) for a, m in ready if a.id in started]
+        results: list[tuple[ClaimedAction, ActionOutcome]] = []
+        for kind in SENDABLE:
+            group = [(a, m) for a, m in sending if a.kind == kind]
+            if group:
+                sent = send_many(self.channels[kind], [m for _, m in group], self.concurrency)
+                results += [(a, self.settle(a, r)) for (a, _), r in zip(group, sent, strict=True)]
+        if results:
+            with session_scope(self.engine) as session:
+                self.record(session, results)
+
+    def record(self, session: Session, items: list[tuple[ClaimedAction, ActionOutcome]]) -> None:
+        written = record_outcomes(session, (o for _, o in items), self.now)
+        stale = set(written.stale)
+        self.summary.stale += len(stale)
+        for action, outcome in items:
+            if action.id not in stale:
+                self.summary.count(action, outcome)
+
+    def prepare(self, action: ClaimedAction) -> OutboundMessage | ActionOutcome:
+        """The message to send, or the outcome that makes sending unnecessary."""
+
+        def outcome(status: OutcomeStatus, reason: str, **details: Any) -> ActionOutcome:
+            return ActionOutcome.of(action, status, reason=reason, **details)
+
+        if action.kind not in SENDABLE:
+            return outcome("skipped", f"'{action.kind}' actions send no message")
+        journey = self.journeys.get(action.journey, action.version)
+        if journey is None:
+            return outcome("failed", f"journey {action.journey} v{action.version} is not stored")
+        try:
+            decision = self.policy(action, self.now)
+        except Exception as exc:
+            log.exception("policy failed for action %s", action.id)
+            return self.retry(action, f"policy error: {type(exc).__name__}: {exc}", None)
+        if isinstance(decision, Skip):
+            return outcome("skipped", decision.reason)
+        if isinstance(decision, Defer):
+            due = max(decision.until, self.now + MIN_DEFER)
+            return outcome("deferred", decision.reason, due_at=due)
+        if action.kind in _CONTACT and action.template is None:
+            return outcome("skipped", "holdout")
+        if action.kind not in self.channels:
+            return outcome("failed", f"no channel configured for {action.kind}")
+        contact = _CONTACT.get(action.kind)
+        if contact is not None and not getattr(action.customer, contact[0]):
+            return outcome("failed", contact[1])
+        try:
+            rendered = self.renderer.render(action, journey, action.promo, self.now)
+        except Exception as exc:
+            log.exception("rendering action %s failed", action.id)
+            return outcome("failed", f"render error: {type(exc).__name__}: {exc}")
+        if isinstance(rendered, SendResult):
+            return outcome("failed", rendered.reason or rendered.error_code or "not rendered")
+        return rendered
+
+    def settle(self, action: ClaimedAction, result: SendOutcome) -> ActionOutcome:
+        if isinstance(result, RetryableSendError):
+            return self.retry(action, str(result), result.retry_after)
+        if isinstance(result, ChannelError):
+            return ActionOutcome.of(action, "failed", reason=str(result))
+        if result.status == "sent":
+            return ActionOutcome.of(action, "sent", provider_message_id=result.provider_message_id)
+        reason = result.reason or result.error_code
+        return ActionOutcome.of(action, result.status, reason=reason)
+
+    def retry(self, action: ClaimedAction, reason: str, retry_after: float | None) -> ActionOutcome:
+        if action.attempts >= self.max_attempts:
+            gave_up = f"gave up after {action.attempts} attempts: {reason}"
+            return ActionOutcome.of(action, "failed", reason=gave_up)
+        due = self.now + backoff(action.attempts, retry_after)
+        return ActionOutcome.of(action, "retry", reason=reason, due_at=due)

@@ -1,0 +1,108 @@
+"""Loading what rendering needs for claimed actions: customer, version, promo code, event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select, tuple_
+
+from .outbox_types import ClaimedAction, ClaimedCustomer, ClaimedPromo
+from .sql import chunks
+from .tables import (
+    action_run_t,
+    customer_t,
+    enrollment_t,
+    inbound_event_t,
+    promo_code_t,
+    stage_transition_t,
+)
+
+_a = action_run_t
+
+
+def load_claimed(conn: Connection, ids: Sequence[int], claim: str) -> list[ClaimedAction]:
+    """The claimed actions with these ids, oldest due first: one query per chunk of ids."""
+    c, e, p = customer_t, enrollment_t, promo_code_t
+    rows: list[Any] = []
+    for part in chunks(sorted(ids)):
+        query = (
+            select(_a, c.c.external_id, c.c.email, c.c.phone, c.c.first_name, c.c.last_name)
+            .add_columns(c.c.locale, c.c.timezone, c.c.country, c.c.attributes, e.c.version)
+            .add_columns(p.c.code, p.c.discount, p.c.expires_at.label("promo_expires_at"))
+            .join(c, c.c.id == _a.c.customer_id)
+            .join(e, e.c.id == _a.c.enrollment_id)
+            .outerjoin(p, p.c.action_idempotency_key == _a.c.idempotency_key)
+            .where(_a.c.id.in_(part))
+        )
+        rows.extend(conn.execute(query))
+    events = _events(conn, [(r.enrollment_id, r.stage_entry, r.stage) for r in rows])
+    actions = [
+        ClaimedAction(
+            id=r.id,
+            claim=claim,
+            idempotency_key=r.idempotency_key,
+            journey=r.journey,
+            version=r.version,
+            enrollment_id=r.enrollment_id,
+            stage=r.stage,
+            stage_entry=r.stage_entry,
+            action_key=r.action_key,
+            kind=r.kind,
+            template=r.template,
+            variant=r.variant,
+            params=r.params or {},
+            due_at=r.due_at,
+            attempts=r.attempts,
+            lease_expires_at=r.lease_expires_at,
+            customer=ClaimedCustomer(
+                r.customer_id,
+                r.external_id,
+                r.email,
+                r.phone,
+                r.first_name,
+                r.last_name,
+                r.locale,
+                r.timezone,
+                r.country,
+                r.attributes or {},
+            ),
+            promo=None if r.code is None else ClaimedPromo(r.code, r.discount, r.promo_expires_at),
+            event=events.get((r.enrollment_id, r.stage_entry)),
+        )
+        for r in rows
+    ]
+    return sorted(actions, key=lambda a: (a.due_at, a.id))
+
+
+def _events(
+    conn: Connection, entries: Iterable[tuple[int, int, str]]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """The inbound event behind each stage entry, where an event (not a timer) caused it."""
+    wanted = {(enrollment, entry): stage for enrollment, entry, stage in entries}
+    if not wanted:
+        return {}
+    t = stage_transition_t
+    causes: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for part in chunks(sorted({enrollment for enrollment, _ in wanted})):
+        query = select(t.c.enrollment_id, t.c.stage_entry, t.c.to_stage, t.c.cause).where(
+            t.c.enrollment_id.in_(part), t.c.cause.like("event:%")
+        )
+        for enrollment, entry, stage, cause in conn.execute(query):
+            if wanted.get((enrollment, entry)) != stage:
+                continue
+            # 'event:<source>:<external id>'; the external id may itself hold colons.
+            source, _, external_id = cause.removeprefix("event:").partition(":")
+            causes.setdefault((source, external_id), []).append((enrollment, entry))
+    found: dict[tuple[int, int], dict[str, Any]] = {}
+    i = inbound_event_t
+    for pairs in chunks(sorted(causes)):
+        query = select(i.c.source, i.c.external_id, i.c.type, i.c.occurred_at, i.c.payload).where(
+            tuple_(i.c.source, i.c.external_id).in_(pairs)
+        )
+        for source, external_id, type_, occurred_at, payload in conn.execute(query):
+            data = dict(payload or {})
+            event = {**data, "type": type_, "occurred_at": occurred_at, "data": data}
+            for key in causes[(source, external_id)]:
+                found[key] = event
+    return found

@@ -1,0 +1,115 @@
+"""What the outbox hands out and takes back: claimed actions and their outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+OutcomeStatus = Literal["sent", "failed", "unknown", "skipped", "deferred", "retry"]
+OUTCOME_STATUSES: tuple[OutcomeStatus, ...] = (
+    "sent",
+    "failed",
+    "unknown",
+    "skipped",
+    "deferred",
+    "retry",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedCustomer:
+    id: int
+    external_id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    locale: str | None
+    timezone: str | None
+    country: str | None
+    attributes: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedPromo:
+    code: str
+    discount: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedAction:
+    """A claimed action with everything needed to render and send it."""
+
+    id: int
+    claim: str  # the claim id every later write of this action must name
+    idempotency_key: str
+    journey: str
+    version: int
+    enrollment_id: int
+    stage: str
+    stage_entry: int
+    action_key: str
+    kind: str
+    template: str | None
+    variant: str | None
+    params: Mapping[str, Any]
+    due_at: datetime
+    attempts: int  # claims so far, this one included
+    lease_expires_at: datetime
+    customer: ClaimedCustomer
+    promo: ClaimedPromo | None = None
+    # The event that caused the stage entry ({type, occurred_at, data}); None after a timer.
+    event: Mapping[str, Any] | None = None
+
+    @property
+    def marketing(self) -> bool:
+        return bool(self.params.get("marketing", True))
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """What became of one claimed action; `due_at` for `deferred` and `retry`."""
+
+    action_id: int
+    claim: str
+    status: OutcomeStatus
+    reason: str | None = None
+    provider_message_id: str | None = None
+    due_at: datetime | None = None
+
+    @classmethod
+    def of(cls, action: ClaimedAction, status: OutcomeStatus, **details: Any) -> ActionOutcome:
+        return cls(action.id, action.claim, status, **details)
+
+    def __post_init__(self) -> None:
+        if self.status not in OUTCOME_STATUSES:
+            raise ValueError(f"unknown outcome '{self.status}'; valid are {OUTCOME_STATUSES}")
+        if self.status in ("deferred", "retry") and self.due_at is None:
+            raise ValueError(f"a '{self.status}' outcome needs the new due_at")
+
+
+@dataclass
+class Recovered:
+    """Expired leases the next claim found, by what became of them."""
+
+    pending: int = 0  # no request had left: due again
+    unknown: int = 0  # a request may have left: never resent automatically
+    failed: int = 0  # expired too often without a send starting
+
+
+@dataclass
+class Recorded:
+    """Outcomes written, and those refused because the claim no longer held the action."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    stale: list[int] = field(default_factory=list)
+
+
+class OutboxCount(NamedTuple):
+    journey: str
+    kind: str
+    status: str
+    actions: int
