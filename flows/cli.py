@@ -149,6 +149,57 @@ def demo(
     console.print(f"database: {report.database} · took {seconds:.1f} s")
 
 
+@app.command()
+def preview(
+    journey: Annotated[str, typer.Argument(help="Journey key, or a path to its YAML file")],
+    action: Annotated[str, typer.Argument(help="Action key, or stage.action if not unique")],
+    customer: Annotated[
+        Path | None, typer.Option(help="JSON file with the customer's profile fields")
+    ] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Use a sample customer")] = False,
+    locale: Annotated[
+        str | None, typer.Option(help="Render in this locale (de, en, de-AT)")
+    ] = None,
+    variant: Annotated[str | None, typer.Option(help="A/B variant to show")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="HTML file to write")
+    ] = None,
+) -> None:
+    """Render one message of a journey to the terminal and to an HTML file to open."""
+    from .preview import PreviewError
+    from .preview import preview as render_preview
+
+    if customer is not None and sample:
+        err_console.print("[red]give either --customer FILE or --sample, not both[/red]")
+        raise typer.Exit(2)
+    found = _find_journey(journey)
+    try:
+        shown = render_preview(
+            found, action, locale=locale, customer_file=customer, variant=variant
+        )
+    except PreviewError as exc:
+        err_console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    msg = shown.message
+    console.print(f"[bold]{msg.channel}[/bold] to {msg.to}", highlight=False)
+    for name, value in (
+        ("From", msg.from_email),
+        ("Reply-To", msg.reply_to),
+        ("Subject", msg.subject),
+        *msg.headers.items(),
+    ):
+        if value:
+            console.print(f"[cyan]{name}:[/cyan] {value}", highlight=False, soft_wrap=True)
+    console.print()
+    console.print(msg.text or "", markup=False, highlight=False)
+    where = output or Path("var/preview") / (
+        f"{found.journey}.{shown.stage}.{shown.action}.{locale or found.locale}.html"
+    )
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text(shown.html_page(), encoding="utf-8")
+    console.print(f"\nHTML: {where}", highlight=False)
+
+
 def _find_journey(ref: str):  # type: ignore[no-untyped-def]
     from journeys.config import definitions_dir
     from journeys.errors import JourneyError, UnknownJourneyError
@@ -178,6 +229,11 @@ def _funnel_table(rows: list[tuple[str, str, int, int]], title: str) -> Table:
         table.add_row(journey if journey != last else "", stage, str(current), str(ever))
         last = journey
     return table
+
+
+from .serve import register as _register_serve  # noqa: E402  (after the commands above)
+
+_register_serve(app)  # `journeyflow serve [--limit N] [--once]`
 
 
 def main() -> None:
