@@ -1,0 +1,328 @@
+"""The scheduled jobs: real Prefect flow runs on a real SQLite file, and prefect.yaml.
+
+The Prefect tests share one test server (`prefect_harness`, about 8 s once) and stay few;
+each small flow run costs about 0.1 s. The plain helpers are tested without Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy.exc import OperationalError
+
+from channels.errors import RetryableSendError
+from flows import jobs, runtime, serve
+from journeys.config import PROJECT_ROOT
+from journeys.errors import UnknownJourneyError
+from journeys.store import IncomingEvent, session_scope, store_events
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+# Every customer subscribes, orders and receives the order within three hours.
+STEPS = (("newsletter.subscribed", 0), ("order.completed", 1), ("order.delivered", 2))
+
+
+def _receive(customers: int) -> int:
+    """Store the events of `customers` customers in the inbox, as a receiver would."""
+    events = [
+        IncomingEvent(
+            source="shop",
+            external_id=f"c{i}-{n}",
+            type=kind,
+            customer_id=f"c{i}",
+            occurred_at=T0 + timedelta(hours=hours),
+            customer={"email": f"kunde{i}@example.org", "locale": "de"} if n == 0 else None,
+        )
+        for i in range(customers)
+        for n, (kind, hours) in enumerate(STEPS)
+    ]
+    with session_scope(runtime.open_store().engine) as session:
+        store_events(session, events)
+    return len(events)
+
+
+def _db(tmp_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(tmp_path / "journeyflow.db")
+
+
+def _scalar(db: sqlite3.Connection, sql: str) -> int:
+    value: int = db.execute(sql).fetchone()[0]
+    return value
+
+
+def _emails(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "outbox").glob("*/*.eml"))
+
+
+def _artifact(key: str) -> str:
+    from prefect.artifacts import Artifact
+
+    artifact: Any = Artifact.get(key)  # the latest under the key
+    assert artifact is not None, key
+    return str(artifact.data)
+
+
+# --- real flow runs ----------------------------------------------------------------------------
+
+
+def test_flows_move_customers_from_inbox_to_outbox(prefect_harness: None, jobs_env: Path) -> None:
+    received = _receive(4)
+
+    ingested = jobs.ingest_events(jobs.IngestParams(batch_size=5, now=T0 + timedelta(hours=3)))
+
+    db = _db(jobs_env)
+    assert ingested["events"] == received == 12
+    assert ingested["batches"] == 3  # 5 + 5 + 2 events: one task run each
+    assert ingested["enrolled"] == _scalar(db, "select count(*) from enrollment") == 4
+    assert ingested["transitions"] == _scalar(db, "select count(*) from stage_transition")
+    assert ingested["actions_scheduled"] == _scalar(db, "select count(*) from action_run")
+    assert _scalar(db, "select count(*) from inbound_event where processed_at is null") == 0
+
+    # Thirty days after delivery the customers become loyal (a timer, not an event).
+    swept = jobs.advance_timers(jobs.TimerParams(now=T0 + timedelta(days=31)))
+    assert swept["timers"] == 4
+    assert _scalar(db, "select count(*) from enrollment where stage = 'loyalty'") == 4
+
+    dispatched = jobs.dispatch_due(jobs.DispatchParams(now=T0 + timedelta(days=35)))
+
+    sent = _scalar(db, "select count(*) from action_run where status = 'sent'")
+    assert dispatched["sent"] == sent == len(_emails(jobs_env)) > 0
+    assert dispatched["claimed"] == sum(
+        dispatched[s] for s in ("sent", "failed", "unknown", "skipped", "deferred", "retry")
+    )
+    table = _artifact("dispatch-due")
+    assert "| outcome | count |" in table
+    assert f"| sent | {sent} |" in table
+    assert f"| email | sent | {sent} |" in table
+    assert "| events | 12 |" in _artifact("ingest-events")
+
+    again = jobs.dispatch_due(jobs.DispatchParams(now=T0 + timedelta(days=35)))
+
+    assert again["claimed"] == again["sent"] == 0
+    assert len(_emails(jobs_env)) == sent
+
+
+def test_a_busy_database_is_retried_and_a_bug_is_not(
+    prefect_harness: None, jobs_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _receive(1)
+    calls: list[str] = []
+    apply = runtime.ingest_batch
+
+    def flaky(store: runtime.Store, now: datetime, limit: int) -> Any:
+        calls.append("call")
+        if len(calls) == 1:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return apply(store, now, limit)
+
+    monkeypatch.setattr(runtime, "ingest_batch", flaky)
+    # The schedule of the retries is not under test: no delay.
+    fast = jobs.apply_inbox_batch.with_options(retry_delay_seconds=0)
+    monkeypatch.setattr(jobs, "apply_inbox_batch", fast)
+
+    assert jobs.ingest_events(jobs.IngestParams(now=T0 + timedelta(hours=3)))["events"] == 3
+    assert len(calls) == 2
+
+    def broken(store: runtime.Store, now: datetime, limit: int) -> Any:
+        calls.append("bug")
+        raise ValueError("a bug, not a busy database")
+
+    monkeypatch.setattr(runtime, "ingest_batch", broken)
+    state = jobs.ingest_events(jobs.IngestParams(), return_state=True)
+
+    assert state.is_failed()
+    assert calls.count("bug") == 1
+
+
+# --- without Prefect ---------------------------------------------------------------------------
+
+
+def test_run_once_runs_the_three_steps_in_order(jobs_env: Path) -> None:
+    _receive(2)
+
+    first = jobs.run_once(T0 + timedelta(hours=3))
+    assert first["ingest"]["events"] == 6
+    # Sent at once: the welcome and the order confirmation of each customer.
+    assert first["dispatch"]["sent"] == len(_emails(jobs_env)) == 4
+
+    later = jobs.run_once(T0 + timedelta(days=31))
+    assert later["ingest"]["events"] == 0
+    assert later["timers"]["timers"] == 2
+    assert later["dispatch"]["sent"] > 0
+
+    assert jobs.run_once(T0 + timedelta(days=31))["dispatch"]["claimed"] == 0
+
+
+def test_a_sweep_limited_to_a_journey_leaves_the_others_alone(jobs_env: Path) -> None:
+    definitions = PROJECT_ROOT / "journeys" / "definitions"
+    shutil.copy(definitions / "customer_lifecycle.yaml", jobs_env / "journeys")
+    _receive(2)
+    jobs.run_once(T0 + timedelta(hours=3))
+    store = runtime.open_store()
+    db = _db(jobs_env)
+    timer_moves = (
+        "select journey, count(*) from stage_transition where cause like 'timer%' group by journey"
+    )
+    before = dict(db.execute(timer_moves).fetchall())
+
+    swept = runtime.timers_batch(store, T0 + timedelta(days=31), 500, ["customer_lifecycle"])
+
+    after = dict(db.execute(timer_moves).fetchall())
+    assert swept.timers > 0
+    assert after.get("five_phases", 0) == before.get("five_phases", 0)
+    assert after["customer_lifecycle"] > before.get("customer_lifecycle", 0)
+    assert runtime.timers_batch(store, T0 + timedelta(days=31), 500).timers > 0  # five_phases
+    with pytest.raises(UnknownJourneyError, match="did you mean 'five_phases'"):
+        store.registry_for(["five_phase"])
+
+
+def test_only_transient_failures_count_as_retryable() -> None:
+    class PgError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def db_error(orig: Exception) -> OperationalError:
+        return OperationalError("UPDATE …", {}, orig)
+
+    assert runtime.is_transient(db_error(Exception("database is locked")))
+    assert runtime.is_transient(db_error(PgError("40001")))  # serialization failure
+    assert runtime.is_transient(db_error(PgError("40P01")))  # deadlock
+    assert runtime.is_transient(db_error(PgError("08006")))  # connection failure
+    assert runtime.is_transient(RetryableSendError("429", retry_after=3))
+    assert not runtime.is_transient(db_error(PgError("23505")))  # unique violation
+    assert not runtime.is_transient(ValueError("database is locked"))
+
+
+def test_the_summary_is_a_markdown_table() -> None:
+    text = runtime.markdown_summary("dispatch-due", {"sent": 3, "failed": 1})
+
+    assert text.splitlines()[2:] == [
+        "| outcome | count |",
+        "|---|---:|",
+        "| sent | 3 |",
+        "| failed | 1 |",
+    ]
+
+
+# --- deployments ---------------------------------------------------------------------------------
+
+
+def _prefect_yaml() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
+    return data
+
+
+def test_serve_builds_the_deployments_of_prefect_yaml() -> None:
+    declared = {d["name"]: d for d in _prefect_yaml()["deployments"]}
+    built: dict[str, Any] = {d.name: d for d in serve.deployments()}
+
+    assert set(built) == set(declared) == {"ingest", "timers", "reengagement-sweep", "dispatch"}
+    for name, deployment in built.items():
+        spec = declared[name]
+        assert spec["entrypoint"] == "flows/jobs.py:" + deployment.entrypoint.rpartition(".")[2]
+        assert deployment.parameters == spec["parameters"]
+        assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [
+            (s["cron"], s["timezone"]) for s in spec["schedules"]
+        ]
+        assert sorted(deployment.tags) == sorted(spec["tags"])
+        triggers = [
+            {
+                "match": t.match.model_dump(),
+                "expect": sorted(t.expect),
+                "posture": t.posture.value,
+                "threshold": t.threshold,
+                "within": t.within.total_seconds(),
+                "parameters": t.parameters,
+            }
+            for t in deployment.triggers
+        ]
+        assert triggers == [
+            {
+                **{k: t[k] for k in ("match", "posture", "threshold", "within", "parameters")},
+                "expect": sorted(t["expect"]),
+            }
+            for t in spec.get("triggers", [])
+        ]
+    assert declared["ingest"]["triggers"][0]["expect"] == [jobs.INBOX_EVENT]
+
+
+def test_prefect_deploy_all_against_a_local_server(tmp_path: Path) -> None:
+    from prefect.workers.process import ProcessWorker
+
+    yaml_before = (PROJECT_ROOT / "prefect.yaml").read_bytes()
+    with serve.local_server(
+        home=tmp_path / "prefect", log=tmp_path / "server.log", services=False, ui=False
+    ) as api:
+        pool = {
+            "name": "journeyflow-local",
+            "type": "process",
+            "base_job_template": ProcessWorker.get_default_base_job_template(),
+        }
+        httpx.post(f"{api}/work_pools/", json=pool, timeout=30).raise_for_status()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update(serve.QUIET_SERVER_ENV, PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / "cli"))
+        deploy = subprocess.run(
+            [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+        automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
+
+    deployments = {d["name"]: d for d in found}
+    schedules = {
+        name: [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in d["schedules"]]
+        for name, d in deployments.items()
+    }
+    assert schedules == {
+        "ingest": [("* * * * *", "UTC")],
+        "timers": [("*/5 * * * *", "UTC")],
+        "reengagement-sweep": [("0 9 * * *", "Europe/Berlin")],
+        "dispatch": [("* * * * *", "UTC")],
+    }
+    assert {d["work_pool_name"] for d in found} == {"journeyflow-local"}
+    assert deployments["reengagement-sweep"]["parameters"]["params"]["journeys"] == [
+        "customer_lifecycle"
+    ]
+    pull = deployments["dispatch"]["pull_steps"][0][
+        "prefect.deployments.steps.set_working_directory"
+    ]
+    assert Path(pull["directory"]).resolve() == PROJECT_ROOT
+    (trigger,) = [a["trigger"] for a in automations]
+    assert trigger["expect"] == [jobs.INBOX_EVENT]
+    assert (PROJECT_ROOT / "prefect.yaml").read_bytes() == yaml_before
+
+
+def test_register_adds_the_serve_command(jobs_env: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    app = typer.Typer()
+    serve.register(app)
+
+    @app.command()
+    def other() -> None:  # a second command, so that `serve` is a subcommand
+        """Nothing."""
+
+    assert "--limit" in CliRunner().invoke(app, ["serve", "--help"]).output
+    _receive(1)
+
+    once = CliRunner().invoke(app, ["serve", "--once"])
+
+    assert once.exit_code == 0, once.output
+    assert "ingest: batches 1, events 3" in once.output
+    assert "dispatch: batches 1" in once.output  # the wall clock is long past T0
