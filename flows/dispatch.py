@@ -191,6 +191,10 @@ def dispatch_due(
                 max_attempts=max_attempts,
             )
             source.load(session.connection(), claimed)
+            # A policy that needs the store (consent, recent sends) reads it once per batch.
+            load = getattr(policy, "load", None)
+            if claimed and load is not None:
+                load(session.connection(), claimed, source.get, run.now)
         if not claimed:
             break
         summary.batches += 1

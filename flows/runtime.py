@@ -40,6 +40,7 @@ from journeys.store.outbox import OUTCOME_STATUSES
 from journeys.validate import load_journeys
 
 from .dispatch import DispatchSummary, dispatch_due
+from .send_rules import SendRules
 
 
 @dataclass
@@ -179,6 +180,7 @@ def dispatch_batch(
         max_attempts=max_attempts,
         concurrency=concurrency,
         max_batches=1,
+        policy=SendRules(),
         clock=None if virtual else wall_clock,
     )
 

@@ -19,12 +19,14 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
 
 from channels.errors import RetryableSendError
 from flows import jobs, runtime, serve
 from journeys.config import PROJECT_ROOT
 from journeys.errors import UnknownJourneyError
-from journeys.store import IncomingEvent, session_scope, store_events
+from journeys.store import Customer, IncomingEvent, session_scope, store_events
+from journeys.store.policy_inputs import set_consent
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 # Every customer subscribes, orders and receives the order within three hours.
@@ -47,7 +49,21 @@ def _receive(customers: int) -> int:
     ]
     with session_scope(runtime.open_store().engine) as session:
         store_events(session, events)
+        _sign_up(session, customers)
     return len(events)
+
+
+def _sign_up(session: Session, customers: int) -> None:
+    """The customers confirmed their newsletter subscription (double opt-in) at signup:
+    without that consent the send rules hold every marketing email back."""
+    for i in range(customers):
+        customer = session.exec(select(Customer).where(Customer.external_id == f"c{i}")).first()
+        if customer is None:
+            customer = Customer(external_id=f"c{i}", email=f"kunde{i}@example.org", locale="de")
+            session.add(customer)
+            session.flush()
+        assert customer.id is not None
+        set_consent(session, customer.id, "email", "subscribed", "signup double opt-in", T0)
 
 
 def _db(tmp_path: Path) -> sqlite3.Connection:
