@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
@@ -133,7 +132,6 @@ class OutboxChannel:
         self._now = now
         # Off only where losing the last messages in a power cut does not matter (demos).
         self.durable = durable
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings, kind: ChannelKind) -> OutboxChannel:
@@ -175,50 +173,52 @@ class OutboxChannel:
             raise MessageError(
                 f"this outbox takes {self.kind} messages; got channel '{message.channel}'"
             )
-        with self._lock:
-            existing = self.find(message.idempotency_key)
-            if existing is not None:
-                return self._duplicate(existing)
-            sent_at = self._now()
-            try:
-                body, to = self._render(message, sent_at)
-            except InvalidPhoneNumber as exc:
-                return SendResult(
-                    "failed", reason=str(exc), error_code="invalid_phone_number", channel=self.name
-                )
-            day = self.directory / sent_at.strftime("%Y-%m-%d")
-            body_path = day / f"{message.message_id}{_SUFFIX[message.channel]}"
-            meta_path = day / f"{message.message_id}.json"
-            meta = {
-                "message_id": message.message_id,
-                "idempotency_key": message.idempotency_key,
-                "channel": message.channel,
-                "to": to,
-                "subject": message.subject,
-                "journey": message.metadata.get("journey"),
-                "stage": message.metadata.get("stage"),
-                "action": message.metadata.get("action"),
-                "customer": message.customer_id,
-                "variant": message.metadata.get("variant"),
-                "metadata": message.metadata,
-                "custom_args": message.custom_args,
-                "file": body_path.relative_to(self.directory).as_posix(),
-                "sent_at": sent_at.isoformat(),
-            }
-            meta_bytes = json.dumps(meta, indent=2, ensure_ascii=False, default=str).encode()
-            write_atomic(body_path, body, self.durable)
-            write_atomic(meta_path, meta_bytes, self.durable)
-            claimed = self._claim(message.idempotency_key, meta_bytes)
-            if claimed is not None:
-                # Another process wrote the same key between our check and now.
-                for path in (body_path, meta_path):
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                return self._duplicate(claimed)
+        # No lock: the index link below lets exactly one writer of a key win, across
+        # threads and processes alike, so writes of different messages overlap.
+        existing = self.find(message.idempotency_key)
+        if existing is not None:
+            return self._duplicate(existing)
+        sent_at = self._now()
+        try:
+            body, to = self._render(message, sent_at)
+        except InvalidPhoneNumber as exc:
+            return SendResult(
+                "failed", reason=str(exc), error_code="invalid_phone_number", channel=self.name
+            )
+        day = self.directory / sent_at.strftime("%Y-%m-%d")
+        body_path = day / f"{message.message_id}{_SUFFIX[message.channel]}"
+        meta_path = day / f"{message.message_id}.json"
+        meta = {
+            "message_id": message.message_id,
+            "idempotency_key": message.idempotency_key,
+            "channel": message.channel,
+            "to": to,
+            "subject": message.subject,
+            "journey": message.metadata.get("journey"),
+            "stage": message.metadata.get("stage"),
+            "action": message.metadata.get("action"),
+            "customer": message.customer_id,
+            "variant": message.metadata.get("variant"),
+            "metadata": message.metadata,
+            "custom_args": message.custom_args,
+            "file": body_path.relative_to(self.directory).as_posix(),
+            "sent_at": sent_at.isoformat(),
+        }
+        meta_bytes = json.dumps(meta, indent=2, ensure_ascii=False, default=str).encode()
+        write_atomic(body_path, body, self.durable)
+        claimed = self._claim(message.idempotency_key, meta_bytes, meta_path)
+        if claimed is not None:
+            # Another writer took the same key between our check and now.
+            with contextlib.suppress(FileNotFoundError):
+                body_path.unlink()
+            return self._duplicate(claimed)
         return SendResult("sent", provider_message_id=message.message_id, channel=self.name)
 
-    def _claim(self, idempotency_key: str, entry: bytes) -> dict[str, Any] | None:
-        """Create the index entry; returns the other entry if the key was taken."""
+    def _claim(self, idempotency_key: str, entry: bytes, meta_path: Path) -> dict[str, Any] | None:
+        """Create the index entry and the metadata file (one file, two names).
+
+        Returns the other writer's entry if the key was taken.
+        """
         index = self._index_path(idempotency_key)
         index.parent.mkdir(parents=True, exist_ok=True)
         temp = _write_temp(index.parent, entry, self.durable)
@@ -226,11 +226,13 @@ class OutboxChannel:
             # link() never replaces an existing name, so exactly one writer wins.
             os.link(temp, index)
         except FileExistsError:
-            return self.find(idempotency_key)
-        finally:
             temp.unlink()
+            return self.find(idempotency_key)
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, meta_path)
         if self.durable:
             _fsync_dir(index.parent)
+            _fsync_dir(meta_path.parent)
         return None
 
     def _duplicate(self, entry: dict[str, Any]) -> SendResult:
