@@ -250,6 +250,8 @@ class ActionRun(ActionRunBase, table=True):
         CheckConstraint(_one_of("status", ACTION_STATUSES), name="status"),
         Index("ix_action_run_status_due_at", "status", "due_at"),
         Index("ix_action_run_enrollment_id_stage_entry", "enrollment_id", "stage_entry"),
+        # Frequency caps read a customer's recent sends per channel at every dispatch.
+        Index("ix_action_run_customer_id_status", "customer_id", "status"),
     )
     id: int | None = _id()
     created_at: datetime = _at(default_factory=utcnow)

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -333,3 +334,29 @@ def test_the_policy_decides_on_what_the_store_returns(engine: Engine, customers:
         )
         == Allow()
     )
+
+
+def test_recent_sends_reads_through_the_customer_index_on_a_fresh_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    # Without statistics SQLite would take (status, due_at) and read every message ever
+    # sent; the caps are checked at every dispatch, so the plan matters.
+    from sqlalchemy import event as sa_event
+
+    from journeys.store import create_db_engine, create_schema
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    create_schema(engine)
+    plans: list[str] = []
+
+    @sa_event.listens_for(engine, "before_cursor_execute")
+    def explain(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM action_run" in statement:
+            rows = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plans.extend(str(row[-1]) for row in rows)
+
+    with engine.connect() as conn:
+        recent_sends(conn, range(1, 300), {"email": timedelta(days=7)}, datetime.now(UTC))
+
+    assert any("ix_action_run_customer_id_status" in p for p in plans), plans
+    engine.dispose()
