@@ -228,20 +228,26 @@ class _Run:
                 ready.append((action, prepared))
             else:
                 settled.append((action, prepared))
-        with session_scope(self.engine) as session:
-            self.record(session, settled)
-            started = mark_send_started(session, (a for a, _ in ready), self.now, self.lease)
-        self.summary.stale += len(ready) - len(started)
-        sending = [(a, m) for a, m in ready if a.id in started]
-        results: list[tuple[ClaimedAction, ActionOutcome]] = []
+        # Mark only the messages about to leave, a chunk of `concurrency` at a time: after
+        # a crash, what becomes `unknown` is what may really have been in flight, not the
+        # whole batch. The same short transaction records the previous chunk's outcomes.
+        done = settled
         for kind in SENDABLE:
-            group = [(a, m) for a, m in sending if a.kind == kind]
-            if group:
-                sent = send_many(self.channels[kind], [m for _, m in group], self.concurrency)
-                results += [(a, self.settle(a, r)) for (a, _), r in zip(group, sent, strict=True)]
-        if results:
+            group = [(a, m) for a, m in ready if a.kind == kind]
+            for start in range(0, len(group), self.concurrency):
+                chunk = group[start : start + self.concurrency]
+                with session_scope(self.engine) as session:
+                    self.record(session, done)
+                    started = mark_send_started(
+                        session, (a for a, _ in chunk), self.now, self.lease
+                    )
+                self.summary.stale += len(chunk) - len(started)
+                going = [(a, m) for a, m in chunk if a.id in started]
+                sent = send_many(self.channels[kind], [m for _, m in going], self.concurrency)
+                done = [(a, self.settle(a, r)) for (a, _), r in zip(going, sent, strict=True)]
+        if done:
             with session_scope(self.engine) as session:
-                self.record(session, results)
+                self.record(session, done)
 
     def record(self, session: Session, items: list[tuple[ClaimedAction, ActionOutcome]]) -> None:
         written = record_outcomes(session, (o for _, o in items), self.now)
