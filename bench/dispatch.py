@@ -64,8 +64,11 @@ def _prepare(folder: Path, n: int) -> tuple[object, Journey]:
     for start in range(0, n, 1000):
         events = [
             IncomingEvent(
-                source="bench", external_id=f"e{i}", type="account.created",
-                customer_id=f"c{i}", occurred_at=T0,
+                source="bench",
+                external_id=f"e{i}",
+                type="account.created",
+                customer_id=f"c{i}",
+                occurred_at=T0,
                 customer={"email": f"kunde{i}@example.org", "first_name": "Max", "locale": "de"},
             )
             for i in range(start, min(n, start + 1000))
@@ -91,8 +94,14 @@ def dispatch_rate(n: int, channels: Callable[[Path], Mapping[str, Channel]]) -> 
         renderer = Renderer(templates_dir(), LinkSigner("bench-secret-0123456789", "https://x"))
         started = time.perf_counter()
         summary = dispatch_due(
-            engine, [journey], channels(folder), renderer, T0 + timedelta(minutes=1),  # type: ignore[arg-type]
-            batch_size=500, policy=allow_all, concurrency=8,
+            engine,
+            [journey],
+            channels(folder),
+            renderer,
+            T0 + timedelta(minutes=1),  # type: ignore[arg-type]
+            batch_size=500,
+            policy=allow_all,
+            concurrency=8,
         )
         seconds = time.perf_counter() - started
         sent = summary.outcomes.get("sent", 0)
@@ -110,19 +119,28 @@ def main(argv: list[str] | None = None) -> None:
     print(f"bare sandboxed render:        {ceiling:9,.0f} messages/s")
     rows = [
         ("outbox, durable (fsync)", lambda d: {"email": OutboxChannel(d / "o", kind="email")}),
-        ("outbox, no fsync", lambda d: {"email": OutboxChannel(d / "o", kind="email", durable=False)}),
+        (
+            "outbox, no fsync",
+            lambda d: {"email": OutboxChannel(d / "o", kind="email", durable=False)},
+        ),
     ]
     sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))
     from channel_fakes import SENDGRID_KEY, SendGridFake
 
     fake = SendGridFake().start()
-    rows.append(("SendGrid SDK -> local server",
-                 lambda d: {"email": SendGridChannel(SENDGRID_KEY, base_url=fake.url)}))
+    rows.append(
+        (
+            "SendGrid SDK -> local server",
+            lambda d: {"email": SendGridChannel(SENDGRID_KEY, base_url=fake.url)},
+        )
+    )
     try:
         for name, channels in rows:
             rate = dispatch_rate(n, channels)
-            print(f"dispatch to {name:29s} {rate:9,.0f} messages/s  "
-                  f"ratio to bare render {rate / ceiling:.3f} (1/{ceiling / rate:.1f})")
+            print(
+                f"dispatch to {name:29s} {rate:9,.0f} messages/s  "
+                f"ratio to bare render {rate / ceiling:.3f} (1/{ceiling / rate:.1f})"
+            )
     finally:
         fake.stop()
     print("goals: outbox >= 1/4 of the bare render; SendGrid/Twilio >= 1,000 messages/s")
