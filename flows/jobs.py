@@ -18,6 +18,7 @@ job on a machine without a Prefect server).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.exceptions import MissingContextError
 from prefect.tasks import Task, exponential_backoff
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -154,7 +156,12 @@ def send_due_batch(now: datetime, params: DispatchParams) -> DispatchSummary:
 def _publish(
     key: str, title: str, counts: dict[str, int], summary: DispatchSummary | None = None
 ) -> None:
-    get_run_logger().info("%s: %s", title, counts)
+    try:
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
+    except MissingContextError:  # the flow's plain function (`.fn`), called directly
+        logging.getLogger(__name__).info("%s: %s", title, counts)
+        return
+    logger.info("%s: %s", title, counts)
     create_markdown_artifact(
         markdown=runtime.markdown_summary(title, counts, summary),
         key=key,
