@@ -12,7 +12,8 @@ The rules, in the order they are applied:
      confirmed) or `unsubscribed` is a Skip: a message cannot wait for a consent that
      may never come.
    - A transactional message (`marketing: false`, e.g. an order confirmation) needs no
-     marketing consent.
+     marketing consent, except by SMS: after a STOP reply (`unsubscribed` on SMS) the
+     carriers refuse every message to the number, so none is sent.
 2. Quiet hours apply to marketing email and SMS only; a transactional message goes
    out at once, as the customer is waiting for it, and a webhook wakes nobody. The
    window is read on the wall clock of the customer's own time zone, else the
@@ -123,6 +124,8 @@ def consent_check(channel: str, marketing: bool, consent: str | None) -> Skip | 
         return None
     if consent == "suppressed":
         return Skip("suppressed")
+    if channel == "sms" and consent == "unsubscribed":
+        return Skip("unsubscribed")
     if marketing and consent != "subscribed":
         return Skip("unsubscribed" if consent == "unsubscribed" else "no consent")
     return None

@@ -16,7 +16,14 @@ from .db import (
     session_scope,
 )
 from .events import CustomerProfile, IncomingEvent
-from .ingest import Stored, advance_timers, apply_events, process_inbox, store_events
+from .ingest import (
+    Stored,
+    advance_timers,
+    apply_events,
+    process_inbox,
+    store_events,
+    store_new_events,
+)
 from .registry import JourneyRegistry, checksum
 from .reports import FunnelRow, stage_funnel
 from .result import BatchResult
@@ -34,6 +41,8 @@ from .tables import (
     InboundEvent,
     JourneyVersion,
     JourneyVersionPublic,
+    MessageEvent,
+    MessageEventPublic,
     PromoCode,
     PromoCodePublic,
     StageTransition,
@@ -62,6 +71,8 @@ __all__ = [
     "JourneyRegistry",
     "JourneyVersion",
     "JourneyVersionPublic",
+    "MessageEvent",
+    "MessageEventPublic",
     "PromoCode",
     "PromoCodePublic",
     "StageTransition",
@@ -84,5 +95,6 @@ __all__ = [
     "session_scope",
     "stage_funnel",
     "store_events",
+    "store_new_events",
     "to_e164",
 ]

@@ -81,6 +81,23 @@ def store_events(
     return Stored(len(new), total - len(new))
 
 
+def store_new_events(
+    session: Session,
+    events: Iterable[IncomingEvent],
+    now: datetime | None = None,
+    *,
+    processed: bool = False,
+) -> list[IncomingEvent]:
+    """Like `store_events`, returning the events that were new (a receiver applies their
+    side effects, such as a consent change, once, in the same transaction).
+
+    `processed=True` stores an event for the record only: the engine never sees it
+    (a provider report about a customer the store does not know).
+    """
+    unique, _ = _unique(events)
+    return _insert_inbox(session.connection(), unique, now or datetime.now(UTC), processed)
+
+
 def apply_events(
     session: Session,
     registry: JourneyRegistry,

@@ -41,6 +41,22 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 ENROLLMENT_STATUSES = ("active", "completed", "exited", "goal")
 ACTION_STATUSES = ("pending", "claimed", "sent", "failed", "skipped", "unknown")
+# What providers report about a message after it left (SendGrid events, Twilio callbacks).
+MESSAGE_EVENTS = (
+    "queued",
+    "sent",
+    "delivered",
+    "deferred",
+    "open",
+    "click",
+    "bounce",
+    "dropped",
+    "spamreport",
+    "unsubscribe",
+    "group_unsubscribe",
+    "undelivered",
+    "failed",
+)
 CONSENT_STATUSES = ("pending", "subscribed", "unsubscribed", "suppressed")
 SURVEY_KINDS = ("csat", "nps")
 
@@ -239,6 +255,12 @@ class ActionRunBase(StoreModel):
     send_started_at: datetime | None = _at(
         default=None, description="Set just before the request left for the provider"
     )
+    delivery_status: str | None = Field(
+        default=None,
+        max_length=16,
+        description="What the provider last reported: delivered, bounced, failed, …",
+    )
+    delivery_at: datetime | None = _at(default=None, description="When it reported that")
 
 
 class ActionRun(ActionRunBase, table=True):
@@ -345,11 +367,48 @@ class SurveyResponse(SurveyResponseBase, table=True):
             name="score_range",
         ),
         Index("ix_survey_response_kind_at", "kind", "at"),
+        # One answer per survey link: answering again replaces the score. An index, not
+        # a constraint, so SQLite adds it without rebuilding the table.
+        Index("uq_survey_response_action_idempotency_key", "action_idempotency_key", unique=True),
     )
     id: int | None = _id()
+    action_idempotency_key: str | None = Field(
+        default=None, max_length=64, description="The message whose link was answered"
+    )
 
 
 class SurveyResponsePublic(SurveyResponseBase):
+    id: int
+
+
+# --- what providers report back ------------------------------------------------------------
+
+
+class MessageEventBase(StoreModel):
+    action_run_id: int | None = _ref("action_run.id", default=None)
+    provider: str = Field(max_length=16, description="sendgrid or twilio")
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    event: str = Field(max_length=32)
+    at: datetime = _at(description="When the provider says it happened")
+    detail: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSONDoc, description="reason, url, error code; no PII"
+    )
+
+
+class MessageEvent(MessageEventBase, table=True):
+    """Append-only: delivery, opens, clicks, bounces; message statistics are queries."""
+
+    __tablename__ = "message_event"
+    __table_args__ = (
+        CheckConstraint(_one_of("event", MESSAGE_EVENTS), name="event"),
+        Index("ix_message_event_action_run_id", "action_run_id"),
+        Index("ix_message_event_event_at", "event", "at"),
+    )
+    id: int | None = _id()
+    received_at: datetime = _at(default_factory=utcnow)
+
+
+class MessageEventPublic(MessageEventBase):
     id: int
 
 
@@ -365,3 +424,4 @@ promo_code_t: Table = _t["promo_code"]
 consent_t: Table = _t["consent"]
 consent_change_t: Table = _t["consent_change"]
 survey_response_t: Table = _t["survey_response"]
+message_event_t: Table = _t["message_event"]

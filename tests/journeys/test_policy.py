@@ -75,10 +75,20 @@ def test_marketing_needs_a_subscription(channel: str, consent: str | None, expec
     assert decide(NOON, channel=channel, consent=consent) == expected
 
 
-@pytest.mark.parametrize("channel", ["email", "sms"])
-@pytest.mark.parametrize("consent", [None, "pending", "unsubscribed", "subscribed"])
+@pytest.mark.parametrize(
+    ("channel", "consent"),
+    [
+        *((channel, c) for channel in ("email", "sms") for c in (None, "pending", "subscribed")),
+        ("email", "unsubscribed"),
+    ],
+)
 def test_transactional_ignores_marketing_consent(channel: str, consent: str | None) -> None:
     assert decide(NOON, channel=channel, marketing=False, consent=consent) == Allow()
+
+
+def test_an_sms_stop_blocks_even_transactional_sms() -> None:
+    decision = decide(NOON, channel="sms", marketing=False, consent="unsubscribed")
+    assert decision == Skip("unsubscribed")
 
 
 @pytest.mark.parametrize("channel", ["email", "sms"])

@@ -1,0 +1,126 @@
+"""The receiver: a FastAPI application with one `POST /webhooks/{name}` per source.
+
+Each configured source gets its own route, so the published OpenAPI description shows
+its headers and body; any other name under /webhooks/ answers 404 listing the valid
+ones. Every refusal is a JSON `{"error": reason}` with its status; nothing about a
+request is logged but its route, status and duration (no secrets, no personal data).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, Response
+
+from journeys.errors import did_you_mean
+
+from .config import ReceiverConfig
+from .errors import InboundError, UnknownSource
+from .inbox import Inbox
+from .request import read_request
+from .sources import Source, build_sources
+
+if TYPE_CHECKING:
+    from channels.links import LinkSigner
+
+log = logging.getLogger("journeyflow.webhooks")
+
+DESCRIPTION = """\
+journeyflow's front door. Every accepted event is stored before the answer; a
+duplicate (same source and id) is acknowledged and applied once.
+
+Refusals: 401 bad or missing signature, or a timestamp outside the window; 400 a body
+that cannot be read; 422 an invalid event (the fields are named); 404 an unknown
+source; 413 a body over the size limit.
+"""
+
+
+def create_app(
+    config: ReceiverConfig, inbox: Inbox, *, signer: LinkSigner | None = None
+) -> FastAPI:
+    """The service for `config`; with `signer`, also the customer-facing link pages."""
+    app = FastAPI(
+        title="journeyflow webhooks",
+        description=DESCRIPTION,
+        version="1",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    sources = build_sources(config)
+    app.state.sources = sources
+    app.state.inbox = inbox
+
+    @app.exception_handler(InboundError)
+    async def _refused(request: Request, exc: InboundError) -> Response:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    for name, source in sources.items():
+        app.add_api_route(
+            f"/webhooks/{name}",
+            _endpoint(source, inbox, config),
+            methods=["POST"],
+            summary=source.summary,
+            description=source.description,
+            openapi_extra=source.openapi_extra,
+            tags=["webhooks"],
+            name=f"webhook_{name}",
+            response_model=None,
+        )
+
+    @app.post("/webhooks/{source}", tags=["webhooks"], include_in_schema=False)
+    async def unknown_source(source: str) -> Response:
+        if source in config.disabled:
+            raise UnknownSource(
+                f"source '{source}' is not enabled: set {', '.join(config.disabled[source])}"
+            )
+        raise UnknownSource(
+            f"unknown source '{source}'{did_you_mean(source, list(sources))}",
+            detail={"sources": sorted(sources)},
+        )
+
+    @app.get("/healthz", tags=["service"], summary="Liveness and the configured sources")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "sources": sorted(sources), "disabled": sorted(config.disabled)}
+
+    if signer is not None:
+        from .pages import register_pages
+
+        register_pages(app, inbox, signer)
+
+    app.middleware("http")(_log_requests)
+    return app
+
+
+def _endpoint(
+    source: Source, inbox: Inbox, config: ReceiverConfig
+) -> Callable[[Request], Awaitable[Response]]:
+    async def receive(request: Request) -> Response:
+        raw = await read_request(
+            request, max_bytes=config.max_body_bytes, public_url=config.public_url, now=inbox.now()
+        )
+        return await source.receive(raw, inbox)
+
+    receive.__name__ = f"receive_{source.name.replace('-', '_').replace('.', '_')}"
+    return receive
+
+
+async def _log_requests(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    if log.isEnabledFor(logging.INFO):
+        route = request.scope.get("route")
+        path = getattr(route, "path", "?")  # the template: link tokens stay out of logs
+        log.info(
+            "%s %s %d %.1f ms",
+            request.method,
+            path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+    return response
