@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import MakeReceiver, Receiver
+from receiver_harness import MakeReceiver, Receiver
 
 SECRET_BYTES = b"0123456789abcdef0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
