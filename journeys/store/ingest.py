@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 from sqlmodel import Session
 
 from .batch import Batch
+from .consent_events import apply_consent_events
 from .events import CustomerProfile, IncomingEvent
 from .registry import JourneyRegistry
 from .result import BatchResult
@@ -171,6 +172,7 @@ def _apply(
     for event in events:
         batch.apply_event(event)
     write(conn, batch, now)
+    apply_consent_events(conn, events)  # after `write`: the customers exist now
     return batch.result
 
 

@@ -108,6 +108,19 @@ def set_consent(
     (`Consent`) follows the newest `at`: a change that arrives late, older than the one
     already applied, goes into history but does not overwrite the newer state.
     """
+    return record_consent(session.connection(), customer_id, channel, status, source, at, ip)
+
+
+def record_consent(
+    conn: Connection,
+    customer_id: int,
+    channel: str,
+    status: str,
+    source: str,
+    at: datetime,
+    ip: str | None = None,
+) -> str:
+    """`set_consent` on a Connection: the engine's write path works on one."""
     if channel not in CONSENT_CHANNELS:
         raise StoreError(
             f"no consent for channel '{channel}'{did_you_mean(channel, CONSENT_CHANNELS)}"
@@ -118,7 +131,6 @@ def set_consent(
         )
     if at.tzinfo is None:
         raise StoreError(f"naive datetime {at.isoformat()} for 'at': pass time zone-aware UTC")
-    conn = session.connection()
     values = {"customer_id": customer_id, "channel": channel}
     current = _current(conn, customer_id, channel)
     if current is None:
