@@ -235,6 +235,10 @@ from .serve import register as _register_serve  # noqa: E402  (after the command
 
 _register_serve(app)  # `journeyflow serve [--limit N] [--once]`
 
+from .webhooks import register as _register_webhooks  # noqa: E402
+
+_register_webhooks(app)  # `journeyflow webhooks [--host H] [--port P] [--no-process]`
+
 
 def main() -> None:
     app()

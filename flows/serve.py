@@ -283,10 +283,16 @@ def register(app: typer.Typer) -> None:
                 "--once", help="Ingest, timers and dispatch once, without Prefect, then exit"
             ),
         ] = False,
+        webhooks_host: Annotated[str, typer.Option(help="Address of the receiver")] = "127.0.0.1",
+        webhooks_port: Annotated[int, typer.Option(help="Port of the receiver")] = 8000,
+        no_webhooks: Annotated[
+            bool, typer.Option("--no-webhooks", help="Do not start the webhook receiver")
+        ] = False,
     ) -> None:
         """Run ingest, timers, re-engagement and dispatch on their schedules (Ctrl-C stops).
 
-        Starts a local Prefect server unless PREFECT_API_URL is set.
+        Starts a local Prefect server unless PREFECT_API_URL is set, and the webhook
+        receiver (see `journeyflow webhooks`) unless --no-webhooks.
         """
         if once:
             from .jobs import run_once
@@ -295,4 +301,10 @@ def register(app: typer.Typer) -> None:
                 done = ", ".join(f"{k} {n}" for k, n in counts.items() if n)
                 typer.echo(f"{step}: {done or 'nothing to do'}")
             return
-        serve_all(limit=limit)
+        if no_webhooks:
+            serve_all(limit=limit)
+            return
+        from .webhooks import receiver_running
+
+        with receiver_running(webhooks_host, webhooks_port):
+            serve_all(limit=limit)
