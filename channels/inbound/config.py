@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from journeys.config import PROJECT_ROOT
 from journeys.errors import JourneyflowError
+from journeys.store.events import PROFILE_FIELDS
+from journeys.types import EVENT_PATTERN
 
 DEFAULT_FILE = PROJECT_ROOT / "webhooks.yaml"
 MAX_BODY_BYTES = 1024 * 1024
@@ -58,18 +60,81 @@ class StandardWebhooksConfig(_Source):
     secrets: list[SecretStr] = Field(min_length=1, description="whsec_… secrets; several rotate")
 
 
+# Contact properties carried over as profile updates (HubSpot name -> profile field).
+HUBSPOT_PROFILE_PROPERTIES: dict[str, str] = {
+    "email": "email",
+    "firstname": "first_name",
+    "lastname": "last_name",
+    "phone": "phone",
+}
+HUBSPOT_ID_FIELDS = ("objectId", "portalId")
+
+
 class HubSpotConfig(_Source):
     """HubSpot app webhooks: v3 signatures, `contact.propertyChange` batches."""
 
     kind: Literal["hubspot"]
     client_secret: SecretStr
     customer_id: str = Field(
-        default="{objectId}", description="The customer's external id, from the contact's id"
+        default="{objectId}",
+        description="The customer's external id, from {objectId} (the contact) and {portalId}",
     )
-    lifecyclestage: dict[str, str] = Field(
-        default_factory=lambda: dict(HUBSPOT_LIFECYCLE_EVENTS),
-        description="lifecyclestage value (also custom numeric ids) -> journey event type",
+    lifecyclestage: dict[str, str | None] = Field(
+        default_factory=lambda: dict[str, str | None](HUBSPOT_LIFECYCLE_EVENTS),
+        description="lifecyclestage value (also custom numeric stage ids) -> journey event "
+        "type; merged into the defaults, null ignores a value",
     )
+    profile: dict[str, str] = Field(
+        default_factory=lambda: dict(HUBSPOT_PROFILE_PROPERTIES),
+        description="contact property -> customer profile field, applied as a profile update",
+    )
+
+    @field_validator("customer_id")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        try:
+            value.format_map({name: 1 for name in HUBSPOT_ID_FIELDS})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"'{value}' may only use {', '.join('{' + f + '}' for f in HUBSPOT_ID_FIELDS)}"
+                f" ({type(exc).__name__}: {exc})"
+            ) from None
+        return value
+
+    @field_validator("lifecyclestage", mode="before")
+    @classmethod
+    def _merge_stages(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        # YAML reads a custom stage id such as 1234567 as a number; HubSpot sends a string.
+        merged: dict[str, Any] = {
+            **HUBSPOT_LIFECYCLE_EVENTS,
+            **{str(k): v for k, v in value.items()},
+        }
+        bad = [
+            f"{stage}: '{event}'"
+            for stage, event in merged.items()
+            if event is not None
+            and not (isinstance(event, str) and re.fullmatch(EVENT_PATTERN, event))
+        ]
+        if bad:
+            raise ValueError(
+                f"not an event type ({'; '.join(bad)}): dotted lower_snake_case words, "
+                "e.g. crm.lifecycle.trial, or null to ignore the stage"
+            )
+        return merged
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(
+            f"{prop}: '{field}'" for prop, field in value.items() if field not in PROFILE_FIELDS
+        )
+        if bad:
+            raise ValueError(
+                f"unknown profile fields ({'; '.join(bad)}); valid: {', '.join(PROFILE_FIELDS)}"
+            )
+        return value
 
 
 class TwilioConfig(_Source):
