@@ -149,6 +149,14 @@ class TwilioConfig(_Source):
         },
         description="The HELP/INFO reply per locale; the first entry is the fallback",
     )
+    # Twilio's Advanced Opt-Out already confirms STOP and START itself; a reply of
+    # ours would be a second message, so there is none unless one is configured.
+    stop_text: dict[str, str] = Field(
+        default_factory=dict, description="A reply to STOP words per locale; none by default"
+    )
+    start_text: dict[str, str] = Field(
+        default_factory=dict, description="A reply to START words per locale; none by default"
+    )
 
 
 class SendGridConfig(_Source):

@@ -1,7 +1,7 @@
 """What comes back after a message left: provider reports, and who an address belongs to.
 
 SendGrid's event webhook and Twilio's status callbacks report on messages; each report
-is appended to `message_event`, and the newest delivery state is kept on the action
+is appended to `message_event`, and the furthest delivery state is kept on the action
 (`delivery_status`). Reports are matched through the idempotency key the channels put
 into every message (`custom_args`, the status callback URL), else the provider's id.
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 from sqlmodel import Session
 
 from ..errors import StoreError, did_you_mean
@@ -24,11 +24,22 @@ from .policy_inputs import set_consent
 from .sql import chunks
 from .tables import MESSAGE_EVENTS, action_run_t, customer_t, message_event_t
 
-# Reports about delivery; the others (open, click, spamreport, unsubscribe) are about
-# what the recipient did and leave `delivery_status` alone.
-DELIVERY_EVENTS = frozenset(
-    {"queued", "sent", "delivered", "deferred", "bounce", "dropped", "undelivered", "failed"}
-)
+# Reports about delivery, by how far along the way they are; the others (open, click,
+# spamreport, unsubscribe) are about what the recipient did and leave `delivery_status`
+# alone. Providers do not report in order (Twilio says so of its status callbacks, and
+# they carry no time, so `at` is when one arrived): a report never replaces one further
+# along, and among outcomes (rank 2, e.g. a late bounce after delivered) the newest wins.
+DELIVERY_RANK: dict[str, int] = {
+    "queued": 0,
+    "deferred": 1,
+    "sent": 1,
+    "delivered": 2,
+    "bounce": 2,
+    "dropped": 2,
+    "undelivered": 2,
+    "failed": 2,
+}
+DELIVERY_EVENTS = frozenset(DELIVERY_RANK)
 
 
 @dataclass(frozen=True)
@@ -147,10 +158,18 @@ def record_message_events(
 def _update_action(conn: Connection, ref: ActionRef, report: MessageReport, now: datetime) -> None:
     t = action_run_t
     if report.event in DELIVERY_EVENTS:
-        # The newest report wins; one that arrives late does not overwrite a newer state.
+        rank = DELIVERY_RANK[report.event]
+        current = case(DELIVERY_RANK, value=t.c.delivery_status, else_=-1)
         conn.execute(
             t.update()
-            .where(t.c.id == ref.id, or_(t.c.delivery_at.is_(None), t.c.delivery_at <= report.at))
+            .where(
+                t.c.id == ref.id,
+                or_(
+                    t.c.delivery_status.is_(None),
+                    current < rank,
+                    and_(current == rank, t.c.delivery_at <= report.at),
+                ),
+            )
             .values(delivery_status=report.event, delivery_at=report.at, updated_at=now)
         )
     if ref.status == "unknown":

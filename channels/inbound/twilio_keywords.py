@@ -1,0 +1,84 @@
+"""What a Twilio request means: SMS keywords, message statuses and error codes.
+
+Keywords follow Twilio's Advanced Opt-Out defaults: the whole message is the keyword
+(trimmed, any case), so "stop please" is an ordinary text, as it is for Twilio and the
+carriers. Statuses map onto the provider reports of `journeys.store.feedback`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Keyword = Literal["opt_out", "opt_in", "help"]
+
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+
+# The inbox event type of an inbound message, by its keyword (None: an ordinary text).
+EVENT_TYPES: dict[Keyword | None, str] = {
+    "opt_out": "sms.opted_out",
+    "opt_in": "sms.opted_in",
+    "help": "sms.help",
+    None: "sms.received",
+}
+
+# The consent an opt-out or opt-in keyword sets on SMS.
+KEYWORD_CONSENT: dict[Keyword, str] = {"opt_out": "unsubscribed", "opt_in": "subscribed"}
+
+# Twilio's MessageStatus -> the message report it makes (None: recorded, no report).
+# "sending" is still inside Twilio, so it counts as queued; "canceled" never left, as a
+# dropped mail; "read" (WhatsApp, RCS) is what an open is for an email.
+STATUS_EVENTS: dict[str, str | None] = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "dropped",
+    "read": "open",
+    "partially_delivered": None,
+    "receiving": None,
+    "received": None,
+}
+
+# Error codes of a status callback that change the number's SMS consent. 21610: the
+# recipient replied STOP (Twilio blocks the number until START). 30005 (unknown
+# handset, the number no longer exists) and 30006 (landline or unreachable carrier)
+# are permanent: the number is suppressed, so no journey keeps paying for failures.
+# 30003 (handset off) and 30007 (carrier filtering) are temporary and change nothing.
+ERROR_CONSENT: dict[str, str] = {
+    "21610": "unsubscribed",
+    "30005": "suppressed",
+    "30006": "suppressed",
+}
+
+
+def keyword(body: str) -> Keyword | None:
+    """The keyword a message is, if the whole message (trimmed, any case) is one."""
+    word = body.strip().upper()
+    if word in OPT_OUT_WORDS:
+        return "opt_out"
+    if word in OPT_IN_WORDS:
+        return "opt_in"
+    if word in HELP_WORDS:
+        return "help"
+    return None
+
+
+def localized(texts: dict[str, str], locale: str | None) -> str | None:
+    """The text for `locale` ('de-AT' falls back to 'de'), else the first entry."""
+    if not texts:
+        return None
+    if locale:
+        wanted = locale.replace("_", "-").lower()
+        lowered = {key.lower(): text for key, text in texts.items()}
+        for candidate in (wanted, wanted.split("-")[0]):
+            if candidate in lowered:
+                return lowered[candidate]
+    return next(iter(texts.values()))
