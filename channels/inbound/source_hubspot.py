@@ -127,9 +127,13 @@ def parse_hubspot(body: bytes) -> list[HubSpotEvent]:
             for error in exc.errors(include_url=False, include_input=False):
                 problems.append({"loc": [index, *error["loc"]], "msg": error["msg"]})
     if problems:
-        where = ", ".join(".".join(str(p) for p in problem["loc"]) for problem in problems[:5])
-        raise Unprocessable(f"invalid event fields: {where}", detail=problems)
+        raise _invalid(problems)
     return events
+
+
+def _invalid(problems: list[dict[str, Any]]) -> Unprocessable:
+    where = ", ".join(".".join(str(p) for p in problem["loc"]) for problem in problems[:5])
+    return Unprocessable(f"invalid event fields: {where}", detail=problems)
 
 
 def _record_type(subscription_type: str) -> str:
@@ -235,7 +239,7 @@ class HubSpotSource:
                 continue
             (applied if applies else recorded).append(event)
         if problems:
-            raise Unprocessable("events that cannot be stored", detail=problems)
+            raise _invalid(problems)
 
         def store(session: Any, now: datetime) -> tuple[int, int]:
             new_applied = store_new_events(session, applied, now)

@@ -263,13 +263,23 @@ def test_a_late_change_does_not_move_the_contact_back(
 ) -> None:
     post(hubspot, [change(31, 8, "customer", minutes=30)])
     run_engine(hubspot, five_phases)
-    # Delivered after the newer change was applied: older than the stage entry, stale.
-    post(hubspot, [change(32, 8, "subscriber", minutes=0), change(33, 8, "lead", minutes=10)])
+    # Delivered after the newer change was applied. The evangelist change would move a
+    # customer in purchase to loyalty, but it happened before they entered purchase.
+    late = [change(32, 8, "evangelist", minutes=20), change(33, 8, "lead", minutes=10)]
+    post(hubspot, late)
     assert run_engine(hubspot, five_phases) == 2
     assert stage(hubspot, "8") == "purchase"
     post(hubspot, [change(34, 8, "evangelist", minutes=40)])
     run_engine(hubspot, five_phases)
     assert transitions(hubspot, "8") == [(None, "purchase"), ("purchase", "loyalty")]
+
+
+def test_a_customer_id_too_long_for_the_store_gets_422(make_receiver: MakeReceiver) -> None:
+    config = hubspot_config(customer_id="x" * 255 + "-{objectId}")
+    receiver = make_receiver(config, env={"HUBSPOT_CLIENT_SECRET": SECRET})
+    response = post(receiver, [change(1, 101, "lead")])
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == [0, "customer_id"]
 
 
 def _retimed(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
