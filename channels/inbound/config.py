@@ -154,6 +154,19 @@ class TwilioConfig(_Source):
     stop_text: dict[str, str] = Field(
         default_factory=dict, description="A reply to STOP words per locale; none by default"
     )
+    # Beyond Twilio's defaults (STOP, START, HELP, …). Add them to the messaging
+    # service's Advanced Opt-Out too, so that Twilio blocks the number as well; no
+    # German START word by default, as Twilio would go on blocking the number.
+    stop_words: list[str] = Field(
+        default_factory=lambda: ["STOPP", "ABMELDEN"],
+        description="More whole-message words that unsubscribe from SMS (any case)",
+    )
+    start_words: list[str] = Field(
+        default_factory=list, description="More whole-message words that subscribe again"
+    )
+    help_words: list[str] = Field(
+        default_factory=lambda: ["HILFE"], description="More words answered with help_text"
+    )
     start_text: dict[str, str] = Field(
         default_factory=dict, description="A reply to START words per locale; none by default"
     )

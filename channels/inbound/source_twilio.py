@@ -55,7 +55,7 @@ from .twilio_keywords import (
     KEYWORD_CONSENT,
     STATUS_EVENTS,
     Keyword,
-    keyword,
+    Keywords,
     localized,
 )
 
@@ -86,6 +86,7 @@ class TwilioSource:
         token = config.auth_token.get_secret_value()
         self._validator = RequestValidator(token)
         self._number_key = token.encode()
+        self._keyword = Keywords(config.stop_words, config.start_words, config.help_words)
         self._replies: dict[Keyword, dict[str, str]] = {
             "help": dict(config.help_text),
             "opt_out": dict(config.stop_text),
@@ -97,7 +98,8 @@ class TwilioSource:
             f"{SIGNATURE_HEADER} is required. A whole message STOP, STOPALL, UNSUBSCRIBE, "
             "CANCEL, END, QUIT, REVOKE or OPTOUT (any case) unsubscribes the number from "
             "SMS, START, YES or UNSTOP subscribes it again, HELP or INFO is answered with "
-            "the help text. Answers TwiML; a redelivery is acknowledged and applied once."
+            "the help text; more words are configurable (by default STOPP and ABMELDEN, "
+            "HILFE). Answers TwiML; a redelivery is acknowledged and applied once."
         )
         self.openapi_extra: dict[str, Any] = {
             "parameters": [
@@ -167,7 +169,7 @@ class TwilioSource:
         sid = _required(form, "MessageSid")
         sender = _required(form, "From")
         body = form["Body"]
-        word = keyword(body)
+        word = self._keyword(body)
         try:
             phone: str | None = to_e164(sender)
         except InvalidPhoneNumber:

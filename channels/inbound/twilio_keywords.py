@@ -7,7 +7,8 @@ carriers. Statuses map onto the provider reports of `journeys.store.feedback`.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Literal, cast
 
 Keyword = Literal["opt_out", "opt_in", "help"]
 
@@ -59,16 +60,24 @@ ERROR_CONSENT: dict[str, str] = {
 }
 
 
-def keyword(body: str) -> Keyword | None:
-    """The keyword a message is, if the whole message (trimmed, any case) is one."""
-    word = body.strip().upper()
-    if word in OPT_OUT_WORDS:
-        return "opt_out"
-    if word in OPT_IN_WORDS:
-        return "opt_in"
-    if word in HELP_WORDS:
-        return "help"
-    return None
+class Keywords:
+    """Twilio's default keywords and the configured extra ones (German forms, say)."""
+
+    def __init__(
+        self, stop: Iterable[str] = (), start: Iterable[str] = (), help: Iterable[str] = ()
+    ) -> None:
+        self.words: dict[str, Keyword] = {}
+        for kind, defaults, extra in (
+            ("opt_out", OPT_OUT_WORDS, stop),
+            ("opt_in", OPT_IN_WORDS, start),
+            ("help", HELP_WORDS, help),
+        ):
+            for word in (*defaults, *extra):
+                self.words[word.strip().upper()] = cast(Keyword, kind)
+
+    def __call__(self, body: str) -> Keyword | None:
+        """The keyword a message is, if the whole message (trimmed, any case) is one."""
+        return self.words.get(body.strip().upper())
 
 
 def localized(texts: dict[str, str], locale: str | None) -> str | None:

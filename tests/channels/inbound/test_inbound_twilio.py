@@ -187,7 +187,7 @@ def test_every_stop_word_in_any_case_unsubscribes_and_start_words_resubscribe(
     assert consent(twilio, "b-1") == "subscribed"
 
 
-@pytest.mark.parametrize("text", ["stop please", "please STOP", "STOP!", "S T O P", "stopp"])
+@pytest.mark.parametrize("text", ["stop please", "please STOP", "STOP!", "S T O P", "stops"])
 def test_a_text_that_is_not_only_the_keyword_changes_nothing(twilio: Receiver, text: str) -> None:
     sid = "SM" + uuid.uuid4().hex
     assert reply(post(twilio, sms(text, sid=sid))) is None
@@ -218,6 +218,34 @@ def test_help_is_answered_in_the_customers_locale(make_receiver: MakeReceiver) -
     assert reply(post(receiver, sms("Hello", sender=ANNA))) is None
     assert reply(post(receiver, sms("START", sender=ANNA))) is None  # no start_text
     assert consent(receiver, "a-1") == "subscribed"
+
+
+def test_german_words_by_default_and_configured_ones(
+    twilio: Receiver, make_receiver: MakeReceiver
+) -> None:
+    assert reply(post(twilio, sms("Stopp"))) is None
+    assert consent(twilio, "a-1") == "unsubscribed"
+    assert reply(post(twilio, sms("START"))) is None
+    assert reply(post(twilio, sms("abmelden "))) is None
+    assert consent(twilio, "a-1") == "unsubscribed"
+    assert reply(post(twilio, sms("HILFE"))) == "Hilfe: ruf uns an."
+
+    configured = make_receiver(  # the same store
+        config(
+            stop_words=["Halt"],
+            start_words=["anmelden"],
+            help_words=[],
+            help_text={"de": "Hilfe: Beispielhandel hilft."},
+        ),
+        env={"TWILIO_AUTH_TOKEN": TOKEN},
+    )
+    steps = [("ANMELDEN", "subscribed"), ("stopp", "subscribed"), ("halt", "unsubscribed")]
+    for word, status in steps:
+        assert reply(post(configured, sms(word))) is None
+        assert consent(configured, "a-1") == status, word
+    # The configured words replace the German defaults, never Twilio's own.
+    assert reply(post(configured, sms("Hilfe"))) is None
+    assert reply(post(configured, sms("help"))) == "Hilfe: Beispielhandel hilft."
 
 
 def test_a_message_from_an_unknown_number_is_kept_without_the_number(twilio: Receiver) -> None:
