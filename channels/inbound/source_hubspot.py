@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlmodel import Session
 from starlette.responses import JSONResponse, Response
 
 from journeys.store import CustomerProfile, IncomingEvent, store_new_events
@@ -241,7 +242,7 @@ class HubSpotSource:
         if problems:
             raise _invalid(problems)
 
-        def store(session: Any, now: datetime) -> tuple[int, int]:
+        def store(session: Session, now: datetime) -> tuple[int, int]:
             new_applied = store_new_events(session, applied, now)
             # Stored as processed: on the record and deduplicated, never seen by the engine.
             new_recorded = store_new_events(session, recorded, now, processed=True)
