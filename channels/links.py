@@ -101,7 +101,7 @@ class LinkSigner:
         """The links of one message, for the render context's `links`."""
         return {
             purpose: self.url(purpose, ref, sent_at + LINK_TTL[purpose])
-            for purpose in ("unsubscribe", "preferences", "review", "survey")
+            for purpose in ("unsubscribe", "preferences", "review", "survey", "confirm")
         }
 
     def verify(self, token: str, now: datetime, purpose: str | None = None) -> SignedRef:

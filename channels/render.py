@@ -104,6 +104,7 @@ class Renderer:
             preferences=signed["preferences"],
             review=signed["review"],
             survey=signed["survey"],
+            confirm=signed["confirm"],
         )
         context = build_context(
             action,

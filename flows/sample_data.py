@@ -82,6 +82,13 @@ def _order(c: _Customer, channel: str = "online") -> None:
         c.emit("shop", "order.delivered", order_id=f"o-{c.id}-{len(c.events) - 1}")
 
 
+def _confirm(c: _Customer) -> None:
+    """Most subscribers click the double opt-in link soon; the others' sign-up expires."""
+    if c.rng.random() < 0.8:
+        c.wait(0.05)
+        c.emit("links", "newsletter.confirmed")
+
+
 def _review(c: _Customer, rating: int) -> None:
     c.emit("shop", "review.submitted", rating=rating, product="notebook")
 
@@ -91,6 +98,7 @@ def _laptop_buyer(c: _Customer) -> None:
     c.emit("shop", "product.viewed", category="laptops", product="ultrabook-14")
     c.wait(1)
     c.emit("crm", "newsletter.subscribed", list="angebote")
+    _confirm(c)
     c.wait(4)
     c.emit("store", "store.visited", store="Berlin Mitte")
     c.wait(1)
@@ -152,6 +160,7 @@ def _unhappy_buyer(c: _Customer) -> None:
 def _lead(c: _Customer) -> None:
     """A newsletter subscriber (awareness) who looks around and may leave again."""
     c.emit("crm", "newsletter.subscribed", list="news")
+    _confirm(c)
     c.wait(3)
     c.emit("shop", "product.viewed", category="accessories", product="usb-c-dock")
     if c.rng.random() < 0.1:

@@ -45,6 +45,7 @@ class LinksContext(TypedDict):
     preferences: str
     review: str
     survey: str
+    confirm: str  # double opt-in: confirms a newsletter subscription
 
 
 class CompanyContext(TypedDict):

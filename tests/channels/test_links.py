@@ -22,10 +22,10 @@ def signer() -> LinkSigner:
     return LinkSigner(SECRET, "https://shop.example/jf/")
 
 
-def test_a_message_gets_its_four_links_under_the_public_url(signer: LinkSigner) -> None:
+def test_a_message_gets_its_five_links_under_the_public_url(signer: LinkSigner) -> None:
     links = signer.links(KEY, NOW)
 
-    assert set(links) == {"unsubscribe", "preferences", "review", "survey"}
+    assert set(links) == {"unsubscribe", "preferences", "review", "survey", "confirm"}
     for purpose, url in links.items():
         assert url.startswith("https://shop.example/jf/l/")
         token = url.rsplit("/", 1)[1]

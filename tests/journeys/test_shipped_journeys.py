@@ -71,6 +71,16 @@ SCRIPTS: dict[str, tuple[list[Step], list[str], str]] = {
         ["stimulus", "zmot", "fmot", "smot", "umot"],
         "completed",
     ),
+    "newsletter_opt_in": (
+        [
+            ("newsletter.subscribed", 0, {}),
+            ("tick", 8, {}),  # not confirmed within 7 days: the sign-up expires
+            ("newsletter.subscribed", 10, {}),  # a new sign-up starts over
+            ("newsletter.confirmed", 10.1, {}),
+        ],
+        ["awaiting_confirmation", "expired", "awaiting_confirmation", "confirmed"],
+        "completed",
+    ),
     "omnichannel_retail": (
         [
             ("product.viewed", 0, {"category": "laptops"}),

@@ -9,6 +9,8 @@ import pytest
 from conftest import T0, Peek
 from sqlalchemy import Engine, text
 
+from journeys import load_journey
+from journeys.config import definitions_dir
 from journeys.errors import StoreError
 from journeys.store import (
     IncomingEvent,
@@ -22,6 +24,7 @@ from journeys.store.policy_inputs import set_consent
 from journeys.store.surveys import record_survey_answer
 
 Event = Callable[..., IncomingEvent]
+SHIPPED = ("newsletter_opt_in", "five_phases")
 
 
 def _message_key(engine: Engine, registry: JourneyRegistry, event: Event) -> str:
@@ -165,3 +168,30 @@ def test_an_unsubscribed_customer_who_signs_up_again_is_pending(
 
     assert _consent(peek) == [("email", "pending", "crm")]
     assert [r["previous_status"] for r in peek.rows("consent_change")] == [None, "unsubscribed"]
+
+
+def test_the_shipped_journeys_send_the_welcome_only_after_the_confirmation(
+    engine: Engine, make_event: Event, peek: Peek
+) -> None:
+    journeys = [load_journey(definitions_dir() / f"{key}.yaml") for key in SHIPPED]
+    registry = JourneyRegistry()
+    with session_scope(engine) as session:
+        registry.register(session, journeys)
+    signup = make_event("newsletter.subscribed", profile={"email": "max@example.org"})
+    with session_scope(engine) as session:
+        apply_events(session, registry, [signup], T0)
+
+    def messages() -> list[tuple[str, str]]:
+        return [(r["journey"], r["template"]) for r in peek.rows("action_run")]
+
+    assert messages() == [("newsletter_opt_in", "confirm_subscription")]
+    assert _consent(peek) == [("email", "pending", "shop")]
+
+    confirmed = make_event("newsletter.confirmed", at=timedelta(hours=1), source="links")
+    with session_scope(engine) as session:
+        apply_events(session, registry, [confirmed], T0 + timedelta(hours=1))
+
+    assert sorted(messages()) == [
+        ("five_phases", "welcome"),
+        ("newsletter_opt_in", "confirm_subscription"),
+    ]
