@@ -288,10 +288,12 @@ class SendGridSource:
         )
         for_engine: list[IncomingEvent] = []
         for_record: list[IncomingEvent] = []
+        action_ids: dict[str, int] = {}
         for event in unique:
             ref = by_key.get(event.idempotency_key or "") or by_provider.get(
                 event.provider_message_id or ""
             )
+            action_ids[event.sg_event_id] = ref.id if ref else 0
             incoming = IncomingEvent(
                 source=self.name,
                 external_id=event.sg_event_id,
@@ -305,7 +307,12 @@ class SendGridSource:
         queued = store_new_events(session, for_engine, now)
         recorded = store_new_events(session, for_record, now, processed=True)
         new_ids = {e.external_id for e in queued} | {e.external_id for e in recorded}
-        new = [e for e in unique if e.sg_event_id in new_ids]
+        # Rows are locked in one order by every request (actions by id, consent by
+        # address), so concurrent batches about the same mails wait instead of deadlocking.
+        new = sorted(
+            (e for e in unique if e.sg_event_id in new_ids),
+            key=lambda e: (action_ids[e.sg_event_id], e.timestamp),
+        )
         reports = [
             MessageReport(
                 provider="sendgrid",
@@ -319,8 +326,8 @@ class SendGridSource:
             if e.event in EVENTS
         ]
         matched = record_message_events(session, reports, now)
-        # Oldest first, so that within one batch the newest change is the one that stays.
-        for event in sorted(new, key=lambda e: e.timestamp):
+        # Oldest first per address: within one batch the newest change is the one that stays.
+        for event in sorted(new, key=lambda e: (e.email.strip().lower(), e.timestamp)):
             status = event.consent()
             if status is not None:
                 set_address_consent(
