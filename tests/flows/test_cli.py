@@ -21,7 +21,7 @@ def test_validate_passes_on_the_shipped_journeys() -> None:
     result = runner.invoke(app, ["validate"])
 
     assert result.exit_code == 0, result.output
-    assert "4 file(s), 4 journey(s) valid, 0 error(s)" in result.output
+    assert "5 file(s), 5 journey(s) valid, 0 error(s)" in result.output
 
 
 def _broken_copy(tmp_path: Path) -> Path:
@@ -50,7 +50,7 @@ def test_validate_lists_every_problem_of_a_broken_copy_with_its_line(tmp_path: P
 
     assert result.exit_code == 1
     out = " ".join(result.output.split())  # rich may wrap long lines
-    assert "3 journey(s) valid" in out
+    assert "4 journey(s) valid" in out
     found = re.findall(r"customer_lifecycle\.yaml:(\d+):\d+ error", out)
     assert len(found) == 2  # both schema problems; the graph is checked once the schema holds
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import T0, Peek
 from sqlalchemy import Engine, text
 
 from journeys import load_journey
@@ -23,14 +23,17 @@ from journeys.store import (
 from journeys.store.policy_inputs import set_consent
 from journeys.store.surveys import record_survey_answer
 
+if TYPE_CHECKING:
+    from conftest import Peek
+
 Event = Callable[..., IncomingEvent]
 SHIPPED = ("newsletter_opt_in", "five_phases")
 
 
-def _message_key(engine: Engine, registry: JourneyRegistry, event: Event) -> str:
+def _message_key(engine: Engine, registry: JourneyRegistry, event: Event, t0: datetime) -> str:
     """Enroll c1 in onboarding; the key of the welcome email it was sent."""
     with session_scope(engine) as session:
-        apply_events(session, registry, [event("account.created")], T0)
+        apply_events(session, registry, [event("account.created")], t0)
     with engine.connect() as conn:
         return str(
             conn.execute(
@@ -40,11 +43,11 @@ def _message_key(engine: Engine, registry: JourneyRegistry, event: Event) -> str
 
 
 def test_an_answer_is_stored_with_the_messages_journey_and_stage(
-    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek
+    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek, t0: datetime
 ) -> None:
-    ref = _message_key(engine, registry, make_event)
+    ref = _message_key(engine, registry, make_event, t0)
     with session_scope(engine) as session:
-        answer = record_survey_answer(session, ref, "csat", 4, T0, comment="Schnell geholfen")
+        answer = record_survey_answer(session, ref, "csat", 4, t0, comment="Schnell geholfen")
 
     assert answer is not None and (answer.customer_external_id, answer.score) == ("c1", 4)
     [row] = peek.rows("survey_response")
@@ -58,16 +61,16 @@ def test_an_answer_is_stored_with_the_messages_journey_and_stage(
 
 
 def test_answering_again_replaces_the_score_and_keeps_the_comment(
-    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek
+    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek, t0: datetime
 ) -> None:
-    ref = _message_key(engine, registry, make_event)
+    ref = _message_key(engine, registry, make_event, t0)
     with session_scope(engine) as session:
-        record_survey_answer(session, ref, "nps", 3, T0, comment="zu teuer")
+        record_survey_answer(session, ref, "nps", 3, t0, comment="zu teuer")
     with session_scope(engine) as session:
-        record_survey_answer(session, ref, "nps", 9, T0 + timedelta(minutes=5))
+        record_survey_answer(session, ref, "nps", 9, t0 + timedelta(minutes=5))
 
     [row] = peek.rows("survey_response")
-    assert (row["score"], row["comment"], row["at"]) == (9, "zu teuer", T0 + timedelta(minutes=5))
+    assert (row["score"], row["comment"], row["at"]) == (9, "zu teuer", t0 + timedelta(minutes=5))
 
 
 @pytest.mark.parametrize(
@@ -87,16 +90,17 @@ def test_a_score_outside_the_scale_is_refused_naming_the_range(
     kind: str,
     score: int,
     message: str,
+    t0: datetime,
 ) -> None:
-    ref = _message_key(engine, registry, make_event)
+    ref = _message_key(engine, registry, make_event, t0)
     with pytest.raises(StoreError, match=message), session_scope(engine) as session:
-        record_survey_answer(session, ref, kind, score, T0)
+        record_survey_answer(session, ref, kind, score, t0)
     assert peek.count("survey_response") == 0
 
 
-def test_an_unknown_message_stores_nothing(engine: Engine, peek: Peek) -> None:
+def test_an_unknown_message_stores_nothing(engine: Engine, peek: Peek, t0: datetime) -> None:
     with session_scope(engine) as session:
-        assert record_survey_answer(session, "no-such-key", "csat", 5, T0) is None
+        assert record_survey_answer(session, "no-such-key", "csat", 5, t0) is None
     assert peek.count("survey_response") == 0
 
 
@@ -108,31 +112,31 @@ def _consent(peek: Peek) -> list[tuple[str, str, str]]:
 
 
 def test_a_newsletter_sign_up_makes_email_consent_pending(
-    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek
+    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek, t0: datetime
 ) -> None:
     signup = make_event("newsletter.subscribed", at=timedelta(hours=1), source="crm")
     with session_scope(engine) as session:
-        store_events(session, [signup], T0)
+        store_events(session, [signup], t0)
     with session_scope(engine) as session:
-        process_inbox(session, registry, T0 + timedelta(hours=2))
+        process_inbox(session, registry, t0 + timedelta(hours=2))
 
     assert _consent(peek) == [("email", "pending", "crm")]
     [change] = peek.rows("consent_change")
     assert (change["status"], change["previous_status"], change["at"]) == (
         "pending",
         None,
-        T0 + timedelta(hours=1),
+        t0 + timedelta(hours=1),
     )
 
 
 def test_the_sign_up_names_its_form_and_a_replay_changes_nothing(
-    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek
+    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek, t0: datetime
 ) -> None:
     signup = make_event("newsletter.subscribed", source="crm")
     signup = signup.model_copy(update={"data": {"source": "footer_form"}})
     for _ in range(2):
         with session_scope(engine) as session:
-            apply_events(session, registry, [signup], T0)
+            apply_events(session, registry, [signup], t0)
 
     assert _consent(peek) == [("email", "pending", "footer_form")]
     assert peek.count("consent_change") == 1
@@ -140,38 +144,43 @@ def test_the_sign_up_names_its_form_and_a_replay_changes_nothing(
 
 @pytest.mark.parametrize("status", ["subscribed", "suppressed"])
 def test_a_sign_up_leaves_subscribed_and_suppressed_alone(
-    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek, status: str
+    engine: Engine,
+    registry: JourneyRegistry,
+    make_event: Event,
+    peek: Peek,
+    status: str,
+    t0: datetime,
 ) -> None:
     with session_scope(engine) as session:
-        apply_events(session, registry, [make_event("account.created")], T0)
+        apply_events(session, registry, [make_event("account.created")], t0)
     [customer] = peek.rows("customer")
     with session_scope(engine) as session:
-        set_consent(session, customer["id"], "email", status, "import", T0)
+        set_consent(session, customer["id"], "email", status, "import", t0)
     later = make_event("newsletter.subscribed", at=timedelta(days=1))
     with session_scope(engine) as session:
-        apply_events(session, registry, [later], T0 + timedelta(days=1))
+        apply_events(session, registry, [later], t0 + timedelta(days=1))
 
     assert _consent(peek) == [("email", status, "import")]
 
 
 def test_an_unsubscribed_customer_who_signs_up_again_is_pending(
-    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek
+    engine: Engine, registry: JourneyRegistry, make_event: Event, peek: Peek, t0: datetime
 ) -> None:
     with session_scope(engine) as session:
-        apply_events(session, registry, [make_event("account.created")], T0)
+        apply_events(session, registry, [make_event("account.created")], t0)
     [customer] = peek.rows("customer")
     with session_scope(engine) as session:
-        set_consent(session, customer["id"], "email", "unsubscribed", "unsubscribe_link", T0)
+        set_consent(session, customer["id"], "email", "unsubscribed", "unsubscribe_link", t0)
     later = make_event("newsletter.subscribed", at=timedelta(days=1), source="crm")
     with session_scope(engine) as session:
-        apply_events(session, registry, [later], T0 + timedelta(days=1))
+        apply_events(session, registry, [later], t0 + timedelta(days=1))
 
     assert _consent(peek) == [("email", "pending", "crm")]
     assert [r["previous_status"] for r in peek.rows("consent_change")] == [None, "unsubscribed"]
 
 
 def test_the_shipped_journeys_send_the_welcome_only_after_the_confirmation(
-    engine: Engine, make_event: Event, peek: Peek
+    engine: Engine, make_event: Event, peek: Peek, t0: datetime
 ) -> None:
     journeys = [load_journey(definitions_dir() / f"{key}.yaml") for key in SHIPPED]
     registry = JourneyRegistry()
@@ -179,7 +188,7 @@ def test_the_shipped_journeys_send_the_welcome_only_after_the_confirmation(
         registry.register(session, journeys)
     signup = make_event("newsletter.subscribed", profile={"email": "max@example.org"})
     with session_scope(engine) as session:
-        apply_events(session, registry, [signup], T0)
+        apply_events(session, registry, [signup], t0)
 
     def messages() -> list[tuple[str, str]]:
         return [(r["journey"], r["template"]) for r in peek.rows("action_run")]
@@ -189,7 +198,7 @@ def test_the_shipped_journeys_send_the_welcome_only_after_the_confirmation(
 
     confirmed = make_event("newsletter.confirmed", at=timedelta(hours=1), source="links")
     with session_scope(engine) as session:
-        apply_events(session, registry, [confirmed], T0 + timedelta(hours=1))
+        apply_events(session, registry, [confirmed], t0 + timedelta(hours=1))
 
     assert sorted(messages()) == [
         ("five_phases", "welcome"),
