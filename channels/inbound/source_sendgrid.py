@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 from sqlmodel import Session
@@ -80,6 +80,7 @@ DROPPED_CONSENT = {
 # reads it); the address itself stays out of the inbox.
 UNMATCHED = "(unmatched)"
 LAST_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+CUSTOM_ARGS = ("message_id", "idempotency_key", "journey", "stage", "action", "variant")
 
 
 class SendGridEvent(BaseModel):
@@ -104,6 +105,15 @@ class SendGridEvent(BaseModel):
     stage: str | None = None
     action: str | None = None
     variant: str | None = None
+
+    @field_validator(*CUSTOM_ARGS, mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        # A batch may also report mails sent by other systems, whose custom args can be
+        # numbers; refusing one would make SendGrid retry the whole batch for a day.
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+        )
 
     @property
     def at(self) -> datetime:

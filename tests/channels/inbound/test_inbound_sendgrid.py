@@ -47,6 +47,7 @@ from journeys.store import (
     apply_events,
     create_db_engine,
     create_schema,
+    process_inbox,
     session_scope,
 )
 from journeys.store.feedback import message_stats
@@ -169,7 +170,8 @@ stages:
       - {email: thank_you, marketing: false}
       - {after: 1d, email: thank_you, marketing: false, key: receipt}
       - {after: 1d, email: buying_guide, key: guide}
-    final: true
+  - key: engaged
+    enter_when: {event: email.clicked, from: [signup]}
 """
 CUSTOMERS = {"k1": "Anna.K@Example.org", "k2": "anna.k@example.org", "k3": "ben@example.org"}
 
@@ -213,7 +215,7 @@ class Shop:
             )
             for customer, email in CUSTOMERS.items()
         ]
-        registry = JourneyRegistry()
+        registry = self.registry = JourneyRegistry()
         with session_scope(self.engine) as session:
             registry.register(session, [self.journey])
             apply_events(session, registry, events, NOW)
@@ -339,7 +341,7 @@ def test_a_bounce_suppresses_the_address_and_the_next_mail_is_skipped(
 def test_delivered_open_and_click_count_in_the_message_stats(
     sendgrid: Receiver, shop: tuple[Shop, dict[str, Mail]]
 ) -> None:
-    _, mails = shop
+    store, mails = shop
     at = NOW + timedelta(minutes=2)
     by_args, by_id = mails["k1"], mails["k3"]
     # k3's events without custom_args: matched through sg_message_id alone.
@@ -383,6 +385,17 @@ def test_delivered_open_and_click_count_in_the_message_stats(
     assert "https://x/p/1" in payloads and "secret" not in payloads
     assert "example.org" not in payloads.lower()
     assert [consent(sendgrid, c) for c in CUSTOMERS] == ["subscribed"] * 3
+
+    # The engine applies them: the click moves k1 on in the journey.
+    with session_scope(sendgrid.engine) as session:
+        process_inbox(session, store.registry, at + timedelta(minutes=5))
+    assert sendgrid.scalar("SELECT count(*) FROM inbound_event WHERE processed_at IS NULL") == 0
+    assert dict(
+        sendgrid.rows(
+            "SELECT c.external_id, e.stage FROM enrollment e "
+            "JOIN customer c ON c.id = e.customer_id"
+        )
+    ) == {"k1": "engaged", "k2": "signup", "k3": "signup"}
 
 
 # --- which events change consent ----------------------------------------------------------
@@ -629,3 +642,22 @@ def test_the_key_may_be_pasted_with_its_pem_lines(make_receiver: MakeReceiver) -
     receiver = make_receiver({"sources": {"sendgrid": {"kind": "sendgrid", "public_key": pem}}})
     body = _one_event()
     assert receiver.post("/webhooks/sendgrid", body, signed(body)).status_code == 200
+
+
+def test_mails_of_other_systems_with_numeric_custom_args_are_accepted(sendgrid: Receiver) -> None:
+    body = json.dumps(
+        [sg_event("open", "ben@example.org", datetime.now(UTC), journey=7, variant=2.5)]
+    ).encode()
+    response = sendgrid.post("/webhooks/sendgrid", body, signed(body))
+    assert response.json() == {"received": 1, "new": 1, "duplicates": 0, "matched": 0}
+    stored = sendgrid.scalar("SELECT payload FROM inbound_event")
+    payload = stored if isinstance(stored, dict) else json.loads(stored)
+    assert (payload["journey"], payload["variant"]) == ("7", "2.5")
+
+
+def test_the_api_description_names_the_signature_headers(sendgrid: Receiver) -> None:
+    operation = sendgrid.client.get("/openapi.json").json()["paths"]["/webhooks/sendgrid"]["post"]
+    assert {p["name"] for p in operation["parameters"]} == {SIGNATURE, TIMESTAMP}
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["type"] == "array"
+    assert {"event", "email", "timestamp", "sg_event_id"} <= set(schema["items"]["required"])
