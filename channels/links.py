@@ -62,6 +62,8 @@ class LinkSigner:
         if len(secret) < 16:
             raise LinkError("config", "the link secret must have at least 16 characters")
         self._keys = [s.encode() if isinstance(s, str) else s for s in (secret, *older)]
+        # The key schedule is done once; each signature starts from a copy of it.
+        self._macs = [hmac.new(key, digestmod=hashlib.sha256) for key in self._keys]
         self.base_url = base_url.rstrip("/")
 
     @classmethod
@@ -81,8 +83,10 @@ class LinkSigner:
         base = os.environ.get("JOURNEYFLOW_PUBLIC_URL", "http://127.0.0.1:8000")
         return cls(secret, base)
 
-    def _sign(self, key: bytes, body: str) -> str:
-        return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
+    def _sign(self, key: int, body: str) -> str:
+        mac = self._macs[key].copy()
+        mac.update(body.encode())
+        return _b64(mac.digest())
 
     def token(self, purpose: str, ref: str, expires_at: datetime) -> str:
         if purpose not in PURPOSES:
@@ -92,7 +96,7 @@ class LinkSigner:
         if "." in ref or not ref:
             raise LinkError("ref", f"a link reference may not be empty or contain '.': {ref!r}")
         body = f"{purpose}.{ref}.{int(expires_at.timestamp()):x}"
-        return f"{body}.{self._sign(self._keys[0], body)}"
+        return f"{body}.{self._sign(0, body)}"
 
     def url(self, purpose: str, ref: str, expires_at: datetime) -> str:
         return f"{self.base_url}/l/{self.token(purpose, ref, expires_at)}"
@@ -109,7 +113,8 @@ class LinkSigner:
         if len(parts) != 4:
             raise LinkError("invalid", "the link is malformed")
         body, signature = ".".join(parts[:3]), parts[3]
-        if not any(hmac.compare_digest(self._sign(k, body), signature) for k in self._keys):
+        signs = (self._sign(k, body) for k in range(len(self._keys)))
+        if not any(hmac.compare_digest(sign, signature) for sign in signs):
             raise LinkError("invalid", "the link's signature does not match")
         kind, ref, expiry = parts[:3]
         try:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from channels.errors import ChannelConfigError, ChannelError
@@ -145,8 +145,18 @@ class RateLimiter:
 SendOutcome = SendResult | ChannelError
 
 
+def _unexpected(channel: Channel, message: OutboundMessage, exc: Exception) -> SendResult:
+    log.error("unexpected error sending %s via %s", message.message_id, channel.name, exc_info=exc)
+    return SendResult(
+        "unknown", reason=f"unexpected {type(exc).__name__}: {exc}", channel=channel.name
+    )
+
+
 def send_many(
-    channel: Channel, messages: Iterable[OutboundMessage], concurrency: int = 4
+    channel: Channel,
+    messages: Iterable[OutboundMessage],
+    concurrency: int = 4,
+    pool: Executor | None = None,
 ) -> list[SendOutcome]:
     """Send with at most ``concurrency`` requests in flight; results in input order.
 
@@ -154,12 +164,22 @@ def send_many(
     slot instead of failing the batch, so the messages that did go out are still
     recorded. Any other exception means we cannot tell whether the request left, so
     that message is reported ``unknown`` rather than risk a blind resend.
+
+    A channel with ``send_batch`` (the outbox) takes the messages in one call, which it
+    can make durable together. Others are sent from ``pool`` when given (a caller that
+    sends chunk after chunk keeps its threads), else from threads started for the call.
     """
     if concurrency < 1:
         raise ChannelConfigError(f"concurrency must be >= 1, got {concurrency}")
     batch: Sequence[OutboundMessage] = list(messages)
     if not batch:
         return []
+    send_batch = getattr(channel, "send_batch", None)
+    if send_batch is not None:
+        try:
+            return list(send_batch(batch))
+        except Exception as exc:  # which of them were written is not known
+            return [_unexpected(channel, message, exc) for message in batch]
 
     def one(message: OutboundMessage) -> SendOutcome:
         try:
@@ -167,13 +187,12 @@ def send_many(
         except ChannelError as exc:
             return exc
         except Exception as exc:
-            log.exception("unexpected error sending %s via %s", message.message_id, channel.name)
-            return SendResult(
-                "unknown",
-                reason=f"unexpected {type(exc).__name__}: {exc}",
-                channel=channel.name,
-            )
+            return _unexpected(channel, message, exc)
 
+    if len(batch) == 1:
+        return [one(batch[0])]
+    if pool is not None:
+        return list(pool.map(one, batch))
     workers = min(concurrency, len(batch))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
         return list(pool.map(one, batch))

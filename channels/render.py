@@ -23,6 +23,7 @@ from channels.errors import MessageError
 from channels.links import LinkSigner
 from channels.message import OutboundMessage, SendResult
 from channels.render_context import (
+    Choice,
     PromoCodeLike,
     build_context,
     choose_template,
@@ -56,6 +57,10 @@ class Renderer:
     ) -> None:
         self.templates_dir = Path(templates_dir)
         self.env = make_environment(self.templates_dir)
+        # A renderer serves one run (a flow run, a preview): templates are read once,
+        # not checked on disk again for every block of every message.
+        self.env.auto_reload = self.env.plain.auto_reload = False
+        self._choices: dict[tuple[str, str | None, str, str], Choice | None] = {}
         self.signer = signer
         self.settings = settings if settings is not None else RenderSettings.from_env()
         self.channel_settings = (
@@ -89,9 +94,7 @@ class Renderer:
         if "promo_code" in action.params and promo is None:
             return _failed("the action declares a promo code but none was issued", "no_promo")
         channel = action.kind
-        choice = choose_template(
-            self.templates_dir, journey, action.customer.locale, action.template, channel
-        )
+        choice = self._choose(journey, action.customer.locale, action.template, channel)
         if choice is None:
             return _failed(
                 f"no template '{action.template}' for {channel} in locale "
@@ -160,6 +163,15 @@ class Renderer:
             metadata=self._metadata(action),
             custom_args=self._custom_args(action),
         )
+
+    def _choose(
+        self, journey: Journey, locale: str | None, template: str, channel: str
+    ) -> Choice | None:
+        key = (journey.locale, locale, template, channel)
+        if key not in self._choices:
+            found = choose_template(self.templates_dir, journey, locale, template, channel)
+            self._choices[key] = found
+        return self._choices[key]
 
     # --- webhooks ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
@@ -172,7 +173,24 @@ def dispatch_due(
     later batches count from when they are claimed, not from when the run began.
     """
     source = _Journeys(journeys)
-    run = _Run(engine, source, channels, renderer, now, lease, policy, max_attempts, concurrency)
+    # One set of sending threads for the whole run, not one per chunk.
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
+        run = _Run(
+            engine, source, channels, renderer, now, lease, policy, max_attempts, concurrency, pool
+        )
+        return _dispatch(run, engine, now, batch_size, worker, max_batches, clock)
+
+
+def _dispatch(
+    run: _Run,
+    engine: Engine,
+    now: datetime,
+    batch_size: int,
+    worker: str | None,
+    max_batches: int | None,
+    clock: Callable[[], datetime] | None,
+) -> DispatchSummary:
+    source, policy, lease, max_attempts = run.journeys, run.policy, run.lease, run.max_attempts
     worker = worker or _default_worker()
     summary = run.summary
     with session_scope(engine) as session:
@@ -217,6 +235,7 @@ class _Run:
     policy: Policy
     max_attempts: int
     concurrency: int
+    pool: Executor
     summary: DispatchSummary = field(default_factory=DispatchSummary)
 
     def batch(self, claimed: list[ClaimedAction]) -> None:
@@ -243,7 +262,8 @@ class _Run:
                     )
                 self.summary.stale += len(chunk) - len(started)
                 going = [(a, m) for a, m in chunk if a.id in started]
-                sent = send_many(self.channels[kind], [m for _, m in going], self.concurrency)
+                channel, messages = self.channels[kind], [m for _, m in going]
+                sent = send_many(channel, messages, self.concurrency, self.pool)
                 done = [(a, self.settle(a, r)) for (a, _), r in zip(going, sent, strict=True)]
         if done:
             with session_scope(self.engine) as session:

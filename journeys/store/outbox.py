@@ -179,6 +179,24 @@ def _update_ids(conn: Connection, ids: Sequence[int], values: Mapping[str, Any])
 # --- sending and outcomes ------------------------------------------------------------------
 
 
+# Built once: each execution reuses the compiled form instead of rebuilding it per chunk.
+_mark_started = (
+    update(_a)
+    .where(
+        _a.c.id.in_(bindparam("_ids", expanding=True)),
+        _a.c.status == "claimed",
+        _a.c.claimed_by == bindparam("_claim"),
+        _a.c.lease_expires_at > bindparam("_now"),
+    )
+    .values(
+        send_started_at=bindparam("_now"),
+        lease_expires_at=bindparam("_until"),
+        updated_at=bindparam("_now"),
+    )
+    .returning(_a.c.id)
+)
+
+
 def mark_send_started(
     session: Session, actions: Iterable[ClaimedAction], now: datetime, lease: timedelta
 ) -> set[int]:
@@ -194,18 +212,8 @@ def mark_send_started(
     marked: set[int] = set()
     for claim, ids in by_claim.items():
         for part in chunks(sorted(ids)):
-            statement = (
-                update(_a)
-                .where(
-                    _a.c.id.in_(part),
-                    _a.c.status == "claimed",
-                    _a.c.claimed_by == claim,
-                    _a.c.lease_expires_at > now,
-                )
-                .values(send_started_at=now, lease_expires_at=now + lease, updated_at=now)
-                .returning(_a.c.id)
-            )
-            marked.update(conn.execute(statement).scalars())
+            params = {"_ids": list(part), "_claim": claim, "_now": now, "_until": now + lease}
+            marked.update(conn.execute(_mark_started, params).scalars())
     return marked
 
 
@@ -239,6 +247,14 @@ _record_again = (
 )
 
 
+_holders = (
+    select(_a.c.id, _a.c.claimed_by, _a.c.status)
+    .where(_a.c.id.in_(bindparam("_ids", expanding=True)))
+    .order_by(_a.c.id)  # one lock order for every writer
+)
+_holders_locked = _holders.with_for_update()
+
+
 def record_outcomes(session: Session, outcomes: Iterable[ActionOutcome], now: datetime) -> Recorded:
     """Write outcomes in bulk, each only where its claim still holds the action.
 
@@ -252,15 +268,9 @@ def record_outcomes(session: Session, outcomes: Iterable[ActionOutcome], now: da
         return result
     conn = session.connection()
     held: set[int] = set()
+    query = _holders_locked if conn.dialect.name == "postgresql" else _holders
     for part in chunks(sorted(given)):
-        query = (
-            select(_a.c.id, _a.c.claimed_by, _a.c.status)
-            .where(_a.c.id.in_(part))
-            .order_by(_a.c.id)  # one lock order for every writer
-        )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        for id, claimed_by, status in conn.execute(query):
+        for id, claimed_by, status in conn.execute(query, {"_ids": list(part)}):
             outcome = given[id]
             if claimed_by == outcome.claim and (
                 status == "claimed" or (status == "unknown" and outcome.status in _FINAL)

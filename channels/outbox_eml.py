@@ -1,0 +1,115 @@
+"""The outbox's .eml bytes, written directly instead of through ``email.generator``.
+
+The generator folds every header through ``email.header.Header`` and compiles a new
+regular expression for every multipart boundary: most of the cost of an outbox write.
+This module writes the very bytes ``build_email(...).as_bytes(policy=_EML_POLICY)``
+writes (a test compares the two) and hands anything out of the ordinary (a header
+too long or not plain ASCII) to the same policy's ``fold``, so the output cannot
+drift from the MIME classes'.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+import sys
+from datetime import datetime
+from email import policy
+from email.charset import QP, Charset
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+
+from channels.message import OutboundMessage
+
+# RFC 5322 lines end in CRLF and may be 998 characters long. Folding at 78 would split
+# the List-Unsubscribe URLs and, having no spaces to fold at, encode them as RFC 2047
+# words that mail clients no longer recognise as links.
+EML_POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=998)
+_QP_UTF8 = Charset("utf-8")
+_QP_UTF8.body_encoding = QP  # quoted-printable: the file stays readable as text
+_NL = "\r\n"
+_LINES = re.compile(r"\r\n|\r|\n")  # what the generator splits body lines at
+# Values the policy's fold leaves exactly as they are: printable ASCII, single spaces.
+_PLAIN = re.compile(r"^[\x21-\x7e]+(?: [\x21-\x7e]+)*$")
+_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
+
+
+def _header(value: str) -> str:
+    # RFC 2047 only where needed: plain ASCII stays readable in the file.
+    return value if value.isascii() else _encoded(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded(value: str) -> str:
+    # Costly (quadratic in the length) and the same for every message of a campaign.
+    return Header(value, "utf-8").encode()
+
+
+def _fold(name: str, value: str) -> str:
+    if len(name) + len(value) < 996 and _PLAIN.match(value):
+        return f"{name}: {value}{_NL}"
+    return _folded(name, value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _folded(name: str, value: str) -> str:
+    # What BytesGenerator does for any other header, 8-bit handling included.
+    return EML_POLICY.fold_binary(name, value).decode("ascii", "surrogateescape")
+
+
+def _lines(text: str) -> str:
+    # The generator's line ending rewrite: every line break becomes CRLF.
+    return _NL.join(_LINES.split(text))
+
+
+def _part(text: str, subtype: str) -> tuple[list[tuple[str, str]], str]:
+    # The MIME classes' order: set_payload() re-adds Content-Type after MIME-Version.
+    headers = [
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'text/{subtype}; charset="utf-8"'),
+        ("Content-Transfer-Encoding", "quoted-printable"),
+    ]
+    return headers, _lines(_QP_UTF8.body_encode(text))
+
+
+def _boundary(text: str) -> str:
+    # The generator's form; checked against the whole body rather than line starts,
+    # which only ever picks a new one more often.
+    while True:
+        boundary = f"{'=' * 15}{random.randrange(sys.maxsize):0{_BOUNDARY_DIGITS}d}=="
+        if boundary not in text:
+            return boundary
+
+
+def eml_bytes(message: OutboundMessage, sent_at: datetime, boundary: str | None = None) -> bytes:
+    """``message`` as RFC 5322 bytes (multipart/alternative when it has both parts)."""
+    if message.text and message.html:
+        parts = [_part(message.text, "plain"), _part(message.html, "html")]
+        texts = ["".join(_fold(k, v) for k, v in headers) + _NL + body for headers, body in parts]
+        boundary = boundary or _boundary("".join(texts))
+        delimiter = f"{_NL}--{boundary}{_NL}"
+        body = f"--{boundary}{_NL}{delimiter.join(texts)}{_NL}--{boundary}--{_NL}"
+        headers = [
+            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+            ("MIME-Version", "1.0"),
+        ]
+    else:
+        subtype = "plain" if message.text else "html"
+        headers, body = _part(message.text or message.html or "", subtype)
+    sender = message.from_email or "journeyflow@localhost"
+    name = message.from_name or parseaddr(sender)[0]
+    headers.append(("From", formataddr((name, parseaddr(sender)[1]), charset="utf-8")))
+    headers.append(("To", message.to))
+    headers.append(("Subject", _header(message.subject or "")))
+    headers.append(("Date", format_datetime(sent_at)))
+    headers.append(("Message-ID", f"<{message.message_id}@journeyflow.local>"))
+    if message.reply_to:
+        headers.append(("Reply-To", message.reply_to))
+    headers.extend((key, _header(value)) for key, value in message.headers.items())
+    headers.append(("X-Journeyflow-Message-Id", message.message_id))
+    headers.append(("X-Journeyflow-Idempotency-Key", message.idempotency_key))
+    if message.categories:
+        headers.append(("X-Journeyflow-Categories", _header(", ".join(message.categories))))
+    head = "".join(_fold(k, v) for k, v in headers)
+    return f"{head}{_NL}{body}".encode("ascii", "surrogateescape")

@@ -1,0 +1,82 @@
+"""The outbox's direct .eml writer against the MIME classes it stands in for."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from channel_fakes import make_email
+
+from channels import OutboundMessage, OutboxChannel
+from channels.errors import MessageError
+from channels.outbox import build_email
+from channels.outbox_eml import EML_POLICY, eml_bytes
+
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+
+
+def _reference(message: OutboundMessage, boundary: str) -> bytes:
+    mail = build_email(message, NOW)
+    if message.text and message.html:
+        mail.set_boundary(boundary)
+    return mail.as_bytes(policy=EML_POLICY)
+
+
+def _random_text(rng: random.Random, alphabet: str, low: int, high: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
+
+
+def _random_message(rng: random.Random, i: int) -> OutboundMessage | None:
+    text = _random_text(rng, "ab c\n\r\t=äü€.-" + "x" * 10, 0, 400) if rng.random() < 0.8 else None
+    html = _random_text(rng, "<p>ab c\n=äü€.&" + "x" * 10, 1, 400) if rng.random() < 0.8 else None
+    unsubscribe = "<https://x.example/l/" + "a" * rng.randint(10, 1200) + ">, <mailto:u@b.de>"
+    fields: dict[str, Any] = {
+        "idempotency_key": f"key-{i}",
+        "channel": "email",
+        "to": rng.choice(["a@x.org", "Max Müller <m@x.de>", "a" * 990 + "@x.org"]),
+        "subject": _random_text(rng, "ab cüß  x\t", 1, 120) or "s",
+        "text": text,
+        "html": html,
+        "from_email": rng.choice([None, "service@b.de", "Shop <s@b.de>"]),
+        "from_name": rng.choice([None, "Beispielhändel", "A, B", "x" * 1000]),
+        "reply_to": rng.choice([None, "r@b.de"]),
+        "headers": rng.choice(
+            [{}, {"List-Unsubscribe": unsubscribe}, {"X-A": "ä  b"}, {"X-B": " a  b "}]
+        ),
+        "categories": rng.choice([[], ["bench"], ["a", "büro"]]),
+    }
+    try:
+        return OutboundMessage(**fields)
+    except MessageError:  # both parts empty: not a message
+        return None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_eml_bytes_are_the_mime_classes_bytes(seed: int) -> None:
+    rng = random.Random(seed)
+    messages = [m for i in range(250) if (m := _random_message(rng, i)) is not None]
+    assert len(messages) > 200
+    for message in messages:
+        assert eml_bytes(message, NOW, "BOUNDARY") == _reference(message, "BOUNDARY")
+
+
+def test_the_outbox_writes_those_bytes(tmp_path: Path) -> None:
+    message = make_email()
+    OutboxChannel(tmp_path, now=lambda: NOW).send(message)
+    (written,) = tmp_path.rglob("*.eml")
+    data = written.read_bytes()
+    boundary = data.split(b'boundary="', 1)[1].split(b'"', 1)[0].decode()
+    assert data == _reference(message, boundary)
+
+
+def test_a_chunk_with_a_repeated_key_writes_it_once(tmp_path: Path) -> None:
+    first = make_email(idempotency_key="same-key")
+    second = make_email(idempotency_key="same-key")
+    results = OutboxChannel(tmp_path, now=lambda: NOW).send_batch([first, second, make_email()])
+    assert [getattr(r, "status", None) for r in results] == ["sent", "sent", "sent"]
+    assert results[1].provider_message_id == first.message_id  # type: ignore[union-attr]
+    assert len(list(tmp_path.rglob("*.eml"))) == 2
+    assert not [p for p in tmp_path.rglob(".tmp-*")]
