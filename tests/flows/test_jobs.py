@@ -29,8 +29,9 @@ from journeys.store import Customer, IncomingEvent, session_scope, store_events
 from journeys.store.policy_inputs import set_consent
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-# Every customer subscribes, orders and receives the order within three hours.
-STEPS = (("newsletter.subscribed", 0), ("order.completed", 1), ("order.delivered", 2))
+# Every customer confirms the newsletter (double opt-in), orders and receives the order
+# within three hours.
+STEPS = (("newsletter.confirmed", 0), ("order.completed", 1), ("order.delivered", 2))
 
 
 def _receive(customers: int) -> int:
