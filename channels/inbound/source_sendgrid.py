@@ -68,6 +68,11 @@ EVENTS: dict[str, tuple[str, str]] = {
     "unsubscribe": ("unsubscribe", "email.unsubscribed"),
     "group_unsubscribe": ("group_unsubscribe", "email.group_unsubscribed"),
 }
+# What the recipient did reaches the engine (journeys may react to a click, and it is
+# activity for `no_event_for`); what the provider did (processed, delivered, bounced, …)
+# is kept as a record only, or every delivery report of a re-engagement mail would make
+# the customer look active again.
+ENGAGEMENT = frozenset({"open", "click", "spamreport", "unsubscribe", "group_unsubscribe"})
 # Drop reasons that are about the address, not this one message ("Spam Content" or an
 # exceeded quota are not).
 DROPPED_CONSENT = {
@@ -312,8 +317,8 @@ class SendGridSource:
                 occurred_at=event.at,
                 data=event.detail(),
             )
-            known = event.event in EVENTS
-            (for_engine if ref and known else for_record).append(incoming)
+            engaged = event.event in ENGAGEMENT
+            (for_engine if ref and engaged else for_record).append(incoming)
         queued = store_new_events(session, for_engine, now)
         recorded = store_new_events(session, for_record, now, processed=True)
         new_ids = {e.external_id for e in queued} | {e.external_id for e in recorded}
