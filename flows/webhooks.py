@@ -125,8 +125,14 @@ def receiver_running(
     host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, process: bool = True
 ) -> Iterator[ReceiverService]:
     """The receiver and its pump on threads of this process, for as long as the block runs."""
+    from journeys.errors import JourneyflowError
+
     log_to_stderr()
-    service = build_receiver(process=process)
+    try:
+        service = build_receiver(process=process)
+    except JourneyflowError as exc:  # webhooks.yaml, a channel or the link secret
+        typer.echo(f"journeyflow: the webhook receiver cannot start: {exc}", err=True)
+        raise typer.Exit(2) from None
     server = _uvicorn_server(service.app, host, port)
     thread = threading.Thread(target=server.run, name="webhooks", daemon=True)
     thread.start()
@@ -168,4 +174,10 @@ def register(app: typer.Typer) -> None:
 
         Every accepted event is stored before the answer; OpenAPI at /docs.
         """
-        run_webhooks(host, port, process)
+        from journeys.errors import JourneyflowError
+
+        try:
+            run_webhooks(host, port, process)
+        except JourneyflowError as exc:  # webhooks.yaml, a channel or the link secret
+            typer.echo(f"journeyflow webhooks: {exc}", err=True)
+            raise typer.Exit(2) from None

@@ -328,9 +328,18 @@ def sendgrid_public_key() -> str:
     return base64.b64encode(der).decode()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """One `journeyflow serve` (its own Prefect server, the receiver, the pump) for all."""
+@pytest.fixture(scope="module", autouse=True)
+def serve_launched(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running | None]:
+    """`journeyflow serve` started before the module's first test, when any test needs it.
+
+    Its Prefect server takes half a minute to come up on a fresh database; the tests of
+    `journeyflow webhooks` run meanwhile.
+    """
+    if not any("served" in item.fixturenames for item in request.session.items):
+        yield None
+        return
     tmp = tmp_path_factory.mktemp("serve")
     port = free_port()
     env = environment(
@@ -356,6 +365,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             stderr=subprocess.STDOUT,
         )
     running = Running(process, f"http://127.0.0.1:{port}", tmp, log)
+    try:
+        yield running
+    finally:
+        # SIGTERM: serve pauses its schedules, stops the receiver and the Prefect
+        # server it started, and exits normally.
+        code = running.stop(signal.SIGTERM, timeout=60)
+    assert code == 0, running.output()
+
+
+@pytest.fixture
+def served(serve_launched: Running | None) -> Running:
+    """The running `journeyflow serve`: its receiver, its pump and its deployments."""
+    assert serve_launched is not None
+    running, process = serve_launched, serve_launched.process
 
     def healthy() -> bool:
         if process.poll() is not None:
@@ -370,17 +393,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             raise AssertionError(f"journeyflow serve exited:\n{running.output()}")
         return SERVING in running.output()
 
-    try:
-        wait_for("journeyflow serve's receiver answering", healthy, timeout=60)
-        # The scenarios run against the whole service: Prefect's server up, the
-        # deployments served (the receiver does not wait for them).
-        wait_for("journeyflow serve's deployments served", serving, timeout=90)
-        yield running
-    finally:
-        # SIGTERM: serve pauses its schedules, stops the receiver and the Prefect
-        # server it started, and exits normally.
-        code = running.stop(signal.SIGTERM, timeout=60)
-    assert code == 0, running.output()
+    wait_for("journeyflow serve's receiver answering", healthy, timeout=60)
+    # The scenarios run against the whole service: Prefect's server up, the deployments
+    # served (the receiver does not wait for them).
+    wait_for("journeyflow serve's deployments served", serving, timeout=90)
+    return running
 
 
 def test_serve_publishes_every_source_and_its_openapi_description(served: Running) -> None:
