@@ -135,6 +135,8 @@ def store_engine(
     if getattr(request, "param", "sqlite") == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
     elif pg_url is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
         pytest.skip(f"set {PG_ENV} to run these receiver tests on PostgreSQL too")
     else:
         url = pg_url
