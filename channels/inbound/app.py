@@ -135,8 +135,10 @@ class _LogRequests:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
+            # The route's template, so link tokens stay out of logs; FastAPI's own pages
+            # (/openapi.json, /docs) set no route and carry nothing personal.
             route = scope.get("route")
-            path = getattr(route, "path", "?")  # the template: link tokens stay out of logs
+            path = getattr(route, "path", None) or _fixed_path(scope.get("path", ""))
             log.info(
                 "%s %s %d %.1f ms",
                 scope["method"],
@@ -144,3 +146,7 @@ class _LogRequests:
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def _fixed_path(path: str) -> str:
+    return path if path in ("/openapi.json", "/docs", "/docs/oauth2-redirect") else "?"
