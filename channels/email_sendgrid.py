@@ -19,6 +19,7 @@ from sendgrid import SendGridAPIClient
 
 from channels.classify import not_sent, outcome_unknown, refusal
 from channels.errors import ChannelConfigError, MessageError
+from channels.http_keepalive import KeepAliveTransport
 from channels.message import ChannelKind, OutboundMessage, SendResult
 from channels.ratelimit import RateLimiter
 from channels.settings import ChannelSettings
@@ -74,11 +75,16 @@ class SendGridChannel:
             raise ChannelConfigError("SENDGRID_API_KEY is empty; SendGrid needs an API key")
         self._client = SendGridAPIClient(api_key=api_key, host=base_url.rstrip("/"))
         self.base_url = base_url.rstrip("/")
+        # The endpoint's client is built once (the SDK builds one per URL segment on every
+        # access) and sends over kept-alive connections instead of one new one per request.
+        self._transport = KeepAliveTransport(self.base_url, timeout)
+        self._endpoint = self._client.client.mail.send
+        self._endpoint._make_request = self._transport.make_request
         self.sandbox = sandbox
         self._default_from = default_from_email
         self._default_from_name = default_from_name
         self._default_reply_to = default_reply_to
-        # urllib (under the SDK) has one timeout for connecting and for each read.
+        # One timeout for connecting and for each read, as urllib (under the SDK) has.
         self._timeout = timeout
         self._limiter = limiter
 
@@ -137,13 +143,13 @@ class SendGridChannel:
         if self._limiter is not None:
             self._limiter.acquire(self.name, body["from"]["email"])
         try:
-            response = self._client.client.mail.send.post(request_body=body, timeout=self._timeout)
+            response = self._endpoint.post(request_body=body, timeout=self._timeout)
         except python_http_client.exceptions.HTTPError as exc:
             return refusal(
                 self.name, int(exc.status_code), _error_detail(exc.body), headers=exc.headers
             )
         except urllib.error.URLError as exc:
-            # urllib raises URLError only while connecting or writing the request.
+            # Raised only while connecting or writing the request (see KeepAliveTransport).
             raise not_sent(self.name, exc) from exc
         except (OSError, http.client.HTTPException) as exc:
             # Anything later (read timeout, reset, garbled answer) came after sending.
@@ -162,4 +168,4 @@ class SendGridChannel:
         return refusal(self.name, status, _error_detail(response.body), headers=headers)
 
     def close(self) -> None:
-        """Nothing to release: urllib opens one connection per request."""
+        self._transport.close()
