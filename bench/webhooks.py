@@ -29,6 +29,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
 import random
@@ -52,6 +53,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from channels.inbound import Inbox, create_app, parse_receiver_config
+from flows.webhooks import freeze_startup_objects
 from journeys.store import create_db_engine, create_schema, session_scope
 
 SOURCE = "shop"
@@ -82,7 +84,7 @@ class PerRequestInbox(Inbox):
             return work(session, self.clock())
 
 
-def serve(fd: int, database: Path, inbox_kind: str, http: str) -> None:
+def serve(fd: int, database: Path, inbox_kind: str, http: str, freeze: bool) -> None:
     """Run the receiver on the listening socket `fd` (in the child process)."""
     engine = create_db_engine(f"sqlite:///{database}")
     inbox = Inbox(engine) if inbox_kind == "group" else PerRequestInbox(engine)
@@ -95,10 +97,14 @@ def serve(fd: int, database: Path, inbox_kind: str, http: str) -> None:
     # Not uvicorn's `fd=`: it takes any inherited socket for a Unix one, so asyncio
     # would leave Nagle on and every answer would wait for a delayed ACK (~40 ms).
     listener = socket.socket(fileno=fd)
+    if freeze:
+        freeze_startup_objects()  # as `journeyflow webhooks` does before it serves
     uvicorn.Server(options).run(sockets=[listener])
 
 
-def start_server(database: Path, inbox_kind: str, http: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    database: Path, inbox_kind: str, http: str, freeze: bool
+) -> tuple[subprocess.Popen[bytes], int]:
     """The receiver in a child process, on a socket bound here (no race for the port)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -108,6 +114,7 @@ def start_server(database: Path, inbox_kind: str, http: str) -> tuple[subprocess
     port = listener.getsockname()[1]
     command = [sys.executable, "-m", "bench.webhooks", "--serve", str(listener.fileno())]
     command += ["--database", str(database), "--inbox", inbox_kind, "--http", http]
+    command += [] if freeze else ["--no-freeze"]
     process = subprocess.Popen(command, pass_fds=(listener.fileno(),))
     listener.close()
     deadline = time.monotonic() + 60
@@ -249,7 +256,17 @@ class Result:
         }
 
 
-def run(name: str, n: int, duplicates: bool, concurrency: int, inbox: str, http: str) -> Result:
+@dataclass(frozen=True)
+class Setup:
+    """How the server runs: the inbox (`group` commit or `per-request`), gc.freeze or not."""
+
+    label: str
+    inbox: str = "group"
+    freeze: bool = True
+    http: str = "auto"
+
+
+def run(setup: Setup, n: int, duplicates: bool, concurrency: int) -> Result:
     with tempfile.TemporaryDirectory(prefix="journeyflow-bench-") as tmp:
         database = Path(tmp) / "store.db"
         engine = create_db_engine(f"sqlite:///{database}")
@@ -260,7 +277,7 @@ def run(name: str, n: int, duplicates: bool, concurrency: int, inbox: str, http:
         if duplicates:
             ids = ids + ids[: n - distinct]
             random.Random(7).shuffle(ids)
-        process, port = start_server(database, inbox, http)
+        process, port = start_server(database, setup.inbox, setup.http, setup.freeze)
         try:
             now = int(time.time())
             warmup = build_requests(port, [f"warm-{i}" for i in range(WARMUP)], now)
@@ -280,6 +297,7 @@ def run(name: str, n: int, duplicates: bool, concurrency: int, inbox: str, http:
             rows = db.execute("SELECT count(*) FROM inbound_event").fetchone()[0]
     if rows != stored:
         raise AssertionError(f"{rows} inbox rows for {stored} distinct events")
+    name = f"{setup.label}, {'50 % duplicates' if duplicates else 'unique'}"
     return Result(
         name,
         load,
@@ -322,33 +340,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--inbox", default="group", help=argparse.SUPPRESS)
+    parser.add_argument("--no-freeze", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
-        serve(args.serve, args.database, args.inbox, args.http)
+        serve(args.serve, args.database, args.inbox, args.http, not args.no_freeze)
         return
 
     print(
-        f"{args.requests} requests per run over {args.concurrency} connections; "
-        f"uvicorn, one worker, --http {args.http}; SQLite store; {os.cpu_count()} cores"
+        f"{args.requests} requests per run over {args.concurrency} connections; uvicorn, one "
+        f"worker, HTTP {_implementation(args.http)}; SQLite store; {os.cpu_count()} cores"
     )
-    inboxes = [("group", "group commit")]
+    ours = Setup("group commit", http=args.http)
+    runs = [(ours, False), (ours, True)]
     if args.baseline:
-        inboxes.append(("per-request", "transaction per request"))
-    results: list[Result] = []
-    for inbox, label in inboxes:
-        for duplicates in (False, True):
-            name = f"{label}, {'50 % duplicates' if duplicates else 'unique'}"
-            result = run(name, args.requests, duplicates, args.concurrency, inbox, args.http)
-            report(result)
-            results.append(result)
-    if args.baseline:
-        for ours, before in zip(results[:2], results[2:], strict=True):
-            print(
-                f"group commit / per request ({ours.name.split(', ')[1]}): "
-                f"{ours.rps / before.rps:.2f}x req/s, p99 "
-                f"{ours.percentile(99) / before.percentile(99):.2f}x"
-            )
+        per_request = Setup("transaction per request", inbox="per-request", http=args.http)
+        runs += [(per_request, False), (per_request, True)]
+        runs += [(Setup("group commit, no gc.freeze", freeze=False, http=args.http), False)]
+        before = Setup("before: both", inbox="per-request", freeze=False, http=args.http)
+        runs += [(before, False)]
+    results = []
+    for setup, duplicates in runs:
+        result = run(setup, args.requests, duplicates, args.concurrency)
+        report(result)
+        results.append(result)
     main_run = results[0]
+    for other in results[2:]:
+        ours_alike = results[1] if "duplicates" in other.name else main_run
+        print(
+            f"group commit against {other.name}: {ours_alike.rps / other.rps:.2f}x req/s, "
+            f"p99 {ours_alike.percentile(99) / other.percentile(99):.2f}x"
+        )
     met = main_run.rps >= GOAL_RPS and main_run.percentile(99) < GOAL_P99_MS
     print(
         f"goal >= {GOAL_RPS:,} req/s with p99 < {GOAL_P99_MS:.0f} ms: "
@@ -357,6 +378,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if not all(r.correct for r in results):
         sys.exit("an inbox did not hold exactly the distinct events")
+
+
+def _implementation(http: str) -> str:
+    """What uvicorn will use: `auto` takes httptools and uvloop when they are installed."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{http}, loop {loop}"
 
 
 if __name__ == "__main__":
