@@ -42,6 +42,9 @@ MAX_BATCH = 64
 # request would not; the item then gets its own transaction.
 _RETRY_ALONE_CLASS = "40"
 _SAVEPOINT = "inbox_item"
+# A writer with nothing to do for this long ends (a new one starts with the next call),
+# so an idle receiver, or a test's, holds no thread.
+IDLE_SECONDS = 5.0
 
 
 def _utcnow() -> datetime:
@@ -81,8 +84,8 @@ class Inbox:
         # PostgreSQL's pool has 5 + 10 connections by default; SQLite one write lock.
         self._writers = 1 if engine.dialect.name == "sqlite" else max(1, threads)
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._started = 0
-        self._start_lock = threading.Lock()
+        self._running = 0
+        self._writers_lock = threading.Lock()
 
     def now(self) -> datetime:
         return self.clock()
@@ -95,8 +98,8 @@ class Inbox:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._start_writers()
         self._queue.put(_Item(work, loop, future))
+        self._start_writers()  # after the put: a writer about to retire then stays
         return await future
 
     def stored(self, new: int) -> None:
@@ -107,20 +110,27 @@ class Inbox:
     # ------------------------------------------------------------ the writer threads
 
     def _start_writers(self) -> None:
-        if self._started == self._writers:
-            return
-        with self._start_lock:
-            while self._started < self._writers:
-                self._started += 1
-                # Daemon: a writer waits on the queue forever; every queued item's caller
-                # awaits its future, so none is dropped while the service runs.
+        with self._writers_lock:
+            while self._running < self._writers:
+                self._running += 1
+                # Daemon: the process may end without it; whoever still waits on it has
+                # not been answered, and the sender will deliver again.
                 threading.Thread(
-                    target=self._write_forever, name=f"inbox-writer-{self._started}", daemon=True
+                    target=self._write_until_idle, name="inbox-writer", daemon=True
                 ).start()
 
-    def _write_forever(self) -> None:
+    def _write_until_idle(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            try:
+                batch = [self._queue.get(timeout=IDLE_SECONDS)]
+            except queue.Empty:
+                with self._writers_lock:
+                    # Checked under the lock `run` takes after its put: nothing is
+                    # left without a writer.
+                    if self._queue.empty():
+                        self._running -= 1
+                        return
+                continue
             while len(batch) < MAX_BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
