@@ -1,81 +1,51 @@
 """Dispatch benchmark: render + send throughput, against a bare sandboxed render.
 
-    python -m bench.dispatch [--messages N]
+    python -m bench.dispatch [--messages N] [--processes P] [--concurrency C]
 
-N customers each have one marketing email due (the shipped `buying_guide` template).
-In one run it measures: a bare sandboxed Jinja2 render of that template (the ceiling),
-then `dispatch_due` (claim, render, send, record) to the outbox folder, durable (fsync,
-as in production) and not, and to a local server answering like SendGrid (the official
-SDK over HTTP on 127.0.0.1). Printed as messages/s and as ratios to the bare render.
+N customers each have one message due: an email (the shipped `buying_guide` template)
+or an SMS (`setup_reminder`). Everything is measured in the same run:
+
+* the ceiling: a bare sandboxed Jinja2 render of the email template
+  (`journeys.templating.render_email`, a fresh environment, Jinja's defaults);
+* `dispatch_due` (claim, render, mark, send, record: the whole pipeline) to the outbox
+  folder, durable (fsync, as in production) and not, printed as messages/s and as the
+  ratio to the bare render (goal: at least 1/4);
+* `dispatch_due` through the official SendGrid and Twilio SDKs to lean local servers
+  in a process of their own (`bench.servers`: SendGrid answers 202 with X-Message-Id,
+  Twilio 201 with the Message resource), goal: at least 1,000 messages/s on 2 cores;
+* rate limits: a limit above what is reachable (5,000/s) must not slow sending down,
+  and one below it (200/s) must hold, measured by the server from the first request
+  to the last.
+
+Rows marked "N processes" run N dispatcher processes over the one store, the design's
+way to use more than one core: claims are disjoint and every chunk is marked before it
+is sent, so exactly-once holds as with one (tests/flows/test_exactly_once.py). A rate
+limit is then split evenly between the processes. The machine's other core also runs
+the local servers, so the HTTP rows share 2 cores between sender and receiver.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
 from pathlib import Path
 
+from bench.dispatch_runs import ChannelFactory, Run, measure, prepare_store
+from bench.servers import SENDGRID_KEY, TWILIO_SID, TWILIO_TOKEN, LocalProviders
 from channels.base import Channel
 from channels.email_sendgrid import SendGridChannel
-from channels.links import LinkSigner
 from channels.outbox import OutboxChannel
-from channels.render import Renderer
-from flows.dispatch import allow_all, dispatch_due
-from journeys.config import PROJECT_ROOT, templates_dir
-from journeys.loader import parse_journey
-from journeys.model import Journey
-from journeys.store import (
-    IncomingEvent,
-    JourneyRegistry,
-    apply_events,
-    create_db_engine,
-    create_schema,
-    session_scope,
-)
+from channels.ratelimit import RateLimiter
+from channels.sms_twilio import TwilioChannel
+from journeys.config import templates_dir
 from journeys.templating import make_environment, render_email, sample_context
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-JOURNEY = """\
-journey: bench_dispatch
-version: 1
-name: Dispatch benchmark
-locale: de
-settings:
-  sender: {email: service@beispielhandel.de, name: Beispielhandel}
-stages:
-  - key: signup
-    enter_when: {event: account.created}
-    on_enter: [{email: buying_guide}]
-    final: true
-"""
-
-
-def _prepare(folder: Path, n: int) -> tuple[object, Journey]:
-    engine = create_db_engine(f"sqlite:///{folder / 'bench.db'}")
-    create_schema(engine)
-    journey = parse_journey(JOURNEY)[0]
-    registry = JourneyRegistry()
-    with session_scope(engine) as session:
-        registry.register(session, [journey])
-    for start in range(0, n, 1000):
-        events = [
-            IncomingEvent(
-                source="bench",
-                external_id=f"e{i}",
-                type="account.created",
-                customer_id=f"c{i}",
-                occurred_at=T0,
-                customer={"email": f"kunde{i}@example.org", "first_name": "Max", "locale": "de"},
-            )
-            for i in range(start, min(n, start + 1000))
-        ]
-        with session_scope(engine) as session:
-            apply_events(session, registry, events, T0)
-    return engine, journey
+SMS_SENDER = "+4915790000000"
+HIGH_RATE = 5000.0
+LOW_RATE = 200.0
 
 
 def bare_render(n: int) -> float:
@@ -87,63 +57,133 @@ def bare_render(n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def dispatch_rate(n: int, channels: Callable[[Path], Mapping[str, Channel]]) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        engine, journey = _prepare(folder, n)
-        renderer = Renderer(templates_dir(), LinkSigner("bench-secret-0123456789", "https://x"))
+def disk_speed(folder: Path, n: int = 300) -> tuple[float, float]:
+    """Small files created per second on the outbox's disk, without and with fsync.
+
+    The outbox rows depend on it, and on a shared machine it varies from run to run.
+    """
+    rates = []
+    for durable in (False, True):
         started = time.perf_counter()
-        summary = dispatch_due(
-            engine,
-            [journey],
-            channels(folder),
-            renderer,
-            T0 + timedelta(minutes=1),  # type: ignore[arg-type]
-            batch_size=500,
-            policy=allow_all,
-            concurrency=8,
+        for i in range(n):
+            with open(folder / f"probe-{durable}-{i}", "wb") as handle:
+                handle.write(b"x" * 4096)
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        rates.append(n / (time.perf_counter() - started))
+    for probe in folder.glob("probe-*"):
+        probe.unlink()
+    return rates[0], rates[1]
+
+
+def _limiter(rate: float | None) -> RateLimiter | None:
+    return None if rate is None else RateLimiter(lambda channel, sender: rate)
+
+
+def outbox(durable: bool) -> ChannelFactory:
+    def build(folder: Path, rate: float | None) -> Mapping[str, Channel]:
+        return {"email": OutboxChannel(folder / "outbox", kind="email", durable=durable)}
+
+    return build
+
+
+def sendgrid(url: str) -> ChannelFactory:
+    def build(folder: Path, rate: float | None) -> Mapping[str, Channel]:
+        return {"email": SendGridChannel(SENDGRID_KEY, base_url=url, limiter=_limiter(rate))}
+
+    return build
+
+
+def twilio(url: str) -> ChannelFactory:
+    def build(folder: Path, rate: float | None) -> Mapping[str, Channel]:
+        channel = TwilioChannel(
+            TWILIO_SID, TWILIO_TOKEN, base_url=url, from_number=SMS_SENDER, limiter=_limiter(rate)
         )
-        seconds = time.perf_counter() - started
-        sent = summary.outcomes.get("sent", 0)
-        if sent != n:
-            raise SystemExit(f"only {sent} of {n} sent: {dict(summary.outcomes)} {summary}")
-        return n / seconds
+        return {"sms": channel}
+
+    return build
+
+
+def _procs(run: Run) -> str:
+    plural = "es" if run.processes > 1 else ""
+    return f"{run.processes} process{plural}, {run.concurrency} in flight"
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
-    n = parser.parse_args(argv).messages
+    parser.add_argument("--processes", type=int, default=2, help="for the multi-process rows")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    args = parser.parse_args(argv)
+    n, procs, conc = args.messages, args.processes, args.concurrency
 
     ceiling = bare_render(n)
-    print(f"bare sandboxed render:        {ceiling:9,.0f} messages/s")
-    rows = [
-        ("outbox, durable (fsync)", lambda d: {"email": OutboxChannel(d / "o", kind="email")}),
-        (
-            "outbox, no fsync",
-            lambda d: {"email": OutboxChannel(d / "o", kind="email", durable=False)},
-        ),
-    ]
-    sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))
-    from channel_fakes import SENDGRID_KEY, SendGridFake
+    print(f"bare sandboxed render (ceiling)              {ceiling:9,.0f} messages/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        email, sms = prepare_store(folder, "email", n), prepare_store(folder, "sms", n)
 
-    fake = SendGridFake().start()
-    rows.append(
-        (
-            "SendGrid SDK -> local server",
-            lambda d: {"email": SendGridChannel(SENDGRID_KEY, base_url=fake.url)},
+        files, synced = disk_speed(folder)
+        print(
+            f"\ndispatch_due to the outbox folder (goal: >= 1/4 of the bare render); "
+            f"this disk now creates {files:,.0f} files/s, {synced:,.0f}/s with fsync, "
+            "and each message is two files"
         )
-    )
-    try:
-        for name, channels in rows:
-            rate = dispatch_rate(n, channels)
+        for name, durable, p in [
+            ("durable (fsync)", True, 1),
+            ("no fsync", False, 1),
+            ("durable (fsync)", True, procs),
+        ]:
+            run = measure(email, "email", outbox(durable), processes=p, concurrency=conc)
             print(
-                f"dispatch to {name:29s} {rate:9,.0f} messages/s  "
-                f"ratio to bare render {rate / ceiling:.3f} (1/{ceiling / rate:.1f})"
+                f"  {name:16s} {_procs(run):28s} {run.rate:9,.0f} messages/s  "
+                f"ratio {run.rate / ceiling:.3f} (1/{ceiling / run.rate:.1f}) "
+                f"{'meets' if run.rate * 4 >= ceiling else 'MISSES'} the goal"
             )
-    finally:
-        fake.stop()
-    print("goals: outbox >= 1/4 of the bare render; SendGrid/Twilio >= 1,000 messages/s")
+
+        servers = LocalProviders()
+        try:
+            print("\ndispatch_due through the SDKs to local servers (goal: >= 1,000 messages/s)")
+            rows = [("SendGrid", email, "email", sendgrid), ("Twilio", sms, "sms", twilio)]
+            for name, store, kind, factory in rows:
+                for p in (1, procs):
+                    run = measure(store, kind, factory(servers.url), processes=p, concurrency=conc)
+                    verdict = "meets" if run.rate >= 1000 else "MISSES"
+                    print(f"  {name:9s} {_procs(run):28s} {run.rate:9,.0f} messages/s  {verdict}")
+
+            print("\nrate limits (the server's rate, first request to last)")
+            low_n = min(n, int(LOW_RATE * 2))
+            low_email = prepare_store(folder, "email", low_n)
+            low_sms = prepare_store(folder, "sms", low_n)
+            limits = [
+                ("SendGrid", email, "email", sendgrid, HIGH_RATE),
+                ("SendGrid", low_email, "email", sendgrid, LOW_RATE),
+                ("Twilio", sms, "sms", twilio, HIGH_RATE),
+                ("Twilio", low_sms, "sms", twilio, LOW_RATE),
+            ]
+            for name, store, kind, factory, rate in limits:
+                servers.reset()
+                p = procs if rate == HIGH_RATE else 1
+                run = measure(
+                    store, kind, factory(servers.url), processes=p, concurrency=conc, rate=rate
+                )
+                count, span = servers.stats()
+                # A token bucket lets each process send its first message at once: in a
+                # window of `span` seconds at most rate * span + one per process arrive.
+                held = count == run.messages and count - run.processes <= rate * span
+                seen = (count - 1) / span if span > 0 else float("inf")
+                print(
+                    f"  {name:9s} limit {rate:6,.0f}/s  {_procs(run):28s} sent "
+                    f"{run.rate:7,.0f}/s, server saw {seen:7,.0f}/s: "
+                    f"{'holds' if held else 'BROKEN'}"
+                )
+        finally:
+            servers.stop()
+    print(
+        "\ngoals: outbox >= 1/4 of the bare render; SendGrid/Twilio >= 1,000 messages/s; "
+        "a configured rate limit never exceeded"
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from channels.message import (
     webhook_payload,
 )
 from channels.outbox_eml import _QP_UTF8, eml_bytes
-from channels.outbox_files import flush, write_atomic, write_new
+from channels.outbox_files import dumps_indented, flush, write_atomic, write_new
 from channels.settings import ChannelSettings
 from journeys.phone import InvalidPhoneNumber, normalize_e164
 
@@ -186,7 +186,7 @@ class OutboxChannel:
                 else:
                     results[slot] = prepared
             if writes and self.durable:  # the data of every file, before any name
-                flush(self.directory, [f for w in writes for f in (w.body_temp, w.meta_temp)], [])
+                flush([f for w in writes for f in (w.body_temp, w.meta_temp)])
             for write in list(writes):
                 results[write.slot] = self._publish(write)
                 folders.update((write.body.parent, self.directory / INDEX_DIR))
@@ -196,7 +196,7 @@ class OutboxChannel:
                 for temp in (write.body_temp, write.meta_temp):
                     temp.unlink(missing_ok=True)
         if self.durable and folders:
-            flush(self.directory, [], folders)
+            flush([], folders)
         if later:
             again = self.send_batch([messages[slot] for slot in later])
             for slot, outcome in zip(later, again, strict=True):
@@ -236,7 +236,7 @@ class OutboxChannel:
             "file": body_path.relative_to(self.directory).as_posix(),
             "sent_at": sent_at.isoformat(),
         }
-        meta_bytes = json.dumps(meta, indent=2, ensure_ascii=False, default=str).encode()
+        meta_bytes = dumps_indented(meta).encode()
         index = self._folder(self.directory / INDEX_DIR)
         body_temp = write_new(day, body)
         try:

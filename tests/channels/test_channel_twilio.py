@@ -247,3 +247,14 @@ def test_no_sender_is_a_message_error(twilio_fake: TwilioFake) -> None:
 def test_with_query_replaces_a_stale_key() -> None:
     url = with_query("https://h.example/cb?idempotency_key=old&x=1", idempotency_key="new")
     assert parse_qs(urlsplit(url).query) == {"x": ["1"], "idempotency_key": ["new"]}
+
+
+def test_proxy_settings_are_read_from_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    channel = TwilioChannel(TWILIO_SID, TWILIO_TOKEN, from_number="+15005550006")
+    assert channel.http.session.proxies["https"] == "http://proxy.example:3128"
+    assert channel.http.session.trust_env is False  # not read again for every request

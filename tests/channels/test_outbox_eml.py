@@ -1,7 +1,8 @@
-"""The outbox's direct .eml writer against the MIME classes it stands in for."""
+"""The outbox's direct writers (.eml, metadata JSON) against what they stand in for."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from channels import OutboundMessage, OutboxChannel
 from channels.errors import MessageError
 from channels.outbox import build_email
 from channels.outbox_eml import EML_POLICY, eml_bytes
+from channels.outbox_files import dumps_indented
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 
@@ -80,3 +82,21 @@ def test_a_chunk_with_a_repeated_key_writes_it_once(tmp_path: Path) -> None:
     assert results[1].provider_message_id == first.message_id  # type: ignore[union-attr]
     assert len(list(tmp_path.rglob("*.eml"))) == 2
     assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    scalars: list[Any] = [None, True, 0, -5, 10**20, 1.5, float("nan"), -0.0, "", 'ä"\\\n']
+    scalars += [NOW, (1, 2), "😀", {1: "int key"}]  # not plain JSON: json.dumps decides
+    roll = rng.random()
+    if depth > 3 or roll < 0.4:
+        return rng.choice(scalars)
+    if roll < 0.7:
+        return {rng.choice("abcü"): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+
+
+def test_metadata_json_is_what_json_dumps_writes() -> None:
+    rng = random.Random(7)
+    for _ in range(3000):
+        value = _random_value(rng)
+        assert dumps_indented(value) == json.dumps(value, indent=2, ensure_ascii=False, default=str)
