@@ -133,35 +133,38 @@ def measure(
     batch_size: int = 500,
     rate: float | None = None,
 ) -> Run:
-    """Dispatch every message of a copy of `template`; `rate` is the limit for them all."""
-    with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
-        folder = Path(tmp)
-        db = folder / "store.db"
-        shutil.copyfile(template, db)
-        n = int(template.stem.rsplit("-", 1)[1])
-        share = None if rate is None else rate / processes  # each process its part of it
-        kw = {"batch_size": batch_size, "concurrency": concurrency}
-        args = (db, kind, channels, folder, share)
-        if processes == 1:
-            run = _dispatch(*args, **kw)
-            started = time.perf_counter()
-            outcomes = [run()]
-        else:
-            ctx = multiprocessing.get_context("fork")
-            barrier, results = ctx.Barrier(processes + 1), ctx.Queue()
-            workers = [
-                ctx.Process(target=_child, args=(barrier, results, args, kw))
-                for _ in range(processes)
-            ]
-            for worker in workers:
-                worker.start()
-            barrier.wait()
-            started = time.perf_counter()
-            outcomes = [results.get(timeout=300) for _ in workers]
-            for worker in workers:
-                worker.join()
-        seconds = time.perf_counter() - started
-        sent = sum(o.get("sent", 0) for o in outcomes)
-        if sent != n:
-            raise SystemExit(f"only {sent} of {n} {kind} messages sent: {outcomes}")
-        return Run(n, seconds, processes, concurrency)
+    """Dispatch every message of a copy of `template`; `rate` is the limit for them all.
+
+    What a run writes stays until the caller removes the template's folder: deleting
+    thousands of files makes the disk slow for a while (discards), which would be
+    charged to the next run.
+    """
+    folder = Path(tempfile.mkdtemp(dir=template.parent))
+    db = folder / "store.db"
+    shutil.copyfile(template, db)
+    n = int(template.stem.rsplit("-", 1)[1])
+    share = None if rate is None else rate / processes  # each process its part of it
+    kw = {"batch_size": batch_size, "concurrency": concurrency}
+    args = (db, kind, channels, folder, share)
+    if processes == 1:
+        run = _dispatch(*args, **kw)
+        started = time.perf_counter()
+        outcomes = [run()]
+    else:
+        ctx = multiprocessing.get_context("fork")
+        barrier, results = ctx.Barrier(processes + 1), ctx.Queue()
+        workers = [
+            ctx.Process(target=_child, args=(barrier, results, args, kw)) for _ in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        barrier.wait()
+        started = time.perf_counter()
+        outcomes = [results.get(timeout=300) for _ in workers]
+        for worker in workers:
+            worker.join()
+    seconds = time.perf_counter() - started
+    sent = sum(o.get("sent", 0) for o in outcomes)
+    if sent != n:
+        raise SystemExit(f"only {sent} of {n} {kind} messages sent: {outcomes}")
+    return Run(n, seconds, processes, concurrency)

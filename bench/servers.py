@@ -4,7 +4,8 @@ They answer like the real APIs (SendGrid: ``202 Accepted`` with ``X-Message-Id``
 Twilio: ``201 Created`` with the Message resource, ``sid`` included) over HTTP/1.1
 keep-alive, but skip the schema validation of ``tests/channels/channel_fakes.py``, so
 that the benchmark measures the sender rather than the fake. ``GET /stats`` tells how
-many sends arrived and when the first and last did: the rate the provider saw.
+many sends arrived, over how long, and the most within any one second: the rate
+the provider saw.
 """
 
 from __future__ import annotations
@@ -59,15 +60,20 @@ def _message_resource(form: dict[str, list[str]]) -> dict[str, Any]:
 
 class _Stats:
     def __init__(self) -> None:
-        self.count = 0
-        self.first = 0.0
-        self.last = 0.0
+        self.arrivals: list[float] = []
 
     def arrived(self) -> None:
-        now = time.monotonic()
-        self.first = self.first if self.count else now
-        self.last = now
-        self.count += 1
+        self.arrivals.append(time.monotonic())
+
+    def report(self) -> dict[str, float]:
+        """Count, first to last, and the most sends in any one second (a provider's view)."""
+        times, busiest, start = self.arrivals, 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= 1.0:
+                start += 1
+            busiest = max(busiest, end - start + 1)
+        span = times[-1] - times[0] if times else 0.0
+        return {"count": len(times), "span": span, "busiest_second": busiest}
 
 
 def _reply(status: str, headers: dict[str, str], body: bytes = b"") -> bytes:
@@ -118,8 +124,7 @@ class _Http(asyncio.Protocol):
             payload = json.dumps(resource).encode()
             return _reply("201 Created", {"Content-Type": "application/json"}, payload)
         if method == "GET" and path == "/stats":
-            stats = {"count": self.stats.count, "first": self.stats.first, "last": self.stats.last}
-            payload = json.dumps(stats).encode()
+            payload = json.dumps(self.stats.report()).encode()
             return _reply("200 OK", {"Content-Type": "application/json"}, payload)
         if method == "POST" and path == "/reset":
             self.stats.__init__()  # type: ignore[misc]
@@ -163,10 +168,11 @@ class LocalProviders:
     def reset(self) -> None:
         self._call("POST", "/reset")
 
-    def stats(self) -> tuple[int, float]:
-        """Sends received since the last reset, and the seconds from the first to the last."""
+    def stats(self) -> tuple[int, float, int]:
+        """Since the last reset: sends, seconds from the first to the last, and the most
+        sends that arrived within any one second."""
         stats = json.loads(self._call("GET", "/stats"))
-        return int(stats["count"]), float(stats["last"] - stats["first"])
+        return int(stats["count"]), float(stats["span"]), int(stats["busiest_second"])
 
     def stop(self) -> None:
         self._process.terminate()

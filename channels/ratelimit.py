@@ -152,6 +152,39 @@ def _unexpected(channel: Channel, message: OutboundMessage, exc: Exception) -> S
     )
 
 
+def _send_one(channel: Channel, message: OutboundMessage) -> SendOutcome:
+    try:
+        return channel.send(message)
+    except ChannelError as exc:
+        return exc
+    except Exception as exc:
+        return _unexpected(channel, message, exc)
+
+
+def _send_batch(channel: Channel, batch: Sequence[OutboundMessage]) -> list[SendOutcome]:
+    try:
+        return list(channel.send_batch(batch))  # type: ignore[attr-defined]
+    except Exception as exc:  # which of them were written is not known
+        return [_unexpected(channel, message, exc) for message in batch]
+
+
+def start_many(
+    channel: Channel, messages: Iterable[OutboundMessage], pool: Executor
+) -> Callable[[], list[SendOutcome]]:
+    """Start sending from ``pool`` and return at once; the result waits for the outcomes.
+
+    ``pool`` must have as many threads as requests may be in flight. The caller may do
+    other work meanwhile (render the next chunk) instead of waiting idle.
+    """
+    batch: Sequence[OutboundMessage] = list(messages)
+    if not batch:
+        return list
+    if hasattr(channel, "send_batch"):
+        return pool.submit(_send_batch, channel, batch).result
+    futures = [pool.submit(_send_one, channel, message) for message in batch]
+    return lambda: [future.result() for future in futures]
+
+
 def send_many(
     channel: Channel,
     messages: Iterable[OutboundMessage],
@@ -174,25 +207,12 @@ def send_many(
     batch: Sequence[OutboundMessage] = list(messages)
     if not batch:
         return []
-    send_batch = getattr(channel, "send_batch", None)
-    if send_batch is not None:
-        try:
-            return list(send_batch(batch))
-        except Exception as exc:  # which of them were written is not known
-            return [_unexpected(channel, message, exc) for message in batch]
-
-    def one(message: OutboundMessage) -> SendOutcome:
-        try:
-            return channel.send(message)
-        except ChannelError as exc:
-            return exc
-        except Exception as exc:
-            return _unexpected(channel, message, exc)
-
+    if hasattr(channel, "send_batch"):
+        return _send_batch(channel, batch)
     if len(batch) == 1:
-        return [one(batch[0])]
+        return [_send_one(channel, batch[0])]
     if pool is not None:
-        return list(pool.map(one, batch))
+        return start_many(channel, batch, pool)()
     workers = min(concurrency, len(batch))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
-        return list(pool.map(one, batch))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as own:
+        return start_many(channel, batch, own)()

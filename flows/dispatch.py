@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,7 +34,7 @@ from sqlmodel import Session
 from channels.base import Channel
 from channels.errors import ChannelError, RetryableSendError
 from channels.message import OutboundMessage, SendResult
-from channels.ratelimit import SendOutcome, send_many
+from channels.ratelimit import SendOutcome, start_many
 from channels.render import Renderer
 from journeys.errors import StoreError
 from journeys.model import Journey
@@ -224,6 +224,19 @@ def _dispatch(
     return summary
 
 
+Settled: TypeAlias = tuple[ClaimedAction, ActionOutcome]
+
+
+@dataclass
+class _InFlight:
+    actions: list[ClaimedAction]
+    waiting: Callable[[], list[SendOutcome]]
+
+    def outcomes(self, run: _Run) -> list[Settled]:
+        sent = self.waiting()
+        return [(a, run.settle(a, r)) for a, r in zip(self.actions, sent, strict=True)]
+
+
 @dataclass
 class _Run:
     engine: Engine
@@ -239,35 +252,56 @@ class _Run:
     summary: DispatchSummary = field(default_factory=DispatchSummary)
 
     def batch(self, claimed: list[ClaimedAction]) -> None:
-        settled: list[tuple[ClaimedAction, ActionOutcome]] = []
-        ready: list[tuple[ClaimedAction, OutboundMessage]] = []
-        for action in claimed:
-            prepared = self.prepare(action)
-            if isinstance(prepared, OutboundMessage):
-                ready.append((action, prepared))
-            else:
-                settled.append((action, prepared))
         # Mark only the messages about to leave, a chunk of `concurrency` at a time: after
         # a crash, what becomes `unknown` is what may really have been in flight, not the
         # whole batch. The same short transaction records the previous chunk's outcomes.
-        done = settled
-        for kind in SENDABLE:
-            group = [(a, m) for a, m in ready if a.kind == kind]
-            for start in range(0, len(group), self.concurrency):
-                chunk = group[start : start + self.concurrency]
-                with session_scope(self.engine) as session:
-                    self.record(session, done)
-                    started = mark_send_started(
-                        session, (a for a, _ in chunk), self.now, self.lease
-                    )
-                self.summary.stale += len(chunk) - len(started)
-                going = [(a, m) for a, m in chunk if a.id in started]
-                channel, messages = self.channels[kind], [m for _, m in going]
-                sent = send_many(channel, messages, self.concurrency, self.pool)
-                done = [(a, self.settle(a, r)) for (a, _), r in zip(going, sent, strict=True)]
+        # While a chunk is out, the next one is rendered (it is marked only once the
+        # chunk before it is back), so rendering overlaps the waiting for providers.
+        done: list[tuple[ClaimedAction, ActionOutcome]] = []
+        out: _InFlight | None = None
+        for kind, chunk, settled in self.chunks(claimed):
+            done += settled
+            if out is not None:
+                done += out.outcomes(self)
+                out = None
+            if not chunk:
+                continue
+            with session_scope(self.engine) as session:
+                self.record(session, done)
+                started = mark_send_started(session, (a for a, _ in chunk), self.now, self.lease)
+            done = []
+            self.summary.stale += len(chunk) - len(started)
+            going = [(a, m) for a, m in chunk if a.id in started]
+            waiting = start_many(self.channels[kind], [m for _, m in going], self.pool)
+            out = _InFlight([a for a, _ in going], waiting)
+        if out is not None:
+            done += out.outcomes(self)
         if done:
             with session_scope(self.engine) as session:
                 self.record(session, done)
+
+    def chunks(
+        self, claimed: list[ClaimedAction]
+    ) -> Iterator[tuple[str, list[tuple[ClaimedAction, OutboundMessage]], list[Settled]]]:
+        """Per kind, chunks of up to `concurrency` rendered messages, each with the
+        outcomes of the actions settled without a send since the chunk before it."""
+        settled: list[Settled] = []
+        kinds = [*SENDABLE, *sorted({a.kind for a in claimed} - set(SENDABLE))]
+        for kind in kinds:
+            chunk: list[tuple[ClaimedAction, OutboundMessage]] = []
+            for action in (a for a in claimed if a.kind == kind):
+                prepared = self.prepare(action)
+                if isinstance(prepared, OutboundMessage):
+                    chunk.append((action, prepared))
+                else:
+                    settled.append((action, prepared))
+                if len(chunk) == self.concurrency:
+                    yield kind, chunk, settled
+                    chunk, settled = [], []
+            if chunk:
+                yield kind, chunk, settled
+                settled = []
+        yield "", [], settled
 
     def record(self, session: Session, items: list[tuple[ClaimedAction, ActionOutcome]]) -> None:
         written = record_outcomes(session, (o for _, o in items), self.now)
