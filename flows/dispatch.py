@@ -4,13 +4,17 @@
 
 1. claim them (one transaction; expired leases are recovered first, see
    `journeys.store.outbox` for why a lost send becomes `unknown` instead of a resend);
-2. decide each without I/O: the policy may defer or skip it; a holdout variant is
-   skipped; a missing address or an unrenderable message fails it with the reason;
-3. one short transaction: those outcomes, and `send_started_at` for the messages
-   about to leave; only messages whose claim still holds are sent;
-4. send through each kind's channel, a few requests in flight (`channels.send_many`);
-5. one transaction: sent / failed / unknown; a `RetryableSendError` is retried with
-   exponential backoff until the attempts are used up, then failed.
+2. decide each without I/O, a chunk of `concurrency` messages at a time: the policy
+   may defer or skip it; a holdout variant is skipped; a missing address or an
+   unrenderable message fails it with the reason;
+3. one short transaction per chunk: those outcomes, the previous chunk's results, and
+   `send_started_at` for the chunk about to leave; only messages whose claim still
+   holds are sent;
+4. send the chunk through its kind's channel, its requests in flight together
+   (`channels.ratelimit.start_many`), and decide the next chunk meanwhile;
+5. the last chunk's sent / failed / unknown in a final transaction; a
+   `RetryableSendError` is retried with exponential backoff until the attempts are
+   used up, then failed.
 
 A problem with one action (a template error, a bad address, a policy that raises)
 settles that action and never stops the batch.
