@@ -8,6 +8,7 @@ and each sends a chunk only after marking it, so exactly-once holds as with one.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import tempfile
 import time
@@ -146,6 +147,9 @@ def measure(
     share = None if rate is None else rate / processes  # each process its part of it
     kw = {"batch_size": batch_size, "concurrency": concurrency}
     args = (db, kind, channels, folder, share)
+    # Start with no dirty pages of earlier runs (the store copies, the files of the run
+    # before): their write-back would otherwise be charged to this run's file writes.
+    os.sync()
     if processes == 1:
         run = _dispatch(*args, **kw)
         started = time.perf_counter()

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -33,7 +34,7 @@ from channels.message import (
     SendResult,
     webhook_payload,
 )
-from channels.outbox_eml import _QP_UTF8, eml_bytes
+from channels.outbox_eml import eml_bytes
 from channels.outbox_files import dumps_indented, flush, write_atomic, write_new
 from channels.settings import ChannelSettings
 from journeys.phone import InvalidPhoneNumber, normalize_e164
@@ -41,6 +42,8 @@ from journeys.phone import InvalidPhoneNumber, normalize_e164
 __all__ = ["INDEX_DIR", "OutboxChannel", "build_email", "write_atomic"]
 
 INDEX_DIR = ".index"
+_QP_UTF8 = Charset("utf-8")
+_QP_UTF8.body_encoding = QP  # quoted-printable: the file stays readable as text
 _SUFFIX = {"email": ".eml", "sms": ".txt", "webhook": ".webhook.json"}
 
 
