@@ -3,7 +3,7 @@
 Each message becomes files under ``<dir>/<YYYY-MM-DD>/``: a real RFC 5322
 multipart/alternative ``<message_id>.eml`` for email (any mail client opens it), a
 ``.txt`` for SMS, a ``.webhook.json`` for webhooks, plus ``<message_id>.json`` with
-the metadata. Writes are atomic (temp file, fsync, rename), and an index by
+the metadata (one top-level key per line, nested mappings each on their line). Writes are atomic (temp file, fsync, rename), and an index by
 idempotency key makes a repeated send a no-op, as a provider would treat it. The
 index entry is created last, with link() so that of two racing writers exactly one
 wins; a crash just before it can leave an unindexed copy, never a lost message.
@@ -11,6 +11,7 @@ wins; a crash just before it can leave an unindexed copy, never a lost message.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -35,7 +36,7 @@ from channels.message import (
     webhook_payload,
 )
 from channels.outbox_eml import eml_bytes
-from channels.outbox_files import dumps_indented, flush, write_atomic, write_new
+from channels.outbox_files import dumps_indented, dumps_lines, flush, write_atomic, write_new
 from channels.settings import ChannelSettings
 from journeys.phone import InvalidPhoneNumber, normalize_e164
 
@@ -89,13 +90,15 @@ def build_email(message: OutboundMessage, sent_at: datetime) -> Message:
 
 
 class _Write(NamedTuple):
+    # Plain string paths: pathlib objects for every file cost more than writing it.
     slot: int
     key: str
     message_id: str
-    body: Path
-    meta: Path
-    body_temp: Path
-    meta_temp: Path
+    entry: str  # the index entry, whose link decides the key's one writer
+    body: str
+    meta: str
+    body_temp: str
+    meta_temp: str
 
 
 class OutboxChannel:
@@ -118,13 +121,15 @@ class OutboxChannel:
                 f"kind '{kind}' is not a channel kind; valid are: email, sms, webhook"
             )
         self.directory = Path(directory)
+        self._root = os.fspath(self.directory)
+        self._index_dir = os.path.join(self._root, INDEX_DIR)
         self.kind: ChannelKind = kind
         self.default_country = default_country
         self.default_from_email = default_from_email
         self._now = now
         # Off only where losing the last messages in a power cut does not matter (demos).
         self.durable = durable
-        self._folders: set[Path] = set()
+        self._folders: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings, kind: ChannelKind) -> OutboxChannel:
@@ -135,17 +140,13 @@ class OutboxChannel:
             default_from_email=settings.email_from,
         )
 
-    def _index_path(self, idempotency_key: str) -> Path:
+    def _index_path(self, idempotency_key: str) -> str:
         digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
-        return self.directory / INDEX_DIR / f"{digest}.json"
+        return f"{self._index_dir}/{digest}.json"
 
     def find(self, idempotency_key: str) -> dict[str, Any] | None:
         """The index entry of an already written message with this key, if any."""
-        try:
-            entry: dict[str, Any] = json.loads(self._index_path(idempotency_key).read_bytes())
-        except FileNotFoundError:
-            return None
-        return entry
+        return _read_entry(self._index_path(idempotency_key))
 
     def _render(self, message: OutboundMessage, sent_at: datetime) -> tuple[bytes, str]:
         """The message file's bytes and the recipient as it was written."""
@@ -157,7 +158,7 @@ class OutboxChannel:
             to = normalize_e164(message.to, message.country or self.default_country)
             return (message.text or "").encode("utf-8"), to
         payload = webhook_payload(message, sent_at)
-        text = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+        text = dumps_indented(payload)
         return text.encode("utf-8"), message.to
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -174,7 +175,7 @@ class OutboxChannel:
         """
         results: list[SendResult | ChannelError | None] = [None] * len(messages)
         writes: list[_Write] = []
-        folders: set[Path] = set()  # whose new entries must become durable
+        folders: set[str] = set()  # whose new entries must become durable
         later: list[int] = []  # a key repeated in the chunk: written after the first
         keys: set[str] = set()
         try:
@@ -192,12 +193,12 @@ class OutboxChannel:
                 flush([f for w in writes for f in (w.body_temp, w.meta_temp)])
             for write in list(writes):
                 results[write.slot] = self._publish(write)
-                folders.update((write.body.parent, self.directory / INDEX_DIR))
+                folders.update((os.path.dirname(write.body), self._index_dir))
                 writes.remove(write)
         finally:
             for write in writes:  # an error part-way: leave no temporary files behind
                 for temp in (write.body_temp, write.meta_temp):
-                    temp.unlink(missing_ok=True)
+                    _unlink(temp)
         if self.durable and folders:
             flush([], folders)
         if later:
@@ -211,7 +212,9 @@ class OutboxChannel:
             return MessageError(
                 f"this outbox takes {self.kind} messages; got channel '{message.channel}'"
             )
-        existing = self.find(message.idempotency_key)
+        key = message.idempotency_key
+        index_path = self._index_path(key)
+        existing = _read_entry(index_path)
         if existing is not None:
             return self._duplicate(existing)
         sent_at = self._now()
@@ -221,8 +224,9 @@ class OutboxChannel:
             return SendResult(
                 "failed", reason=str(exc), error_code="invalid_phone_number", channel=self.name
             )
-        day = self._folder(self.directory / sent_at.strftime("%Y-%m-%d"))
-        body_path = day / f"{message.message_id}{_SUFFIX[message.channel]}"
+        day_name = sent_at.date().isoformat()  # YYYY-MM-DD
+        day = self._folder(f"{self._root}/{day_name}")
+        file = f"{day_name}/{message.message_id}{_SUFFIX[message.channel]}"
         meta = {
             "message_id": message.message_id,
             "idempotency_key": message.idempotency_key,
@@ -236,20 +240,23 @@ class OutboxChannel:
             "variant": message.metadata.get("variant"),
             "metadata": message.metadata,
             "custom_args": message.custom_args,
-            "file": body_path.relative_to(self.directory).as_posix(),
+            "file": file,
             "sent_at": sent_at.isoformat(),
         }
-        meta_bytes = dumps_indented(meta).encode()
-        index = self._folder(self.directory / INDEX_DIR)
+        # One top-level key per line, nested mappings on one line: see dumps_lines.
+        meta_bytes = dumps_lines(meta).encode()
+        index = self._folder(self._index_dir)
         body_temp = write_new(day, body)
         try:
             meta_temp = write_new(index, meta_bytes)
         except BaseException:
-            body_temp.unlink(missing_ok=True)
+            _unlink(body_temp)
             raise
-        meta_path = day / f"{message.message_id}.json"
-        key = message.idempotency_key
-        return _Write(slot, key, message.message_id, body_path, meta_path, body_temp, meta_temp)
+        body_path = f"{self._root}/{file}"
+        meta_path = f"{day}/{message.message_id}.json"
+        return _Write(
+            slot, key, message.message_id, index_path, body_path, meta_path, body_temp, meta_temp
+        )
 
     def _publish(self, write: _Write) -> SendResult:
         """Give the written files their names; the index entry decides who wrote the key.
@@ -258,23 +265,22 @@ class OutboxChannel:
         replaces an existing name, so of two writers of one key exactly one wins.
         """
         os.replace(write.body_temp, write.body)
-        index = self._index_path(write.key)
         try:
-            os.link(write.meta_temp, index)
+            os.link(write.meta_temp, write.entry)
         except FileExistsError:
             # Another writer took the same key between our check and now.
-            write.meta_temp.unlink()
-            write.body.unlink(missing_ok=True)
-            claimed = self.find(write.key)
+            os.unlink(write.meta_temp)
+            _unlink(write.body)
+            claimed = _read_entry(write.entry)
             assert claimed is not None
             return self._duplicate(claimed)
         os.replace(write.meta_temp, write.meta)
         return SendResult("sent", provider_message_id=write.message_id, channel=self.name)
 
-    def _folder(self, path: Path) -> Path:
+    def _folder(self, path: str) -> str:
         # Created once per channel, not looked up again for every message.
         if path not in self._folders:
-            path.mkdir(parents=True, exist_ok=True)
+            os.makedirs(path, exist_ok=True)
             self._folders.add(path)
         return path
 
@@ -288,6 +294,21 @@ class OutboxChannel:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _read_entry(index_path: str) -> dict[str, Any] | None:
+    # One open that fails when the key was never written: no separate existence check.
+    try:
+        with open(index_path, "rb") as handle:
+            entry: dict[str, Any] = json.loads(handle.read())
+    except FileNotFoundError:
+        return None
+    return entry
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _with_sender(message: OutboundMessage, sender: str) -> OutboundMessage:
