@@ -3,10 +3,11 @@
 Each message becomes files under ``<dir>/<YYYY-MM-DD>/``: a real RFC 5322
 multipart/alternative ``<message_id>.eml`` for email (any mail client opens it), a
 ``.txt`` for SMS, a ``.webhook.json`` for webhooks, plus ``<message_id>.json`` with
-the metadata (one top-level key per line, nested mappings each on their line). Writes are atomic (temp file, fsync, rename), and an index by
-idempotency key makes a repeated send a no-op, as a provider would treat it. The
-index entry is created last, with link() so that of two racing writers exactly one
-wins; a crash just before it can leave an unindexed copy, never a lost message.
+the metadata (one top-level key per line, a nested mapping on its key's line). Writes
+are atomic (temp file, fsync, rename), and an index by idempotency key makes a
+repeated send a no-op, as a provider would treat it. The index entry is created last,
+with link() so that of two racing writers exactly one wins; a crash just before it can
+leave an unindexed copy, never a lost message.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ from channels.message import (
     webhook_payload,
 )
 from channels.outbox_eml import eml_bytes
-from channels.outbox_files import dumps_indented, dumps_lines, flush, write_atomic, write_new
+from channels.outbox_files import (
+    dumps_indented,
+    dumps_lines,
+    flush,
+    write_atomic,
+    write_new_open,
+)
 from channels.settings import ChannelSettings
 from journeys.phone import InvalidPhoneNumber, normalize_e164
 
@@ -99,6 +106,7 @@ class _Write(NamedTuple):
     meta: str
     body_temp: str
     meta_temp: str
+    fds: tuple[int, ...]  # the temporary files, kept open to be synced when durable
 
 
 class OutboxChannel:
@@ -178,6 +186,7 @@ class OutboxChannel:
         folders: set[str] = set()  # whose new entries must become durable
         later: list[int] = []  # a key repeated in the chunk: written after the first
         keys: set[str] = set()
+        opened: list[int] = []
         try:
             for slot, message in enumerate(messages):
                 if message.idempotency_key in keys:
@@ -186,16 +195,19 @@ class OutboxChannel:
                 prepared = self._prepare(slot, message)
                 if isinstance(prepared, _Write):
                     writes.append(prepared)
+                    opened.extend(prepared.fds)
                     keys.add(message.idempotency_key)
                 else:
                     results[slot] = prepared
-            if writes and self.durable:  # the data of every file, before any name
-                flush([f for w in writes for f in (w.body_temp, w.meta_temp)])
+            if opened:  # durable: the data of every file, before any name
+                flush(opened)
+                _close(opened)
             for write in list(writes):
                 results[write.slot] = self._publish(write)
                 folders.update((os.path.dirname(write.body), self._index_dir))
                 writes.remove(write)
         finally:
+            _close(opened)
             for write in writes:  # an error part-way: leave no temporary files behind
                 for temp in (write.body_temp, write.meta_temp):
                     _unlink(temp)
@@ -246,16 +258,29 @@ class OutboxChannel:
         # One top-level key per line, nested mappings on one line: see dumps_lines.
         meta_bytes = dumps_lines(meta).encode()
         index = self._folder(self._index_dir)
-        body_temp = write_new(day, body)
+        body_temp, body_fd = write_new_open(day, body)
         try:
-            meta_temp = write_new(index, meta_bytes)
+            meta_temp, meta_fd = write_new_open(index, meta_bytes)
         except BaseException:
+            os.close(body_fd)
             _unlink(body_temp)
             raise
+        fds: tuple[int, ...] = (body_fd, meta_fd)
+        if not self.durable:  # nothing to sync: no reason to keep them open
+            _close(list(fds))
+            fds = ()
         body_path = f"{self._root}/{file}"
         meta_path = f"{day}/{message.message_id}.json"
         return _Write(
-            slot, key, message.message_id, index_path, body_path, meta_path, body_temp, meta_temp
+            slot,
+            key,
+            message.message_id,
+            index_path,
+            body_path,
+            meta_path,
+            body_temp,
+            meta_temp,
+            fds,
         )
 
     def _publish(self, write: _Write) -> SendResult:
@@ -304,6 +329,12 @@ def _read_entry(index_path: str) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     return entry
+
+
+def _close(fds: list[int]) -> None:
+    # Emptied as closed: a second call (the cleanup after an error) closes nothing twice.
+    while fds:
+        os.close(fds.pop())
 
 
 def _unlink(path: str) -> None:

@@ -52,6 +52,14 @@ def write_new(directory: str, data: bytes) -> str:
 
     Paths are plain strings: a pathlib object per file costs more than the write.
     """
+    path, fd = write_new_open(directory, data)
+    os.close(fd)
+    return path
+
+
+def write_new_open(directory: str, data: bytes) -> tuple[str, int]:
+    """``write_new``, the file left open: ``flush`` syncs the descriptor itself instead
+    of opening the file again by its name. The caller closes it."""
     while True:
         path = f"{directory}/.tmp-{secrets.token_hex(8)}"
         try:
@@ -67,8 +75,7 @@ def write_new(directory: str, data: bytes) -> str:
             with contextlib.suppress(OSError):
                 os.unlink(path)
             raise
-        os.close(fd)
-        return path
+        return path, fd
 
 
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
@@ -98,7 +105,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _fsync_path(path: StrPath) -> None:
+def _fsync_path(path: StrPath | int) -> None:
+    if isinstance(path, int):  # a descriptor still open
+        os.fsync(path)
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -106,8 +116,9 @@ def _fsync_path(path: StrPath) -> None:
         os.close(fd)
 
 
-def flush(files: Sequence[StrPath], directories: Iterable[StrPath] = ()) -> None:
-    """Make ``files`` (their data) and the entries of ``directories`` durable.
+def flush(files: Sequence[StrPath | int], directories: Iterable[StrPath] = ()) -> None:
+    """Make ``files`` (their data; paths or open descriptors) and the entries of
+    ``directories`` durable.
 
     The fsyncs run side by side: the file system commits them together, where one
     after the other each would wait for a commit of its own.
