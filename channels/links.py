@@ -53,6 +53,15 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _check_ref(ref: str) -> None:
+    if "." in ref or not ref:
+        raise LinkError("ref", f"a link reference may not be empty or contain '.': {ref!r}")
+
+
+def _expiry(expires_at: datetime) -> str:
+    return f"{int(expires_at.timestamp()):x}"
+
+
 class LinkSigner:
     """Makes and checks link tokens with one secret; rotate by giving older secrets too."""
 
@@ -65,6 +74,8 @@ class LinkSigner:
         # The key schedule is done once; each signature starts from a copy of it.
         self._macs = [hmac.new(key, digestmod=hashlib.sha256) for key in self._keys]
         self.base_url = base_url.rstrip("/")
+        # The expiries of the last send time: a batch renders many messages at one time.
+        self._expiries: tuple[datetime, dict[str, str]] | None = None
 
     @classmethod
     def from_env(cls) -> LinkSigner:
@@ -93,9 +104,11 @@ class LinkSigner:
             raise LinkError(
                 "purpose", f"unknown link purpose '{purpose}'{did_you_mean(purpose, PURPOSES)}"
             )
-        if "." in ref or not ref:
-            raise LinkError("ref", f"a link reference may not be empty or contain '.': {ref!r}")
-        body = f"{purpose}.{ref}.{int(expires_at.timestamp()):x}"
+        _check_ref(ref)
+        return self._token(purpose, ref, _expiry(expires_at))
+
+    def _token(self, purpose: str, ref: str, expiry: str) -> str:
+        body = f"{purpose}.{ref}.{expiry}"
         return f"{body}.{self._sign(0, body)}"
 
     def url(self, purpose: str, ref: str, expires_at: datetime) -> str:
@@ -103,10 +116,13 @@ class LinkSigner:
 
     def links(self, ref: str, sent_at: datetime) -> dict[str, str]:
         """The links of one message, for the render context's `links`."""
-        return {
-            purpose: self.url(purpose, ref, sent_at + LINK_TTL[purpose])
-            for purpose in ("unsubscribe", "preferences", "review", "survey", "confirm")
-        }
+        _check_ref(ref)
+        cached = self._expiries  # read once: another thread may replace it
+        if cached is None or cached[0] != sent_at:
+            cached = (sent_at, {p: _expiry(sent_at + ttl) for p, ttl in LINK_TTL.items()})
+            self._expiries = cached
+        base, expiries = f"{self.base_url}/l/", cached[1]
+        return {p: base + self._token(p, ref, expiries[p]) for p in PURPOSES}
 
     def verify(self, token: str, now: datetime, purpose: str | None = None) -> SignedRef:
         parts = token.split(".")

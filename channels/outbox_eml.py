@@ -74,6 +74,13 @@ def _part(text: str, subtype: str) -> tuple[list[tuple[str, str]], str]:
     return headers, _quoted_printable(text)
 
 
+@functools.lru_cache(maxsize=256)
+def _from(email: str | None, name: str | None) -> str:
+    # Parsing the address is pure Python, and a campaign has one sender.
+    sender = email or "journeyflow@localhost"
+    return formataddr((name or parseaddr(sender)[0], parseaddr(sender)[1]), charset="utf-8")
+
+
 def _boundary(text: str) -> str:
     # The generator's form; checked against the whole body rather than line starts,
     # which only ever picks a new one more often.
@@ -98,9 +105,7 @@ def eml_bytes(message: OutboundMessage, sent_at: datetime, boundary: str | None 
     else:
         subtype = "plain" if message.text else "html"
         headers, body = _part(message.text or message.html or "", subtype)
-    sender = message.from_email or "journeyflow@localhost"
-    name = message.from_name or parseaddr(sender)[0]
-    headers.append(("From", formataddr((name, parseaddr(sender)[1]), charset="utf-8")))
+    headers.append(("From", _from(message.from_email, message.from_name)))
     headers.append(("To", message.to))
     headers.append(("Subject", _header(message.subject or "")))
     headers.append(("Date", format_datetime(sent_at)))

@@ -15,7 +15,7 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -172,6 +172,10 @@ def _plain_json(value: Any, indent: str) -> str | None:
 
 
 _encode_any = json.JSONEncoder(ensure_ascii=False, default=str).encode
+# The C function behind the encoder's strings, without its Python method in between.
+_encode_key: Callable[[str], str] = getattr(json.encoder, "c_encode_basestring", None) or (
+    json.encoder.encode_basestring
+)
 
 
 def dumps_lines(value: dict[str, Any]) -> str:
@@ -182,7 +186,7 @@ def dumps_lines(value: dict[str, Any]) -> str:
     """
     if not value:
         return "{}"
-    lines = ",\n".join(f"  {_encode_str(k)}: {_encode_any(v)}" for k, v in value.items())
+    lines = ",\n".join(f"  {_encode_key(k)}: {_encode_any(v)}" for k, v in value.items())
     return f"{{\n{lines}\n}}"
 
 
