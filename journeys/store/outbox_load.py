@@ -19,6 +19,28 @@ from .tables import (
 )
 
 _a = action_run_t
+# Only the columns a claimed action carries: every other one (timestamps above all) would
+# be converted for each row and thrown away.
+_ACTION_COLUMNS = [
+    _a.c[name]
+    for name in (
+        "id",
+        "idempotency_key",
+        "journey",
+        "enrollment_id",
+        "customer_id",
+        "stage",
+        "stage_entry",
+        "action_key",
+        "kind",
+        "template",
+        "variant",
+        "params",
+        "due_at",
+        "attempts",
+        "lease_expires_at",
+    )
+]
 
 
 def load_claimed(conn: Connection, ids: Sequence[int], claim: str) -> list[ClaimedAction]:
@@ -27,7 +49,8 @@ def load_claimed(conn: Connection, ids: Sequence[int], claim: str) -> list[Claim
     rows: list[Any] = []
     for part in chunks(sorted(ids)):
         query = (
-            select(_a, c.c.external_id, c.c.email, c.c.phone, c.c.first_name, c.c.last_name)
+            select(*_ACTION_COLUMNS)
+            .add_columns(c.c.external_id, c.c.email, c.c.phone, c.c.first_name, c.c.last_name)
             .add_columns(c.c.locale, c.c.timezone, c.c.country, c.c.attributes, e.c.version)
             .add_columns(p.c.code, p.c.discount, p.c.expires_at.label("promo_expires_at"))
             .join(c, c.c.id == _a.c.customer_id)
