@@ -197,10 +197,14 @@ _mark_started = (
 )
 
 
+def _connection(db: Session | Connection) -> Connection:
+    return db if isinstance(db, Connection) else db.connection()
+
+
 def mark_send_started(
-    session: Session, actions: Iterable[ClaimedAction], now: datetime, lease: timedelta
+    session: Session | Connection, actions: Iterable[ClaimedAction], now: datetime, lease: timedelta
 ) -> set[int]:
-    """Commit (with the session) that these sends are about to leave; returns the ids marked.
+    """Commit (with the transaction) that these sends are about to leave; returns the ids marked.
 
     Only actions whose claim still holds with a lease not yet expired are marked, and
     their lease is renewed for the sending; send nothing that is not in the result.
@@ -208,7 +212,7 @@ def mark_send_started(
     by_claim: dict[str, list[int]] = {}
     for action in actions:
         by_claim.setdefault(action.claim, []).append(action.id)
-    conn = session.connection()
+    conn = _connection(session)
     marked: set[int] = set()
     for claim, ids in by_claim.items():
         for part in chunks(sorted(ids)):
@@ -255,7 +259,9 @@ _holders = (
 _holders_locked = _holders.with_for_update()
 
 
-def record_outcomes(session: Session, outcomes: Iterable[ActionOutcome], now: datetime) -> Recorded:
+def record_outcomes(
+    session: Session | Connection, outcomes: Iterable[ActionOutcome], now: datetime
+) -> Recorded:
     """Write outcomes in bulk, each only where its claim still holds the action.
 
     `sent`, `failed`, `skipped` and `unknown` are final; `deferred` and `retry` make the
@@ -266,7 +272,7 @@ def record_outcomes(session: Session, outcomes: Iterable[ActionOutcome], now: da
     result = Recorded()
     if not given:
         return result
-    conn = session.connection()
+    conn = _connection(session)
     held: set[int] = set()
     query = _holders_locked if conn.dialect.name == "postgresql" else _holders
     for part in chunks(sorted(given)):
