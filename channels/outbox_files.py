@@ -10,6 +10,7 @@ disk per chunk however many messages it holds.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -57,11 +58,25 @@ def write_new(directory: str, data: bytes) -> str:
     return path
 
 
+# Temporary names: a random prefix per process and a counter, rather than fresh random
+# bytes (a system call) per file. O_EXCL still refuses a name that exists.
+_temp_prefix = ""
+_temp_counter = itertools.count()
+
+
+def _new_temp_prefix() -> None:
+    global _temp_prefix
+    _temp_prefix = f".tmp-{secrets.token_hex(6)}-"
+
+
+_new_temp_prefix()
+
+
 def write_new_open(directory: str, data: bytes) -> tuple[str, int]:
     """``write_new``, the file left open: ``flush`` syncs the descriptor itself instead
     of opening the file again by its name. The caller closes it."""
     while True:
-        path = f"{directory}/.tmp-{secrets.token_hex(8)}"
+        path = f"{directory}/{_temp_prefix}{next(_temp_counter)}"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -95,14 +110,16 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _forget_pool() -> None:
-    # A forked child has none of the parent's threads: it must start its own.
+def _after_fork() -> None:
+    # A forked child has none of the parent's threads: it must start its own. Nor may
+    # it name its temporary files as the parent goes on naming its own.
     global _pool
     _pool = None
+    _new_temp_prefix()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _fsync_path(path: StrPath | int) -> None:
