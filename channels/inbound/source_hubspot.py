@@ -34,6 +34,7 @@ from .config import HubSpotConfig
 from .errors import BadRequest, Unprocessable
 from .hubspot_signature import SIGNATURE, TIMESTAMP, verify_hubspot_v3
 from .inbox import Inbox
+from .openapi import signed_request
 from .request import RawRequest
 
 MAX_EVENTS = 1000  # HubSpot sends at most 100; the body limit bounds the rest
@@ -164,20 +165,10 @@ class HubSpotSource:
             "are stored and counted as ignored. 200 with counts; a redelivered event is "
             "acknowledged and applied once."
         )
-        self.openapi_extra = {
-            "parameters": [
-                {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-                for h in (SIGNATURE, TIMESTAMP)
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_EVENTS}
-                    }
-                },
-            },
-        }
+        self.openapi_extra = signed_request(
+            (SIGNATURE, TIMESTAMP),
+            {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_EVENTS},
+        )
 
     def convert(self, event: HubSpotEvent) -> tuple[IncomingEvent, bool]:
         """The inbox event for a HubSpot event, and whether the engine should apply it."""

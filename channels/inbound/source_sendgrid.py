@@ -46,6 +46,7 @@ from journeys.store.ingest import store_new_events
 from .config import ReceiverConfigError, SendGridConfig
 from .errors import BadRequest, Unauthorized, Unprocessable
 from .inbox import Inbox
+from .openapi import signed_request
 from .request import RawRequest
 from .signatures import check_timestamp
 
@@ -239,23 +240,10 @@ class SendGridSource:
             "a bad address and spam reports suppress the address, unsubscribes unsubscribe "
             "it; each event is applied once by its sg_event_id. 200 with counts."
         )
-        self.openapi_extra = {
-            "parameters": [
-                {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-                for h in (SIGNATURE, TIMESTAMP)
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "array",
-                            "items": SendGridEvent.model_json_schema(),
-                        }
-                    }
-                },
-            },
-        }
+        self.openapi_extra = signed_request(
+            (SIGNATURE, TIMESTAMP),
+            {"type": "array", "items": SendGridEvent.model_json_schema()},
+        )
 
     async def receive(self, request: RawRequest, inbox: Inbox) -> Response:
         self._verify(request, inbox.now())

@@ -27,6 +27,7 @@ from journeys.store import IncomingEvent, store_events
 from .config import StandardWebhooksConfig
 from .errors import BadRequest, Unprocessable
 from .inbox import Inbox
+from .openapi import signed_request
 from .request import RawRequest
 from .signatures import verify_standard_webhook
 
@@ -93,25 +94,15 @@ class StandardWebhooksSource:
             "required. 200 with counts; a duplicate (same external_id) is acknowledged "
             "and applied once."
         )
-        self.openapi_extra = {
-            "parameters": [
-                {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-                for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "oneOf": [
-                                EVENT_SCHEMA,
-                                {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_EVENTS},
-                            ]
-                        }
-                    }
-                },
+        self.openapi_extra = signed_request(
+            ("webhook-id", "webhook-timestamp", "webhook-signature"),
+            {
+                "oneOf": [
+                    EVENT_SCHEMA,
+                    {"type": "array", "items": EVENT_SCHEMA, "maxItems": MAX_EVENTS},
+                ]
             },
-        }
+        )
 
     async def receive(self, request: RawRequest, inbox: Inbox) -> Response:
         webhook_id = verify_standard_webhook(

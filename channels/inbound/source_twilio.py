@@ -48,6 +48,7 @@ from journeys.store.policy_inputs import set_consent
 from .config import TwilioConfig
 from .errors import BadRequest, Unauthorized, Unprocessable
 from .inbox import Inbox
+from .openapi import signed_request
 from .request import RawRequest
 from .twilio_keywords import (
     ERROR_CONSENT,
@@ -101,34 +102,19 @@ class TwilioSource:
             "the help text; more words are configurable (by default STOPP and ABMELDEN, "
             "HILFE). Answers TwiML; a redelivery is acknowledged and applied once."
         )
-        self.openapi_extra: dict[str, Any] = {
-            "parameters": [
-                {
-                    "name": SIGNATURE_HEADER,
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string"},
-                },
-                {"name": "idempotency_key", "in": "query", "schema": {"type": "string"}},
-                {"name": "message_id", "in": "query", "schema": {"type": "string"}},
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/x-www-form-urlencoded": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["MessageSid"],
-                            "properties": {
-                                field: {"type": "string", "description": text}
-                                for field, text in _FORM_FIELDS.items()
-                            },
-                        }
-                    }
+        self.openapi_extra: dict[str, Any] = signed_request(
+            (SIGNATURE_HEADER,),
+            {
+                "type": "object",
+                "required": ["MessageSid"],
+                "properties": {
+                    field: {"type": "string", "description": text}
+                    for field, text in _FORM_FIELDS.items()
                 },
             },
-            "responses": {"200": {"description": "TwiML", "content": {"text/xml": {}}}},
-        }
+            content_type="application/x-www-form-urlencoded",
+            query=("idempotency_key", "message_id"),
+        )
 
     async def receive(self, request: RawRequest, inbox: Inbox) -> Response:
         form = self._verified_form(request)

@@ -1,7 +1,13 @@
-"""Fixtures for the receiver tests: the real service on 127.0.0.1, a real SQLite store."""
+"""Fixtures for the receiver tests: the real service on 127.0.0.1, a real store.
+
+The store is a SQLite file; tests marked `ON_BOTH_STORES` run on PostgreSQL as well, in
+a database of their module's own on the server JOURNEYFLOW_TEST_POSTGRES_URL names.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -10,16 +16,55 @@ from typing import Any
 
 import pytest
 from receiver_harness import MakeReceiver, Receiver, serving
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from channels.inbound import Inbox, create_app, parse_receiver_config
 from channels.links import LinkSigner
 from journeys.store import create_db_engine, create_schema
 
+PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="module")
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A database of this module's own on the PostgreSQL server, if one is configured."""
+    server = os.environ.get(PG_ENV)
+    if not server:
+        yield None
+        return
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    name = f"journeyflow_{module}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(make_url(server), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
 
 @pytest.fixture
-def store_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def store_engine(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None
+) -> Iterator[Engine]:
+    """The receiver's store: SQLite, or PostgreSQL for the tests marked ON_BOTH_STORES."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    elif pg_url is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
+        pytest.skip(f"set {PG_ENV} to run these receiver tests on PostgreSQL too")
+    else:
+        url = pg_url
+        reset = create_engine(url, isolation_level="AUTOCOMMIT")
+        with reset.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        reset.dispose()
+    engine = create_db_engine(url)
     create_schema(engine)
     yield engine
     engine.dispose()

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
@@ -61,3 +62,9 @@ class Receiver:
 
 
 MakeReceiver = Callable[..., Receiver]
+
+
+# Runs a test on SQLite and, when a server is configured, on PostgreSQL (see conftest).
+ON_BOTH_STORES = pytest.mark.parametrize(
+    "store_engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)

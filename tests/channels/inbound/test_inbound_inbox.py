@@ -13,20 +13,15 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
-from receiver_harness import MakeReceiver
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from receiver_harness import ON_BOTH_STORES, MakeReceiver
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -34,61 +29,12 @@ from channels.inbound import Inbox
 from journeys.store import (
     IncomingEvent,
     Stored,
-    create_db_engine,
-    create_schema,
     session_scope,
     store_events,
 )
 
-PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
-ON_BOTH_STORES = pytest.mark.parametrize(
-    "store_engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)
 T0 = datetime(2026, 3, 1, 10, 15, tzinfo=UTC)
 KEY = b"0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str | None]:
-    """A database of this module's own on the PostgreSQL server, if one is configured."""
-    server = os.environ.get(PG_ENV)
-    if not server:
-        yield None
-        return
-    name = f"journeyflow_inbox_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(make_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def store_engine(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None
-) -> Iterator[Engine]:
-    """The inbox's store: SQLite, or PostgreSQL for the tests marked ON_BOTH_STORES."""
-    if getattr(request, "param", "sqlite") == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    elif pg_url is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
-        pytest.skip(f"set {PG_ENV} to run the inbox tests on PostgreSQL too")
-    else:
-        url = pg_url
-        reset = create_engine(url, isolation_level="AUTOCOMMIT")
-        with reset.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        reset.dispose()
-    engine = create_db_engine(url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def order(external_id: str) -> IncomingEvent:

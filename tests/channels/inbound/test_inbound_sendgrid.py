@@ -11,14 +11,11 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +23,8 @@ from channel_fakes import SENDGRID_KEY, SendGridFake
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from receiver_harness import MakeReceiver, Receiver
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from receiver_harness import ON_BOTH_STORES, MakeReceiver, Receiver
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from channels.email_sendgrid import SendGridChannel
@@ -45,8 +41,6 @@ from journeys.store import (
     IncomingEvent,
     JourneyRegistry,
     apply_events,
-    create_db_engine,
-    create_schema,
     process_inbox,
     session_scope,
 )
@@ -98,57 +92,6 @@ def post(receiver: Receiver, events: list[dict[str, Any]]) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
-# The tests about what is stored run on PostgreSQL too (concurrent batches lock rows
-# there; SQLite serialises whole transactions).
-ON_BOTH_STORES = pytest.mark.parametrize(
-    "store_engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str | None]:
-    """A database of this module's own on the PostgreSQL server, if one is configured."""
-    server = os.environ.get(PG_ENV)
-    if not server:
-        yield None
-        return
-    name = f"journeyflow_sendgrid_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(make_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def store_engine(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None
-) -> Iterator[Engine]:
-    """The receiver's store: SQLite, or PostgreSQL for the tests marked ON_BOTH_STORES."""
-    if getattr(request, "param", "sqlite") == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    elif pg_url is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
-        pytest.skip(f"set {PG_ENV} to run these receiver tests on PostgreSQL too")
-    else:
-        url = pg_url
-        reset = create_engine(url, isolation_level="AUTOCOMMIT")
-        with reset.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        reset.dispose()
-    engine = create_db_engine(url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
