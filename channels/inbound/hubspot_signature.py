@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from .errors import Unauthorized
+from .signatures import check_timestamp
 
 SIGNATURE = "X-HubSpot-Signature-v3"
 TIMESTAMP = "X-HubSpot-Request-Timestamp"
@@ -51,19 +52,8 @@ def signature(secret: bytes, method: str, url: str, body: bytes, timestamp: str)
 
 def check_timestamp_ms(value: str | None, now: datetime, tolerance: timedelta) -> str:
     """The timestamp header as sent, if it lies within `tolerance` of `now` (else 401)."""
-    if not value:
-        raise Unauthorized(f"missing header {TIMESTAMP}")
-    try:
-        millis = int(value)
-    except ValueError:
-        raise Unauthorized(f"{TIMESTAMP} is not a Unix time in milliseconds") from None
-    skew = now.timestamp() - millis / 1000
-    if abs(skew) > tolerance.total_seconds():
-        side = "old" if skew > 0 else "in the future"
-        raise Unauthorized(
-            f"{TIMESTAMP} is {abs(skew):.0f} s {side}; the tolerance is "
-            f"±{tolerance.total_seconds():.0f} s (replayed, or the sender's clock is wrong)"
-        )
+    check_timestamp(value, now, tolerance, TIMESTAMP, per_second=1000)
+    assert value is not None  # check_timestamp refused a missing one
     return value
 
 

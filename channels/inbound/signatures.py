@@ -20,15 +20,21 @@ from .errors import Unauthorized
 TOLERANCE = timedelta(minutes=5)
 
 
-def check_timestamp(seconds: str | None, now: datetime, tolerance: timedelta, header: str) -> int:
-    """The Unix time in `header`, if it lies within `tolerance` of `now` (else 401)."""
+def check_timestamp(
+    seconds: str | None, now: datetime, tolerance: timedelta, header: str, *, per_second: int = 1
+) -> int:
+    """The Unix time in `header`, if it lies within `tolerance` of `now` (else 401).
+
+    `per_second=1000` reads milliseconds (HubSpot).
+    """
+    unit = "seconds" if per_second == 1 else "milliseconds"
     if not seconds:
         raise Unauthorized(f"missing header {header}")
     try:
         value = int(seconds)
     except ValueError:
-        raise Unauthorized(f"{header} is not a Unix time in seconds") from None
-    skew = now.timestamp() - value
+        raise Unauthorized(f"{header} is not a Unix time in {unit}") from None
+    skew = now.timestamp() - value / per_second
     if abs(skew) > tolerance.total_seconds():
         side = "old" if skew > 0 else "in the future"
         raise Unauthorized(
