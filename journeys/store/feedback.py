@@ -219,7 +219,11 @@ def set_address_consent(
     detail_ip: str | None = None,
 ) -> list[CustomerRef]:
     """Set consent on `channel` for every customer with this address (an address-level
-    report: a bounce, a STOP); returns the customers it applied to."""
+    report: a bounce, a STOP); returns the customers it applied to.
+
+    A report never lifts a suppression to `unsubscribed`: after a spam complaint or a
+    hard bounce the address gets nothing, transactional mail included.
+    """
     conn = session.connection()
     if channel == "email":
         customers = customers_by_email(conn, address)
@@ -228,7 +232,9 @@ def set_address_consent(
     else:
         raise StoreError(f"no address consent for channel '{channel}'; valid are: email, sms")
     for customer in customers:
-        set_consent(session, customer.id, channel, status, source, at, ip=detail_ip)
+        set_consent(
+            session, customer.id, channel, status, source, at, ip=detail_ip, keep_suppressed=True
+        )
     return customers
 
 

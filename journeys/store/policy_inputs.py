@@ -100,6 +100,8 @@ def set_consent(
     source: str,
     at: datetime,
     ip: str | None = None,
+    *,
+    keep_suppressed: bool = False,
 ) -> str:
     """Record a consent change; returns the customer's current status on the channel.
 
@@ -107,8 +109,20 @@ def set_consent(
     the IP address a consent was given from (proof of opt-in). The current state
     (`Consent`) follows the newest `at`: a change that arrives late, older than the one
     already applied, goes into history but does not overwrite the newer state.
+
+    `keep_suppressed`: an `unsubscribed` does not replace `suppressed` (a provider's
+    unsubscribe after a spam complaint must not let transactional mail through again).
     """
-    return record_consent(session.connection(), customer_id, channel, status, source, at, ip)
+    return record_consent(
+        session.connection(),
+        customer_id,
+        channel,
+        status,
+        source,
+        at,
+        ip,
+        keep_suppressed=keep_suppressed,
+    )
 
 
 def record_consent(
@@ -119,6 +133,8 @@ def record_consent(
     source: str,
     at: datetime,
     ip: str | None = None,
+    *,
+    keep_suppressed: bool = False,
 ) -> str:
     """`set_consent` on a Connection: the engine's write path works on one."""
     if channel not in CONSENT_CHANNELS:
@@ -147,8 +163,9 @@ def record_consent(
         assert current is not None
     previous, applied_at = current
     late = at < applied_at
-    _append_history(conn, values, status, source, at, previous, _detail(ip, late))
-    if late:
+    weaker = keep_suppressed and previous == "suppressed" and status == "unsubscribed"
+    _append_history(conn, values, status, source, at, previous, _detail(ip, late, weaker))
+    if late or weaker:
         return previous
     conn.execute(
         consent_t.update()
@@ -191,8 +208,10 @@ def _append_history(
     )
 
 
-def _detail(ip: str | None, late: bool = False) -> str | None:
+def _detail(ip: str | None, late: bool = False, weaker: bool = False) -> str | None:
     parts = [f"ip={ip}"] if ip else []
     if late:
         parts.append("not applied: older than the current consent")
+    elif weaker:
+        parts.append("not applied: the address stays suppressed")
     return "; ".join(parts) or None

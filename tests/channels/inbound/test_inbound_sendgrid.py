@@ -383,6 +383,21 @@ def test_which_events_change_the_address_consent(
     assert consent(sendgrid, "k1") == "subscribed"
 
 
+def test_an_unsubscribe_after_a_spam_report_leaves_the_address_suppressed(
+    sendgrid: Receiver, shop: tuple[Shop, dict[str, Mail]]
+) -> None:
+    _, mails = shop
+    at = NOW + timedelta(minutes=2)
+    post(sendgrid, [mails["k3"].event("spamreport", at)])
+    post(sendgrid, [mails["k3"].event("unsubscribe", at + timedelta(minutes=1))])
+    # Still nothing, not even transactional mail, goes to a complainer.
+    assert consent(sendgrid, "k3") == "suppressed"
+    assert sendgrid.rows(
+        "SELECT h.status, h.detail FROM consent_change h JOIN customer c ON c.id = h.customer_id "
+        "WHERE c.external_id = 'k3' ORDER BY h.id DESC LIMIT 1"
+    ) == [("unsubscribed", "not applied: the address stays suppressed")]
+
+
 @ON_BOTH_STORES
 def test_events_without_an_action_are_kept_for_the_record(
     sendgrid: Receiver, shop: tuple[Shop, dict[str, Mail]]
