@@ -50,6 +50,7 @@ from journeys.phone import InvalidPhoneNumber, normalize_e164
 __all__ = ["INDEX_DIR", "OutboxChannel", "build_email", "write_atomic"]
 
 INDEX_DIR = ".index"
+DEFAULT_BATCH_SIZE = 100
 _QP_UTF8 = Charset("utf-8")
 _QP_UTF8.body_encoding = QP  # quoted-printable: the file stays readable as text
 _SUFFIX = {"email": ".eml", "sms": ".txt", "webhook": ".webhook.json"}
@@ -123,6 +124,7 @@ class OutboxChannel:
         default_from_email: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         durable: bool = True,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         if kind not in CHANNEL_KINDS:
             raise ChannelConfigError(
@@ -137,6 +139,12 @@ class OutboxChannel:
         self._now = now
         # Off only where losing the last messages in a power cut does not matter (demos).
         self.durable = durable
+        if batch_size < 1:
+            raise ChannelConfigError(f"batch_size must be >= 1, got {batch_size}")
+        # What a dispatcher hands to one send_batch: the files of a chunk are synced
+        # together, so larger chunks wait for the disk less often per message; after a
+        # crash in the middle of a chunk, its messages are `unknown` (see `find`).
+        self.batch_size = batch_size
         self._folders: set[str] = set()
 
     @classmethod

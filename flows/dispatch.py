@@ -9,7 +9,8 @@
    unrenderable message fails it with the reason;
 3. one short transaction per chunk: those outcomes, the previous chunk's results, and
    `send_started_at` for the chunk about to leave; only messages whose claim still
-   holds are sent;
+   holds are sent. A chunk is `concurrency` requests, or for a channel that takes a
+   whole chunk in one call (`send_batch`, the outbox folder) its own `batch_size`;
 4. send the chunk through its kind's channel, its requests in flight together
    (`channels.ratelimit.start_many`), and decide the next chunk meanwhile;
 5. the last chunk's sent / failed / unknown in a final transaction; a
@@ -292,6 +293,7 @@ class _Run:
         settled: list[Settled] = []
         kinds = [*SENDABLE, *sorted({a.kind for a in claimed} - set(SENDABLE))]
         for kind in kinds:
+            size = self.chunk_size(kind)
             chunk: list[tuple[ClaimedAction, OutboundMessage]] = []
             for action in (a for a in claimed if a.kind == kind):
                 prepared = self.prepare(action)
@@ -299,13 +301,20 @@ class _Run:
                     chunk.append((action, prepared))
                 else:
                     settled.append((action, prepared))
-                if len(chunk) == self.concurrency:
+                if len(chunk) == size:
                     yield kind, chunk, settled
                     chunk, settled = [], []
             if chunk:
                 yield kind, chunk, settled
                 settled = []
         yield "", [], settled
+
+    def chunk_size(self, kind: str) -> int:
+        # A channel that writes a chunk in one call (and makes it durable together) is
+        # given chunks of its own size: per-request concurrency means nothing to it.
+        channel = self.channels.get(kind)
+        size = getattr(channel, "batch_size", None) if hasattr(channel, "send_batch") else None
+        return size if isinstance(size, int) and size > 0 else self.concurrency
 
     def record(self, conn: Connection, items: list[tuple[ClaimedAction, ActionOutcome]]) -> None:
         written = record_outcomes(conn, (o for _, o in items), self.now)

@@ -36,6 +36,8 @@ def _random_text(rng: random.Random, alphabet: str, low: int, high: int) -> str:
 
 def _random_message(rng: random.Random, i: int) -> OutboundMessage | None:
     text = _random_text(rng, "ab c\n\r\t=äü€.-" + "x" * 10, 0, 400) if rng.random() < 0.8 else None
+    if text is not None and rng.random() < 0.2:  # a line too long for 8bit
+        text += "ä" * rng.randint(450, 700)
     html = _random_text(rng, "<p>ab c\n=äü€.&" + "x" * 10, 1, 400) if rng.random() < 0.8 else None
     unsubscribe = "<https://x.example/l/" + "a" * rng.randint(10, 1200) + ">, <mailto:u@b.de>"
     fields: dict[str, Any] = {
@@ -59,6 +61,12 @@ def _random_message(rng: random.Random, i: int) -> OutboundMessage | None:
         return None
 
 
+def _head(data: bytes) -> list[bytes]:
+    # Every header but the transfer encoding, which the MIME classes always make QP.
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    return [line for line in head if not line.startswith(b"Content-Transfer-Encoding:")]
+
+
 def _parsed(data: bytes) -> list[tuple[list[tuple[str, str]], str | None]]:
     """What a mail client sees: every part's headers (decoded) and decoded content."""
     mail = BytesParser(policy=policy.default).parsebytes(data)
@@ -76,14 +84,26 @@ def test_eml_bytes_are_the_mime_classes_message(seed: int) -> None:
     rng = random.Random(seed)
     messages = [m for i in range(250) if (m := _random_message(rng, i)) is not None]
     assert len(messages) > 200
+    seen: set[str] = set()
     for message in messages:
         written = eml_bytes(message, NOW, "BOUNDARY")
         reference = _reference(message, "BOUNDARY")
         # The headers are the very bytes; the bodies decode to the same text.
-        assert written.split(b"\r\n\r\n", 1)[0] == reference.split(b"\r\n\r\n", 1)[0]
+        assert _head(written) == _head(reference)
         assert _parsed(written) == _parsed(reference)
         body = written.split(b"\r\n\r\n", 1)[1]
         assert max(len(line) for line in body.split(b"\r\n")) <= 998
+        assert b"\r" not in body.replace(b"\r\n", b"")
+        encodings = [p.get("Content-Transfer-Encoding") for p in _message(written).walk()]
+        seen.update(e for e in encodings if e is not None)
+    # Short lines are written as they are; a part with a longer line is quoted-printable.
+    assert seen == {"8bit", "quoted-printable"}
+
+
+def _message(data: bytes) -> EmailMessage:
+    mail = BytesParser(policy=policy.default).parsebytes(data)
+    assert isinstance(mail, EmailMessage)
+    return mail
 
 
 def test_the_outbox_writes_those_bytes(tmp_path: Path) -> None:
@@ -121,3 +141,15 @@ def test_metadata_json_is_what_json_dumps_writes() -> None:
     for _ in range(3000):
         value = _random_value(rng)
         assert dumps_indented(value) == json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def test_an_eml_file_reads_as_the_text_it_holds(tmp_path: Path) -> None:
+    message = make_email(text="Grüße aus München,\nIhr Team", html="<p>Grüße aus München</p>")
+    OutboxChannel(tmp_path, now=lambda: NOW).send(message)
+    (written,) = tmp_path.rglob("*.eml")
+    data = written.read_bytes()
+    # Opened in an editor, the German is there as it is, not as =C3=BC escapes.
+    assert "Grüße aus München,\r\nIhr Team".encode() in data
+    plain, html = [p for p in _message(data).walk() if not p.is_multipart()]
+    assert plain.get_content().splitlines() == ["Grüße aus München,", "Ihr Team"]
+    assert html.get_content().splitlines() == ["<p>Grüße aus München</p>"]

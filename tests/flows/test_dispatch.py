@@ -397,3 +397,29 @@ def test_a_journey_version_the_store_knows_is_found_there(engine: Engine) -> Non
     channel = Scripted()
     summary = dispatch_due(engine, registry, {"email": channel}, _renderer(), T0)
     assert summary.outcomes == Counter({"sent": 1})
+
+
+class CountingOutbox(OutboxChannel):
+    """The real outbox folder, remembering how many messages each call wrote."""
+
+    def __init__(self, folder: Path, batch_size: int) -> None:
+        super().__init__(folder, kind="email", batch_size=batch_size, durable=False)
+        self.calls: list[int] = []
+
+    def send_batch(self, messages: Any) -> Any:
+        self.calls.append(len(messages))
+        return super().send_batch(messages)
+
+
+def test_the_outbox_takes_chunks_of_its_own_size(engine: Engine, tmp_path: Path) -> None:
+    customers = [{**KIM, "id": f"kim{i}", "email": f"kim{i}@example.com"} for i in range(7)]
+    order(engine, *customers)
+    outbox = CountingOutbox(tmp_path / "outbox", batch_size=3)
+
+    summary = dispatch_due(engine, [LIFECYCLE], {"email": outbox}, _renderer(), T0, concurrency=1)
+
+    # Written (and synced) three at a time, not one per request in flight.
+    assert outbox.calls == [3, 3, 1]
+    assert summary.outcomes == Counter({"sent": 7})
+    assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 7
+    assert set(statuses(engine).values()) == {("sent", None)}
