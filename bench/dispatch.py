@@ -1,15 +1,18 @@
 """Dispatch benchmark: render + send throughput, against a bare sandboxed render.
 
-    python -m bench.dispatch [--messages N] [--processes P] [--concurrency C]
+    python -m bench.dispatch [--messages N] [--processes P] [--concurrency C] [--repeat R]
 
 N customers each have one message due: an email (the shipped `buying_guide` template)
-or an SMS (`setup_reminder`). Everything is measured in the same run:
+or an SMS (`setup_reminder`). Everything is measured in the same run, each figure the
+best of R tries (3), the ceiling's as much as the rows': the machine's noise only ever
+slows a try down.
 
 * the ceiling: a bare sandboxed Jinja2 render of the email template
   (`journeys.templating.render_email`, a fresh environment, Jinja's defaults);
 * `dispatch_due` (claim, render, mark, send, record: the whole pipeline) to the outbox
   folder, durable (fsync, as in production) and not, printed as messages/s and as the
-  ratio to the bare render (goal: at least 1/4);
+  ratio to the bare render (goal: at least 1/4); the outbox takes chunks of its own
+  size (`OutboxChannel.batch_size`, 100), written and synced together;
 * `dispatch_due` through the official SendGrid and Twilio SDKs to lean local servers
   in a process of their own (`bench.servers`: SendGrid answers 202 with X-Message-Id,
   Twilio 201 with the Message resource), goal: at least 1,000 messages/s on 2 cores;
@@ -23,12 +26,15 @@ is sent, so exactly-once holds as with one (tests/flows/test_exactly_once.py). A
 limit is then split evenly between the processes. The machine's other core also runs
 the local servers, so the HTTP rows share 2 cores between sender and receiver.
 
-Reading the figures: the outbox rows are bound by the disk as much as by the CPU (two
-files per message, created, renamed and linked; with fsync each chunk also waits for
-the disk twice), which is why the run prints how fast the disk creates files just
-before. On a shared machine that varies a lot from minute to minute; compare rows of
-one run rather than runs. `--concurrency` sets the chunk (marked, then sent, as one)
-for every row, the outbox's included.
+Reading the outbox rows: they write two files per message on the project's disk
+(var/), so they are bound by how fast that disk creates files as well as by the CPU;
+the run prints that rate just before. On ext4 without a journal (as on some virtual
+machines), every file created for some minutes after a mass delete (a test run's
+temporary folders) scans past the recently freed inodes, and creating a file then
+costs a millisecond instead of tens of microseconds: the run says so when it sees it.
+Where a memory file system is mounted (/dev/shm), one more row puts the outbox and the
+store there: the pipeline's own cost with the disk taken out. `--concurrency` sets the
+chunk (marked, then sent, as one) of the HTTP rows.
 """
 
 from __future__ import annotations
@@ -39,11 +45,13 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from bench.dispatch_runs import ChannelFactory, Run, measure, prepare_store
 from bench.servers import SENDGRID_KEY, TWILIO_SID, TWILIO_TOKEN, LocalProviders
 from channels.base import Channel
 from channels.email_sendgrid import SendGridChannel
+from channels.outbox import DEFAULT_BATCH_SIZE as OUTBOX_CHUNK
 from channels.outbox import OutboxChannel
 from channels.ratelimit import RateLimiter
 from channels.sms_twilio import TwilioChannel
@@ -55,13 +63,16 @@ HIGH_RATE = 5000.0
 LOW_RATE = 200.0
 
 
-def bare_render(n: int) -> float:
+def bare_render(n: int, repeat: int = 1) -> float:
     env = make_environment(templates_dir())
     context = sample_context("de", promo_code=False)
-    started = time.perf_counter()
-    for _ in range(n):
-        render_email(env, "de/buying_guide.email.j2", context)
-    return n / (time.perf_counter() - started)
+    best = 0.0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(n):
+            render_email(env, "de/buying_guide.email.j2", context)
+        best = max(best, n / (time.perf_counter() - started))
+    return best
 
 
 def disk_speed(folder: Path, n: int = 300) -> tuple[float, float]:
@@ -110,9 +121,29 @@ def twilio(url: str) -> ChannelFactory:
     return build
 
 
+def _processes(run: Run) -> str:
+    return f"{run.processes} process{'es' if run.processes > 1 else ''}"
+
+
 def _procs(run: Run) -> str:
-    plural = "es" if run.processes > 1 else ""
-    return f"{run.processes} process{plural}, {run.concurrency} in flight"
+    return f"{_processes(run)}, {run.concurrency} in flight"
+
+
+SLOW_DISK = 5000.0  # files/s: a disk this slow to create files is busy or recovering
+
+
+def _best(template: Path, kind: str, factory: ChannelFactory, repeat: int, **kw: Any) -> Run:
+    runs = [measure(template, kind, factory, **kw) for _ in range(repeat)]
+    return max(runs, key=lambda run: run.rate)
+
+
+def _ratio_row(name: str, run: Run, ceiling: float) -> str:
+    return (
+        f"  {name:22s} {_processes(run) + f', chunks of {OUTBOX_CHUNK}':28s} "
+        f"{run.rate:9,.0f} messages/s  "
+        f"ratio {run.rate / ceiling:.3f} (1/{ceiling / run.rate:.1f}) "
+        f"{'meets' if run.rate * 4 >= ceiling else 'MISSES'} the goal"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,10 +151,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=2, help="for the multi-process rows")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    parser.add_argument("--repeat", type=int, default=3, help="tries per figure; the best")
     args = parser.parse_args(argv)
-    n, procs, conc = args.messages, args.processes, args.concurrency
+    n, procs, conc, repeat = args.messages, args.processes, args.concurrency, args.repeat
 
-    ceiling = bare_render(n)
+    ceiling = bare_render(n, repeat)
     print(f"bare sandboxed render (ceiling)              {ceiling:9,.0f} messages/s")
     # On the project's disk, where the outbox lives (var/outbox), in a folder that is used
     # again and again, as the outbox folder is.
@@ -139,17 +171,25 @@ def main(argv: list[str] | None = None) -> None:
             f"this disk now creates {files:,.0f} files/s, {synced:,.0f}/s with fsync, "
             "and each message is two files"
         )
+        if files < SLOW_DISK:
+            print(
+                "  (the disk creates files slowly now: if a mass delete ran in the last "
+                "minutes, run again in five)"
+            )
         for name, durable, p in [
             ("durable (fsync)", True, 1),
             ("no fsync", False, 1),
             ("durable (fsync)", True, procs),
         ]:
-            run = measure(email, "email", outbox(durable), processes=p, concurrency=conc)
-            print(
-                f"  {name:16s} {_procs(run):28s} {run.rate:9,.0f} messages/s  "
-                f"ratio {run.rate / ceiling:.3f} (1/{ceiling / run.rate:.1f}) "
-                f"{'meets' if run.rate * 4 >= ceiling else 'MISSES'} the goal"
-            )
+            run = _best(email, "email", outbox(durable), repeat, processes=p, concurrency=conc)
+            print(_ratio_row(name, run, ceiling))
+        memory = Path("/dev/shm")
+        if memory.is_dir() and os.access(memory, os.W_OK):
+            with tempfile.TemporaryDirectory(dir=memory, prefix="bench-dispatch-") as shm:
+                in_memory = prepare_store(Path(shm), "email", n)
+                for p in (1, procs):
+                    run = _best(in_memory, "email", outbox(True), repeat, processes=p)
+                    print(_ratio_row("in memory (/dev/shm)", run, ceiling))
 
         servers = LocalProviders()
         try:
@@ -157,7 +197,9 @@ def main(argv: list[str] | None = None) -> None:
             rows = [("SendGrid", email, "email", sendgrid), ("Twilio", sms, "sms", twilio)]
             for name, store, kind, factory in rows:
                 for p in (1, procs):
-                    run = measure(store, kind, factory(servers.url), processes=p, concurrency=conc)
+                    run = _best(
+                        store, kind, factory(servers.url), repeat, processes=p, concurrency=conc
+                    )
                     verdict = "meets" if run.rate >= 1000 else "MISSES"
                     print(f"  {name:9s} {_procs(run):28s} {run.rate:9,.0f} messages/s  {verdict}")
 

@@ -145,7 +145,7 @@ def measure(
     shutil.copyfile(template, db)
     n = int(template.stem.rsplit("-", 1)[1])
     share = None if rate is None else rate / processes  # each process its part of it
-    kw = {"batch_size": batch_size, "concurrency": concurrency}
+    kw: dict[str, Any] = {"batch_size": batch_size, "concurrency": concurrency}
     args = (db, kind, channels, folder, share)
     # Start with no dirty pages of earlier runs (the store copies, the files of the run
     # before): their write-back would otherwise be charged to this run's file writes.

@@ -2,18 +2,21 @@
 
 A file is durable once its data and the directory entry naming it are on disk. One
 message at a time that takes five fsyncs one after the other (body, meta, three
-directories). A chunk writes all its temporary files first and fsyncs them side by
-side, then renames them all and fsyncs the few directories once: two waits for the
-disk per chunk however many messages it holds.
+directories). A chunk writes all its temporary files first and makes their data
+durable at once (one ``syncfs`` on Linux, else fsyncs side by side), then renames them
+all and fsyncs the few directories: two waits for the disk per chunk however many
+messages it holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import json
 import os
 import secrets
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -122,6 +125,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
+def _same_device(descriptors: Sequence[int]) -> bool:
+    return len({os.fstat(fd).st_dev for fd in descriptors}) == 1
+
+
 def _fsync_path(path: StrPath | int) -> None:
     if isinstance(path, int):  # a descriptor still open
         os.fsync(path)
@@ -133,15 +140,51 @@ def _fsync_path(path: StrPath | int) -> None:
         os.close(fd)
 
 
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return call
+
+
+_syncfs = _load_syncfs()
+# From this many files on, one syncfs beats an fsync each: every fsync ends in a cache
+# flush of its own, where syncfs writes all of them and flushes the disk's cache once.
+SYNCFS_FROM = 8
+
+
+def syncfs(fd: int) -> bool:
+    """Write out everything dirty on the file system holding ``fd``; False if unavailable.
+
+    It errs on the side of more: other files' dirty data on that file system is written
+    too. Linux reports write-back errors from syncfs since 5.8.
+    """
+    if _syncfs is None:
+        return False
+    if _syncfs(fd) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
+    return True
+
+
 def flush(files: Sequence[StrPath | int], directories: Iterable[StrPath] = ()) -> None:
     """Make ``files`` (their data; paths or open descriptors) and the entries of
     ``directories`` durable.
 
-    The fsyncs run side by side: the file system commits them together, where one
-    after the other each would wait for a commit of its own.
+    Many open files on one file system are written with one ``syncfs``. Otherwise the
+    fsyncs run side by side: the file system commits them together, where one after
+    the other each would wait for a commit of its own.
     """
     global _pool
     paths = [*files, *directories]
+    descriptors = [path for path in paths if isinstance(path, int)]
+    many = len(descriptors) == len(paths) >= SYNCFS_FROM
+    if many and _same_device(descriptors) and syncfs(descriptors[0]):
+        return
     if len(paths) <= 1:
         for path in paths:
             _fsync_path(path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 from datetime import UTC, datetime
 from email import policy
@@ -13,6 +15,7 @@ import pytest
 from channel_fakes import make_email, make_sms
 
 from channels import MessageError, OutboundMessage, OutboxChannel
+from channels.outbox_files import SYNCFS_FROM, syncfs
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 
@@ -152,3 +155,29 @@ def test_no_temporary_files_are_left(tmp_path: Path) -> None:
 def test_kind_mismatch_is_a_message_error(tmp_path: Path) -> None:
     with pytest.raises(MessageError, match="takes email messages"):
         outbox(tmp_path).send(make_sms())
+
+
+def test_a_durable_chunk_writes_every_message_whole(tmp_path: Path) -> None:
+    # Enough files for one syncfs instead of an fsync each (where Linux has it).
+    messages = [make_email(subject=f"Nachricht {i}") for i in range(3 * SYNCFS_FROM)]
+    results = outbox(tmp_path).send_batch(messages)
+    assert [getattr(r, "status", None) for r in results] == ["sent"] * len(messages)
+    subjects = set()
+    for eml in tmp_path.rglob("*.eml"):
+        parsed = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+        subjects.add(str(parsed["Subject"]))
+        meta = json.loads(eml.with_suffix(".json").read_text(encoding="utf-8"))
+        assert meta["file"].endswith(eml.name)
+    assert subjects == {m.subject for m in messages}
+    assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+def test_syncfs_is_there_on_linux(tmp_path: Path) -> None:
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        assert syncfs(fd) is True
+        with pytest.raises(OSError):
+            syncfs(-1)  # a bad descriptor is an error, never a silent no-op
+    finally:
+        os.close(fd)
