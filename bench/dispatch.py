@@ -4,8 +4,9 @@
 
 N customers each have one message due: an email (the shipped `buying_guide` template)
 or an SMS (`setup_reminder`). Everything is measured in the same run, each figure the
-best of R tries (3), the ceiling's as much as the rows': the machine's noise only ever
-slows a try down.
+best of R tries (3): the machine's noise only ever slows a try down. The ceiling is
+measured again before every try of an outbox row, and the best of all those renders
+is the one each row is compared with, so that a slow moment cannot flatter a ratio.
 
 * the ceiling: a bare sandboxed Jinja2 render of the email template
   (`journeys.templating.render_email`, a fresh environment, Jinja's defaults);
@@ -43,7 +44,7 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,33 @@ def _procs(run: Run) -> str:
 SLOW_DISK = 5000.0  # files/s: a disk this slow to create files is busy or recovering
 
 
-def _best(template: Path, kind: str, factory: ChannelFactory, repeat: int, **kw: Any) -> Run:
-    runs = [measure(template, kind, factory, **kw) for _ in range(repeat)]
+def _best(
+    template: Path,
+    kind: str,
+    factory: ChannelFactory,
+    repeat: int,
+    before: Callable[[], object] = lambda: None,
+    **kw: Any,
+) -> Run:
+    runs = []
+    for _ in range(repeat):
+        before()
+        runs.append(measure(template, kind, factory, **kw))
     return max(runs, key=lambda run: run.rate)
+
+
+class _Ceiling:
+    """The bare render, measured again and again: its best is the one compared with."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.tries = n, [bare_render(n)]
+
+    def sample(self) -> None:
+        self.tries.append(bare_render(self.n))
+
+    @property
+    def best(self) -> float:
+        return max(self.tries)
 
 
 def _ratio_row(name: str, run: Run, ceiling: float) -> str:
@@ -155,8 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     n, procs, conc, repeat = args.messages, args.processes, args.concurrency, args.repeat
 
-    ceiling = bare_render(n, repeat)
-    print(f"bare sandboxed render (ceiling)              {ceiling:9,.0f} messages/s")
+    ceiling = _Ceiling(n)
     # On the project's disk, where the outbox lives (var/outbox), in a folder that is used
     # again and again, as the outbox folder is.
     base = PROJECT_ROOT / "var"
@@ -166,9 +190,30 @@ def main(argv: list[str] | None = None) -> None:
         email, sms = prepare_store(folder, "email", n), prepare_store(folder, "sms", n)
 
         files, synced = disk_speed(folder)
+        rows: list[tuple[str, Run]] = []
+        for name, durable, p in [
+            ("durable (fsync)", True, 1),
+            ("no fsync", False, 1),
+            ("durable (fsync)", True, procs),
+        ]:
+            run = _best(email, "email", outbox(durable), repeat, ceiling.sample, processes=p)
+            rows.append((name, run))
+        memory = Path("/dev/shm")
+        if memory.is_dir() and os.access(memory, os.W_OK):
+            with tempfile.TemporaryDirectory(dir=memory, prefix="bench-dispatch-") as shm:
+                in_memory = prepare_store(Path(shm), "email", n)
+                for p in (1, procs):
+                    run = _best(
+                        in_memory, "email", outbox(True), repeat, ceiling.sample, processes=p
+                    )
+                    rows.append(("in memory (/dev/shm)", run))
+        print(
+            f"bare sandboxed render (ceiling)               {ceiling.best:9,.0f} messages/s  "
+            f"(the best of {len(ceiling.tries)} tries, the slowest {min(ceiling.tries):,.0f})"
+        )
         print(
             f"\ndispatch_due to the outbox folder (goal: >= 1/4 of the bare render); "
-            f"this disk now creates {files:,.0f} files/s, {synced:,.0f}/s with fsync, "
+            f"this disk created {files:,.0f} files/s, {synced:,.0f}/s with fsync, "
             "and each message is two files"
         )
         if files < SLOW_DISK:
@@ -176,26 +221,14 @@ def main(argv: list[str] | None = None) -> None:
                 "  (the disk creates files slowly now: if a mass delete ran in the last "
                 "minutes, run again in five)"
             )
-        for name, durable, p in [
-            ("durable (fsync)", True, 1),
-            ("no fsync", False, 1),
-            ("durable (fsync)", True, procs),
-        ]:
-            run = _best(email, "email", outbox(durable), repeat, processes=p, concurrency=conc)
-            print(_ratio_row(name, run, ceiling))
-        memory = Path("/dev/shm")
-        if memory.is_dir() and os.access(memory, os.W_OK):
-            with tempfile.TemporaryDirectory(dir=memory, prefix="bench-dispatch-") as shm:
-                in_memory = prepare_store(Path(shm), "email", n)
-                for p in (1, procs):
-                    run = _best(in_memory, "email", outbox(True), repeat, processes=p)
-                    print(_ratio_row("in memory (/dev/shm)", run, ceiling))
+        for name, run in rows:
+            print(_ratio_row(name, run, ceiling.best))
 
         servers = LocalProviders()
         try:
             print("\ndispatch_due through the SDKs to local servers (goal: >= 1,000 messages/s)")
-            rows = [("SendGrid", email, "email", sendgrid), ("Twilio", sms, "sms", twilio)]
-            for name, store, kind, factory in rows:
+            http = [("SendGrid", email, "email", sendgrid), ("Twilio", sms, "sms", twilio)]
+            for name, store, kind, factory in http:
                 for p in (1, procs):
                     run = _best(
                         store, kind, factory(servers.url), repeat, processes=p, concurrency=conc

@@ -143,7 +143,7 @@ def run_floor(journey: Journey, events: list[IncomingEvent], folder: Path, size:
         JourneyRegistry().register(session, [journey])
     engine.dispose()
     db = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
         db.execute(f"PRAGMA {pragma}")
     stage_of = {event: key for key, event in stage_events(journey)}
     key, version = journey.journey, journey.version

@@ -108,7 +108,10 @@ def _sqlite_engine(url: URL) -> Engine:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a commit is on disk before it returns. With NORMAL a power cut can
+            # undo the last commits, among them a send's mark or a webhook already
+            # answered 2xx: the mark lost, the message would go out a second time.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()

@@ -64,7 +64,7 @@ def test_sqlite_is_tuned_for_several_processes(tmp_path: Path) -> None:
     assert pragmas == {
         "journal_mode": "wal",
         "busy_timeout": 30000,
-        "synchronous": 1,
+        "synchronous": 2,  # FULL: a commit survives a power cut
         "foreign_keys": 1,
     }
 
