@@ -7,6 +7,7 @@ and each sends a chunk only after marking it, so exactly-once holds as with one.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -160,8 +161,14 @@ def measure(
         workers = [
             ctx.Process(target=_child, args=(barrier, results, args, kw)) for _ in range(processes)
         ]
-        for worker in workers:
-            worker.start()
+        # What the parent holds stays out of the children's garbage collections, which
+        # would otherwise copy its pages (copy-on-write) while they are being timed.
+        gc.freeze()
+        try:
+            for worker in workers:
+                worker.start()
+        finally:
+            gc.unfreeze()
         barrier.wait()
         started = time.perf_counter()
         outcomes = [results.get(timeout=300) for _ in workers]
