@@ -33,6 +33,9 @@ _NL = "\r\n"
 # Values the policy's fold leaves exactly as they are: printable ASCII, single spaces.
 _PLAIN = re.compile(r"^[\x21-\x7e]+(?: [\x21-\x7e]+)*$")
 _BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
+# Boundaries need no secrecy, only variety. An instance of our own leaves the random
+# module's shared state to the application (and to its seeded tests).
+_random = random.Random()
 
 
 def _header(value: str) -> str:
@@ -94,7 +97,7 @@ def _boundary(body: bytes) -> str:
     # The generator's form; checked against the whole body rather than line starts,
     # which only ever picks a new one more often.
     while True:
-        boundary = f"{'=' * 15}{random.randrange(sys.maxsize):0{_BOUNDARY_DIGITS}d}=="
+        boundary = f"{'=' * 15}{_random.randrange(sys.maxsize):0{_BOUNDARY_DIGITS}d}=="
         if boundary.encode("ascii") not in body:
             return boundary
 

@@ -22,7 +22,8 @@ The rules, in the order they are applied:
    equals end. Inside it, the message is deferred to the first instant outside it,
    exact across DST changes: an end that falls into a skipped hour means the moment
    the clocks jump; on a day that repeats an hour, a wall-clock time inside the
-   window is quiet both times.
+   window is quiet both times, and clocks set back to a time before the window
+   leave it at that instant.
 3. Frequency caps (`settings.frequency_cap`, COUNT per WINDOW and channel) bind per
    customer across all journeys, not per journey: `recent_sends` are the customer's
    sends on that channel from any journey. They limit marketing email and SMS, and
@@ -223,10 +224,38 @@ def quiet_hours_end(moment: datetime, window: QuietWindow | None, zone: tzinfo) 
     candidates: list[datetime] = []
     for offset in range(-1, 3):
         candidates += _instants_of(day + timedelta(days=offset), window[1], zone)
-    later = [c for c in candidates if c > moment and not in_quiet_hours(c, window, zone)]
+    ends = [c for c in candidates if c > moment and not in_quiet_hours(c, window, zone)]
+    # A clock set back can leave the window before its end: 01:15-02:00 is left at
+    # 02:00 summer time, when the clock reads 01:00 again.
+    until = min(ends) if ends else moment + timedelta(days=3)
+    jumps = [j for j in _jumps(moment, until, zone) if not in_quiet_hours(j, window, zone)]
+    later = ends + jumps
     if not later:
         raise PolicyError(f"quiet hours {window[0]:%H:%M}-{window[1]:%H:%M} never end in {zone}")
     return min(later)
+
+
+def _jumps(start: datetime, end: datetime, zone: tzinfo) -> list[datetime]:
+    """The instants in (start, end] at which the zone's UTC offset changes (DST)."""
+    found = []
+    hour, second = timedelta(hours=1), timedelta(seconds=1)
+    lo = start
+    while lo < end:
+        hi = min(lo + hour, end)  # offsets change hours apart, never twice in an hour
+        before = lo.astimezone(zone).utcoffset()
+        if hi.astimezone(zone).utcoffset() != before:
+            # Offsets change on whole seconds: bisect over the whole seconds up to `hi`.
+            a, b = 0, int((hi - lo) // second) + 1
+            top = hi.replace(microsecond=0) + second if hi.microsecond else hi
+            while b - a > 1:  # the change lies within (top - b, top - a] seconds
+                mid = (a + b) // 2
+                if (top - mid * second).astimezone(zone).utcoffset() == before:
+                    b = mid
+                else:
+                    a = mid
+            found.append(top - a * second)
+        lo = hi
+    return found
 
 
 def _instants_of(day: date, clock: time, zone: tzinfo) -> list[datetime]:

@@ -202,6 +202,15 @@ def test_an_hour_that_repeats_is_quiet_both_times() -> None:
     assert decide(utc(2026, 10, 25, 1), settings=early) == Defer(second_end, "quiet hours")
 
 
+def test_a_clock_set_back_can_leave_the_window_before_its_end() -> None:
+    ny = {"customer_tz": "America/New_York", "settings": Settings(quiet_hours="01:15-02:00")}
+    # 2026-11-01: at 02:00 EDT (06:00 UTC) the clocks go back to 01:00 EST, outside
+    # 01:15-02:00 until it is 01:15 again (06:15 UTC), which is quiet up to 02:00 EST.
+    assert decide(utc(2026, 11, 1, 5, 15), **ny) == Defer(utc(2026, 11, 1, 6), "quiet hours")
+    assert decide(utc(2026, 11, 1, 6), **ny) == Allow()
+    assert decide(utc(2026, 11, 1, 6, 15), **ny) == Defer(utc(2026, 11, 1, 7), "quiet hours")
+
+
 def test_new_york_dst_days() -> None:
     ny = {"customer_tz": "America/New_York"}
     # 2026-03-08 02:00 EST → 03:00 EDT: 08:00 EDT is 12:00 UTC (13:00 the day before).
