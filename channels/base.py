@@ -21,7 +21,14 @@ from channels.webhook_out import WebhookChannel
 
 @runtime_checkable
 class Channel(Protocol):
-    """Sends one message; retryable failures raise ``RetryableSendError``."""
+    """Sends one message; retryable failures raise ``RetryableSendError``.
+
+    A channel may also have ``send_batch(messages)`` (takes a whole chunk in one call,
+    results in order) with ``batch_size`` (the chunk it wants), and ``idempotent = True``
+    when a second send of a key reports the first instead of delivering again; the
+    dispatcher then sends again what a crash left `unknown`. The outbox folder has all
+    three.
+    """
 
     name: str
     kind: ChannelKind

@@ -114,6 +114,9 @@ class OutboxChannel:
     """``Channel`` that writes messages to a folder instead of sending them."""
 
     name = "outbox"
+    # A key already written is reported, never written again (see `find`): a send whose
+    # outcome was lost in a crash can simply be made again.
+    idempotent = True
 
     def __init__(
         self,

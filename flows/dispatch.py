@@ -53,6 +53,7 @@ from journeys.store.outbox import (
     mark_send_started,
     record_outcomes,
     recover_expired,
+    retry_unknown,
 )
 
 log = logging.getLogger(__name__)
@@ -197,9 +198,15 @@ def _dispatch(
     source, policy, lease, max_attempts = run.journeys, run.policy, run.lease, run.max_attempts
     worker = worker or _default_worker()
     summary = run.summary
+    idempotent = [k for k, c in run.channels.items() if getattr(c, "idempotent", False)]
     with session_scope(engine) as session:
         recovered = recover_expired(session, now, max_attempts=max_attempts)
+        # What such a channel may or may not have taken is simply sent again: it
+        # reports a message it already has instead of delivering it twice.
+        retried = retry_unknown(session, idempotent, now, max_attempts=max_attempts)
     summary.recovered.update({k: n for k, n in vars(recovered).items() if n})
+    if retried:
+        summary.recovered["retried"] = retried
     while max_batches is None or summary.batches < max_batches:
         run.now = max(now, clock()) if clock is not None else now
         with session_scope(engine) as session:

@@ -17,7 +17,10 @@ the lease). When a lease expires, the next claim looks at that mark: without it,
 request can have left, so the action is simply pending again and will be sent once;
 with it, the provider may already have the message, so the action becomes `unknown`,
 is reported, and is never resent automatically. If the slow dispatcher does come back
-with the outcome after all, it still resolves that `unknown` (same claim id).
+with the outcome after all, it still resolves that `unknown` (same claim id). The one
+exception is a channel that is idempotent by key, where a second send of a message
+that did arrive only reports it (the outbox folder): `retry_unknown` makes such
+actions pending again, so that what a crash cut short is sent after all.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "LOST_SEND",
     "OUTCOME_STATUSES",
+    "RETRIED_UNKNOWN",
     "ActionOutcome",
     "ClaimedAction",
     "ClaimedCustomer",
@@ -63,6 +67,7 @@ __all__ = [
     "outbox_summary",
     "record_outcomes",
     "recover_expired",
+    "retry_unknown",
 ]
 
 DEFAULT_MAX_ATTEMPTS = 5
@@ -169,6 +174,41 @@ def recover_expired(
     _update_ids(conn, spent, {**done, "status": "failed", "last_error": reason})
     _update_ids(conn, again, {**done, "status": "pending", "claimed_by": None})
     return Recovered(pending=len(again), unknown=len(lost), failed=len(spent))
+
+
+RETRIED_UNKNOWN = "outcome unknown; the channel is idempotent by key: sent again"
+
+
+def retry_unknown(
+    session: Session | Connection,
+    kinds: Sequence[str],
+    now: datetime,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> int:
+    """Make `unknown` actions of these kinds pending again, due now; how many.
+
+    Only for kinds whose channel is idempotent by key, so that a message that did
+    arrive is not delivered twice. Each such send is a new attempt: an action that
+    keeps ending `unknown` stops after `max_attempts`.
+    """
+    if not kinds:
+        return 0
+    statement = (
+        update(_a)
+        .where(_a.c.status == "unknown", _a.c.kind.in_(list(kinds)))
+        .where(_a.c.attempts < max_attempts)
+        .values(
+            status="pending",
+            due_at=now,
+            claimed_by=None,
+            lease_expires_at=None,
+            send_started_at=None,
+            last_error=RETRIED_UNKNOWN,
+            updated_at=now,
+        )
+    )
+    return _connection(session).execute(statement).rowcount
 
 
 def _update_ids(conn: Connection, ids: Sequence[int], values: Mapping[str, Any]) -> None:

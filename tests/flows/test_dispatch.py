@@ -423,3 +423,59 @@ def test_the_outbox_takes_chunks_of_its_own_size(engine: Engine, tmp_path: Path)
     assert summary.outcomes == Counter({"sent": 7})
     assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 7
     assert set(statuses(engine).values()) == {("sent", None)}
+
+
+class DyingOutbox(OutboxChannel):
+    """The real outbox folder in a process that dies before or after it writes."""
+
+    def __init__(self, folder: Path, *, after_writing: bool) -> None:
+        super().__init__(folder, kind="email", durable=False)
+        self.after_writing = after_writing
+
+    def send_batch(self, messages: Any) -> Any:
+        if self.after_writing:
+            super().send_batch(messages)
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("after_writing", [False, True], ids=["before", "after"])
+def test_the_outbox_sends_once_what_a_crash_left_unknown(
+    engine: Engine, tmp_path: Path, after_writing: bool
+) -> None:
+    order(engine, KIM)
+    folder = tmp_path / "outbox"
+    with pytest.raises(KeyboardInterrupt):
+        dispatch_due(
+            engine,
+            [LIFECYCLE],
+            {"email": DyingOutbox(folder, after_writing=after_writing)},
+            _renderer(),
+            T0,
+        )
+    assert statuses(engine)["kim"][0] == "claimed"  # marked as sending, never recorded
+
+    later = dispatch_due(
+        engine, [LIFECYCLE], {"email": OutboxChannel(folder)}, _renderer(), T0 + timedelta(hours=1)
+    )
+
+    # Not reported unknown for ever: the folder's index tells whether it has the
+    # message, so sending again writes it once or only reports the copy it has.
+    assert later.recovered == Counter({"unknown": 1, "retried": 1})
+    assert later.outcomes == Counter({"sent": 1})
+    assert statuses(engine)["kim"] == ("sent", None)
+    assert len(list(folder.rglob("*.eml"))) == 1
+
+
+def test_unknown_sends_of_a_provider_are_not_sent_again(engine: Engine, tmp_path: Path) -> None:
+    order(engine, KIM)
+    channel = Scripted(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        dispatch(engine, channel, T0)
+    # The outbox is there for SMS only: an unknown email stays unknown.
+    sms = OutboxChannel(tmp_path / "outbox", kind="sms")
+    later = dispatch_due(
+        engine, [LIFECYCLE], {"email": channel, "sms": sms}, _renderer(), T0 + timedelta(hours=1)
+    )
+    assert later.recovered == Counter({"unknown": 1})
+    assert len(channel.sent) == 1
+    assert statuses(engine)["kim"][0] == "unknown"

@@ -23,6 +23,7 @@ from journeys.store import (
 )
 from journeys.store.outbox import (
     LOST_SEND,
+    RETRIED_UNKNOWN,
     ActionOutcome,
     ClaimedAction,
     claim_due,
@@ -30,6 +31,7 @@ from journeys.store.outbox import (
     mark_send_started,
     outbox_summary,
     record_outcomes,
+    retry_unknown,
 )
 from journeys.store.tables import action_run_t
 
@@ -395,3 +397,25 @@ def test_the_summary_counts_per_journey_kind_and_status(
         ("onboarding", "email", "pending", 3),
         ("onboarding", "email", "sent", 1),
     ]
+
+
+def test_unknown_actions_of_an_idempotent_channel_are_sent_again_a_few_times(
+    engine: Engine, registry: JourneyRegistry, make_event: MakeEvent, peek: Peek
+) -> None:
+    now = signups(engine, registry, make_event, 1)
+    [action] = claim(engine, now)
+    t = now
+    for attempt in range(1, 4):
+        assert action.attempts == attempt
+        assert mark(engine, t, action) == {action.id}  # sent, then the process dies
+        t += LEASE
+        assert claim(engine, t) == []  # unknown, by itself never resent
+        with session_scope(engine) as session:
+            assert retry_unknown(session, ["sms"], t) == 0  # not for other kinds
+            assert retry_unknown(session, ["email"], t, max_attempts=3) == (attempt < 3)
+        stored = row(peek, action.id)
+        if attempt < 3:
+            assert (stored["status"], stored["last_error"]) == ("pending", RETRIED_UNKNOWN)
+            [action] = claim(engine, t)
+    # The third attempt ended unknown too: it stays so.
+    assert (row(peek, action.id)["status"], action.attempts) == ("unknown", 3)
