@@ -3,19 +3,22 @@
 `dispatch_due` is the plain function the Prefect flow wraps. Per batch of claimed actions:
 
 1. claim them (one transaction; expired leases are recovered first, see
-   `journeys.store.outbox` for why a lost send becomes `unknown` instead of a resend);
+   `journeys.store.outbox` for why a lost send becomes `unknown` instead of a resend).
+   Actions that were caught in dispatcher crashes are claimed and sent one at a time
+   first, so that a poison message, if there is one, shows itself alone;
 2. decide each without I/O, a chunk of `concurrency` messages at a time: the policy
    may defer or skip it; a holdout variant is skipped; a missing address or an
    unrenderable message fails it with the reason;
-3. one short transaction per chunk: those outcomes, the previous chunk's results, and
-   `send_started_at` for the chunk about to leave; only messages whose claim still
-   holds are sent. A chunk is `concurrency` requests, or for a channel that takes a
+3. one short transaction per chunk, on the wall clock: those outcomes, the previous
+   chunk's results, the batch's lease renewed, and `send_started_at` for the chunk
+   about to leave; only messages whose claim still holds are sent, so a batch that
+   lost its lease stops sending. A chunk is `concurrency` requests, or for a channel that takes a
    whole chunk in one call (`send_batch`, the outbox folder) its own `batch_size`;
 4. send the chunk through its kind's channel, its requests in flight together
    (`channels.ratelimit.start_many`), and decide the next chunk meanwhile;
 5. the last chunk's sent / failed / unknown in a final transaction; a
-   `RetryableSendError` is retried with exponential backoff until the attempts are
-   used up, then failed.
+   `RetryableSendError` is retried with exponential backoff until the attempts (sends,
+   never claims) are used up, then failed.
 
 A problem with one action (a template error, a bad address, a policy that raises)
 settles that action and never stops the batch.
@@ -53,12 +56,15 @@ from journeys.store.outbox import (
     mark_send_started,
     record_outcomes,
     recover_expired,
+    renew_lease,
     retry_unknown,
 )
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEASE = timedelta(minutes=10)
+# A lease covers a chunk, not a batch: it is renewed at every chunk, and a crashed
+# dispatcher's claims are free again this long after its last chunk.
+DEFAULT_LEASE = timedelta(seconds=60)
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=1)
 # A deferral into the past would be claimed again at once, in a loop.
@@ -173,17 +179,28 @@ def dispatch_due(
 ) -> DispatchSummary:
     """Send every action due at `now`, batch by batch, and count what became of them.
 
-    Each batch is claimed, leased and recorded at `clock()`; without a clock, at `now`
-    (a virtual clock, tests). In production pass the wall clock, so that the leases of
-    later batches count from when they are claimed, not from when the run began.
+    Each batch is claimed at `clock()`, and each of its chunks renews the lease and
+    marks its sends at `clock()` again; without a clock, all at `now` (a virtual clock,
+    tests). In production pass the wall clock: a lease then follows the time the work
+    really takes, and a batch that outlived its lease sends nothing more.
     """
     source = _Journeys(journeys)
     # One set of sending threads for the whole run, not one per chunk.
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
         run = _Run(
-            engine, source, channels, renderer, now, lease, policy, max_attempts, concurrency, pool
+            engine,
+            source,
+            channels,
+            renderer,
+            now,
+            lease,
+            policy,
+            max_attempts,
+            concurrency,
+            pool,
+            clock,
         )
-        return _dispatch(run, engine, now, batch_size, worker, max_batches, clock)
+        return _dispatch(run, engine, now, batch_size, worker, max_batches)
 
 
 def _dispatch(
@@ -193,46 +210,53 @@ def _dispatch(
     batch_size: int,
     worker: str | None,
     max_batches: int | None,
-    clock: Callable[[], datetime] | None,
 ) -> DispatchSummary:
-    source, policy, lease, max_attempts = run.journeys, run.policy, run.lease, run.max_attempts
+    max_attempts = run.max_attempts
     worker = worker or _default_worker()
     summary = run.summary
     idempotent = [k for k, c in run.channels.items() if getattr(c, "idempotent", False)]
     with session_scope(engine) as session:
-        recovered = recover_expired(session, now, max_attempts=max_attempts)
+        recovered = recover_expired(session, run.tick())
         # What such a channel may or may not have taken is simply sent again: it
         # reports a message it already has instead of delivering it twice.
         retried = retry_unknown(session, idempotent, now, max_attempts=max_attempts)
     summary.recovered.update({k: n for k, n in vars(recovered).items() if n})
     if retried:
         summary.recovered["retried"] = retried
+    # Suspects first, each alone (they are few, and do not count as batches): if one of
+    # them is a poison message, it alone is caught in the crash it causes.
+    for _ in range(batch_size):
+        if not _claim_and_send(run, engine, 1, worker, suspects=True):
+            break
     while max_batches is None or summary.batches < max_batches:
-        run.now = max(now, clock()) if clock is not None else now
-        with session_scope(engine) as session:
-            claimed = claim_due(
-                session,
-                run.now,
-                batch_size,
-                lease,
-                worker,
-                recover=False,
-                max_attempts=max_attempts,
-            )
-            source.load(session.connection(), claimed)
-            # A policy that needs the store (consent, recent sends) reads it once per batch.
-            load = getattr(policy, "load", None)
-            if claimed and load is not None:
-                load(session.connection(), claimed, source.get, run.now)
+        claimed = _claim_and_send(run, engine, batch_size, worker)
         if not claimed:
             break
         summary.batches += 1
-        summary.claimed += len(claimed)
-        run.batch(claimed)
-        if len(claimed) < batch_size:
+        if claimed < batch_size:
             break
     log.info("dispatched at %s: %s", now.isoformat(), dict(summary.outcomes))
     return summary
+
+
+def _claim_and_send(
+    run: _Run, engine: Engine, limit: int, worker: str, *, suspects: bool = False
+) -> int:
+    """Claim up to `limit` due actions, send them, record them; how many were claimed."""
+    run.now = run.tick()
+    with session_scope(engine) as session:
+        claimed = claim_due(
+            session, run.now, limit, run.lease, worker, recover=False, suspects=suspects
+        )
+        run.journeys.load(session.connection(), claimed)
+        # A policy that needs the store (consent, recent sends) reads it once per batch.
+        load = getattr(run.policy, "load", None)
+        if claimed and load is not None:
+            load(session.connection(), claimed, run.journeys.get, run.now)
+    if claimed:
+        run.summary.claimed += len(claimed)
+        run.batch(claimed)
+    return len(claimed)
 
 
 Settled: TypeAlias = tuple[ClaimedAction, ActionOutcome]
@@ -260,7 +284,12 @@ class _Run:
     max_attempts: int
     concurrency: int
     pool: Executor
+    clock: Callable[[], datetime] | None = None
     summary: DispatchSummary = field(default_factory=DispatchSummary)
+
+    def tick(self) -> datetime:
+        """The time now: the wall clock if there is one (never before `now`), else `now`."""
+        return max(self.now, self.clock()) if self.clock is not None else self.now
 
     def batch(self, claimed: list[ClaimedAction]) -> None:
         # Mark only the messages about to leave, a chunk of `concurrency` at a time: after
@@ -278,9 +307,12 @@ class _Run:
             if not chunk:
                 continue
             # A plain connection: an ORM session per chunk costs more than its statements.
+            now = self.tick()
             with self.engine.begin() as conn:
-                self.record(conn, done)
-                started = mark_send_started(conn, (a for a, _ in chunk), self.now, self.lease)
+                self.record(conn, done, now)
+                # The whole batch's lease, from the time this chunk really leaves.
+                renew_lease(conn, chunk[0][0].claim, now, self.lease)
+                started = mark_send_started(conn, (a for a, _ in chunk), now, self.lease)
             done = []
             self.summary.stale += len(chunk) - len(started)
             going = [(a, m) for a, m in chunk if a.id in started]
@@ -290,7 +322,7 @@ class _Run:
             done += out.outcomes(self)
         if done:
             with self.engine.begin() as conn:
-                self.record(conn, done)
+                self.record(conn, done, self.tick())
 
     def chunks(
         self, claimed: list[ClaimedAction]
@@ -323,8 +355,10 @@ class _Run:
         size = getattr(channel, "batch_size", None) if hasattr(channel, "send_batch") else None
         return size if isinstance(size, int) and size > 0 else self.concurrency
 
-    def record(self, conn: Connection, items: list[tuple[ClaimedAction, ActionOutcome]]) -> None:
-        written = record_outcomes(conn, (o for _, o in items), self.now)
+    def record(
+        self, conn: Connection, items: list[tuple[ClaimedAction, ActionOutcome]], now: datetime
+    ) -> None:
+        written = record_outcomes(conn, (o for _, o in items), now)
         stale = set(written.stale)
         self.summary.stale += len(stale)
         for action, outcome in items:
@@ -379,8 +413,11 @@ class _Run:
         return ActionOutcome.of(action, result.status, reason=reason)
 
     def retry(self, action: ClaimedAction, reason: str, retry_after: float | None) -> ActionOutcome:
-        if action.attempts >= self.max_attempts:
-            gave_up = f"gave up after {action.attempts} attempts: {reason}"
+        # This attempt is the send that was refused (counted when it was marked), or a
+        # rule that raised before any send (counted when the retry is recorded).
+        attempt = action.attempts + 1
+        if attempt >= self.max_attempts:
+            gave_up = f"gave up after {attempt} attempts: {reason}"
             return ActionOutcome.of(action, "failed", reason=gave_up)
-        due = self.now + backoff(action.attempts, retry_after)
+        due = self.tick() + backoff(attempt, retry_after)
         return ActionOutcome.of(action, "retry", reason=reason, due_at=due)

@@ -9,71 +9,94 @@ is one `UPDATE … WHERE id IN (SELECT … LIMIT) RETURNING` in the writer trans
 whose `BEGIN IMMEDIATE` serialises claimers; on PostgreSQL `SELECT … FOR UPDATE SKIP
 LOCKED` and then an UPDATE, so parallel dispatchers take disjoint rows without waiting.
 Every write after the claim names the claim id: an outcome reaches only the rows the
-claim still holds, never those another dispatcher has taken over.
+claim still holds, never those another dispatcher has taken over. A dispatcher renews
+its claim's lease as it works through a batch (`renew_lease`), so a lease can be sized
+to a chunk, not to a batch, and a crashed dispatcher's claims come back within it.
+
+Attempts count sends, not claims. `mark_send_started` counts an attempt for every
+message about to leave; a retry without a send (the send rules raised) counts one
+too. A claim counts nothing: a dispatcher that dies while an action waits in its batch
+costs the action time, never one of the retries meant for the provider's refusals.
 
 Crash safety: exactly once up to the provider. Right before requests leave, the
 dispatcher commits `send_started_at` for them (`mark_send_started`, which also renews
 the lease). When a lease expires, the next claim looks at that mark: without it, no
 request can have left, so the action is simply pending again and will be sent once;
 with it, the provider may already have the message, so the action becomes `unknown`,
-is reported, and is never resent automatically. If the slow dispatcher does come back
-with the outcome after all, it still resolves that `unknown` (same claim id). The one
-exception is a channel that is idempotent by key, where a second send of a message
-that did arrive only reports it (the outbox folder): `retry_unknown` makes such
-actions pending again, so that what a crash cut short is sent after all.
+is reported, and is never resent automatically (a provider's report about it settles
+it as `sent`; an operator may release it, see `outbox_review`). If the slow dispatcher
+does come back with the outcome after all, it still resolves that `unknown` (same
+claim id). The one exception is a channel that is idempotent by key, where a second
+send of a message that did arrive only reports it (the outbox folder): `retry_unknown`
+makes such actions pending again, so that what a crash cut short is sent after all.
+
+Poison messages. An expired lease without a send counts a crash against each action
+the claim held (`crashes`). That alone proves nothing: a batch holds hundreds of
+actions and only one was in hand. An action caught in `SUSPECT_CRASHES` crashes is
+therefore claimed alone from then on (`claim_due(suspects=True)`); if dispatchers keep
+dying while they hold it alone, `ISOLATED_CRASHES` times, that is the evidence: it is
+`quarantined`, reported, and sent again only when an operator releases it.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Select, bindparam, case, select, update
 from sqlmodel import Session
 
 from .outbox_load import load_claimed
 from .outbox_types import (
+    DEFAULT_MAX_ATTEMPTS,
     OUTCOME_STATUSES,
     ActionOutcome,
     ClaimedAction,
     ClaimedCustomer,
     ClaimedPromo,
-    OutboxCount,
     OutcomeStatus,
     Recorded,
     Recovered,
 )
-from .sql import chunks
+from .sql import chunks, connection_of
 from .tables import action_run_t
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
+    "ISOLATED_CRASHES",
     "LOST_SEND",
     "OUTCOME_STATUSES",
-    "RETRIED_UNKNOWN",
+    "QUARANTINED",
+    "SUSPECT_CRASHES",
     "ActionOutcome",
     "ClaimedAction",
     "ClaimedCustomer",
     "ClaimedPromo",
-    "OutboxCount",
     "OutcomeStatus",
     "Recorded",
     "Recovered",
     "claim_due",
     "claim_statement",
     "mark_send_started",
-    "outbox_summary",
     "record_outcomes",
     "recover_expired",
-    "retry_unknown",
+    "renew_lease",
 ]
 
-DEFAULT_MAX_ATTEMPTS = 5
 LOST_SEND = "lease expired after the send started; the provider may have the message"
+# Crashes before an action is claimed alone, and crashes while alone before quarantine.
+SUSPECT_CRASHES = 2
+ISOLATED_CRASHES = 3
+QUARANTINED = (
+    f"{ISOLATED_CRASHES} dispatchers died holding this action alone before its send "
+    "started; released only by an operator (journeyflow messages release)"
+)
 
 _a = action_run_t
+log = logging.getLogger(__name__)
 
 
 # --- claiming ------------------------------------------------------------------------------
@@ -84,20 +107,25 @@ def _claim_id(worker: str) -> str:
     return f"{worker[:47]}/{secrets.token_hex(8)}"
 
 
-def _due(now: datetime, limit: int) -> Select[tuple[int]]:
+def _due(now: datetime, limit: int, suspects: bool = False) -> Select[tuple[int]]:
+    # Suspects (caught in crashes) are claimed only alone, the others only in batches.
+    crashed = _a.c.crashes >= SUSPECT_CRASHES if suspects else _a.c.crashes < SUSPECT_CRASHES
     return (
         select(_a.c.id)
-        .where(_a.c.status == "pending", _a.c.due_at <= now)
-        .order_by(_a.c.due_at, _a.c.id)
-        .limit(limit)
+        .where(_a.c.status == "pending", _a.c.due_at <= now, crashed)
+        # The index's order (status, due_at, crashes, rowid): no sort step.
+        .order_by(_a.c.due_at, _a.c.crashes, _a.c.id)
+        .limit(1 if suspects else limit)
     )
 
 
-def claim_statement(now: datetime, limit: int, lease: timedelta, claim: str) -> Any:
+def claim_statement(
+    now: datetime, limit: int, lease: timedelta, claim: str, suspects: bool = False
+) -> Any:
     """SQLite's claim: one UPDATE over the oldest due rows, returning their ids."""
     return (
         update(_a)
-        .where(_a.c.id.in_(_due(now, limit).scalar_subquery()))
+        .where(_a.c.id.in_(_due(now, limit, suspects).scalar_subquery()))
         .values(_claim_values(now, lease, claim))
         .returning(_a.c.id)
     )
@@ -108,7 +136,6 @@ def _claim_values(now: datetime, lease: timedelta, claim: str) -> dict[str, Any]
         "status": "claimed",
         "claimed_by": claim,
         "lease_expires_at": now + lease,
-        "attempts": _a.c.attempts + 1,
         "send_started_at": None,
         "updated_at": now,
     }
@@ -122,21 +149,23 @@ def claim_due(
     worker: str,
     *,
     recover: bool = True,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    suspects: bool = False,
 ) -> list[ClaimedAction]:
     """Claim up to `limit` due pending actions, oldest first, for `lease`.
 
     First, unless `recover=False` (the caller ran `recover_expired` itself), expired
-    leases are recovered as the module docstring describes.
+    leases are recovered as the module docstring describes. With `suspects`, one action
+    that was caught in crashes, alone (see the module docstring); without, none of them.
     """
     if limit <= 0:
         return []
     conn = session.connection()
     if recover:
-        recover_expired(session, now, max_attempts=max_attempts)
+        recover_expired(session, now)
     claim = _claim_id(worker)
     if conn.dialect.name == "postgresql":
-        ids = list(conn.execute(_due(now, limit).with_for_update(skip_locked=True)).scalars())
+        due = _due(now, limit, suspects).with_for_update(skip_locked=True)
+        ids = list(conn.execute(due).scalars())
         if not ids:
             return []
         statement = (
@@ -147,16 +176,19 @@ def claim_due(
         )
         claimed = list(conn.execute(statement).scalars())
     else:
-        claimed = list(conn.execute(claim_statement(now, limit, lease, claim)).scalars())
+        statement = claim_statement(now, limit, lease, claim, suspects)
+        claimed = list(conn.execute(statement).scalars())
     return load_claimed(conn, claimed, claim)
 
 
-def recover_expired(
-    session: Session, now: datetime, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS
-) -> Recovered:
-    """Release claims whose lease expired: pending again, or `unknown` if a send started."""
-    conn = session.connection()
-    expired = select(_a.c.id, _a.c.send_started_at, _a.c.attempts).where(
+def recover_expired(session: Session | Connection, now: datetime) -> Recovered:
+    """Release claims whose lease expired: pending again, or `unknown` if a send started.
+
+    An action released without a send counts a crash; one that crashed its dispatchers
+    alone `ISOLATED_CRASHES` times is quarantined (see the module docstring).
+    """
+    conn = connection_of(session)
+    expired = select(_a.c.id, _a.c.send_started_at, _a.c.crashes).where(
         _a.c.status == "claimed", _a.c.lease_expires_at <= now
     )
     if conn.dialect.name == "postgresql":
@@ -164,51 +196,19 @@ def recover_expired(
         # recoveries updating the same rows in different orders could deadlock.
         expired = expired.with_for_update(skip_locked=True)
     rows = conn.execute(expired).all()
+    limit = SUSPECT_CRASHES + ISOLATED_CRASHES
     lost = [r.id for r in rows if r.send_started_at is not None]
-    spent = [r.id for r in rows if r.send_started_at is None and r.attempts >= max_attempts]
-    again = [r.id for r in rows if r.send_started_at is None and r.attempts < max_attempts]
+    poison = [r.id for r in rows if r.send_started_at is None and r.crashes + 1 >= limit]
+    again = [r.id for r in rows if r.send_started_at is None and r.crashes + 1 < limit]
     done = {"lease_expires_at": None, "updated_at": now}
     # `claimed_by` stays on an unknown action: its own dispatcher may still report back.
     _update_ids(conn, lost, {**done, "status": "unknown", "last_error": LOST_SEND})
-    reason = f"the lease expired {max_attempts} times before a send started"
-    _update_ids(conn, spent, {**done, "status": "failed", "last_error": reason})
-    _update_ids(conn, again, {**done, "status": "pending", "claimed_by": None})
-    return Recovered(pending=len(again), unknown=len(lost), failed=len(spent))
-
-
-RETRIED_UNKNOWN = "outcome unknown; the channel is idempotent by key: sent again"
-
-
-def retry_unknown(
-    session: Session | Connection,
-    kinds: Sequence[str],
-    now: datetime,
-    *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-) -> int:
-    """Make `unknown` actions of these kinds pending again, due now; how many.
-
-    Only for kinds whose channel is idempotent by key, so that a message that did
-    arrive is not delivered twice. Each such send is a new attempt: an action that
-    keeps ending `unknown` stops after `max_attempts`.
-    """
-    if not kinds:
-        return 0
-    statement = (
-        update(_a)
-        .where(_a.c.status == "unknown", _a.c.kind.in_(list(kinds)))
-        .where(_a.c.attempts < max_attempts)
-        .values(
-            status="pending",
-            due_at=now,
-            claimed_by=None,
-            lease_expires_at=None,
-            send_started_at=None,
-            last_error=RETRIED_UNKNOWN,
-            updated_at=now,
-        )
-    )
-    return _connection(session).execute(statement).rowcount
+    crashed = {**done, "claimed_by": None, "crashes": _a.c.crashes + 1}
+    _update_ids(conn, poison, {**crashed, "status": "quarantined", "last_error": QUARANTINED})
+    _update_ids(conn, again, {**crashed, "status": "pending"})
+    if poison:
+        log.error("quarantined %d action(s) that crashed dispatchers: %s", len(poison), poison)
+    return Recovered(pending=len(again), unknown=len(lost), quarantined=len(poison))
 
 
 def _update_ids(conn: Connection, ids: Sequence[int], values: Mapping[str, Any]) -> None:
@@ -231,14 +231,30 @@ _mark_started = (
     .values(
         send_started_at=bindparam("_now"),
         lease_expires_at=bindparam("_until"),
+        attempts=_a.c.attempts + 1,
         updated_at=bindparam("_now"),
     )
     .returning(_a.c.id)
 )
+_renew = (
+    update(_a)
+    .where(
+        _a.c.status == "claimed",
+        _a.c.claimed_by == bindparam("_claim"),
+        _a.c.lease_expires_at > bindparam("_now"),
+    )
+    .values(lease_expires_at=bindparam("_until"))
+)
 
 
-def _connection(db: Session | Connection) -> Connection:
-    return db if isinstance(db, Connection) else db.connection()
+def renew_lease(db: Session | Connection, claim: str, now: datetime, lease: timedelta) -> int:
+    """Extend the lease of every action `claim` still holds to `now + lease`; how many.
+
+    An action whose lease already ran out is not renewed: another dispatcher may hold
+    it by now, and `mark_send_started` will not mark it for this claim.
+    """
+    params = {"_claim": claim, "_now": now, "_until": now + lease}
+    return int(connection_of(db).execute(_renew, params).rowcount)
 
 
 def mark_send_started(
@@ -248,11 +264,12 @@ def mark_send_started(
 
     Only actions whose claim still holds with a lease not yet expired are marked, and
     their lease is renewed for the sending; send nothing that is not in the result.
+    Each marked action counts an attempt.
     """
     by_claim: dict[str, list[int]] = {}
     for action in actions:
         by_claim.setdefault(action.claim, []).append(action.id)
-    conn = _connection(session)
+    conn = connection_of(session)
     marked: set[int] = set()
     for claim, ids in by_claim.items():
         for part in chunks(sorted(ids)):
@@ -281,8 +298,10 @@ _record_again = (
         status="pending",
         due_at=bindparam("_due_at"),
         last_error=bindparam("_reason"),
-        # A deferral is no attempt: it must not use up the retries of a failing provider.
-        attempts=_a.c.attempts - bindparam("_unclaim"),
+        # A send counted its attempt when it was marked; a retry without a send (the
+        # send rules raised) counts one here. A deferral is no attempt.
+        attempts=_a.c.attempts
+        + case((_a.c.send_started_at.is_(None), bindparam("_unsent_attempt")), else_=0),
         lease_expires_at=None,
         claimed_by=None,
         send_started_at=None,
@@ -305,14 +324,14 @@ def record_outcomes(
     """Write outcomes in bulk, each only where its claim still holds the action.
 
     `sent`, `failed`, `skipped` and `unknown` are final; `deferred` and `retry` make the
-    action pending again at their `due_at` (a retry keeps its attempt, a deferral not).
+    action pending again at their `due_at` (a retry is an attempt, a deferral not).
     An `unknown` left by an expired lease is still resolved by the claim that caused it.
     """
     given = {o.action_id: o for o in outcomes}
     result = Recorded()
     if not given:
         return result
-    conn = _connection(session)
+    conn = connection_of(session)
     held: set[int] = set()
     query = _holders_locked if conn.dialect.name == "postgresql" else _holders
     for part in chunks(sorted(given)):
@@ -343,7 +362,7 @@ def record_outcomes(
                     "_id": id,
                     "_due_at": o.due_at,
                     "_reason": o.reason,
-                    "_unclaim": 1 if o.status == "deferred" else 0,
+                    "_unsent_attempt": 1 if o.status == "retry" else 0,
                     "_now": now,
                 }
             )
@@ -354,14 +373,11 @@ def record_outcomes(
     return result
 
 
-# --- reports -------------------------------------------------------------------------------
+# Re-exported: what callers of the outbox used to find here.
+from .outbox_review import (  # noqa: E402
+    RETRIED_UNKNOWN,
+    outbox_summary,
+    retry_unknown,
+)
 
-
-def outbox_summary(session: Session) -> list[OutboxCount]:
-    """Actions per journey, kind and status."""
-    query = (
-        select(_a.c.journey, _a.c.kind, _a.c.status, func.count())
-        .group_by(_a.c.journey, _a.c.kind, _a.c.status)
-        .order_by(_a.c.journey, _a.c.kind, _a.c.status)
-    )
-    return [OutboxCount(j, k, s, int(n)) for j, k, s, n in session.connection().execute(query)]
+__all__ += ["RETRIED_UNKNOWN", "outbox_summary", "retry_unknown"]

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
+# Sends (and retries without a send) before an action that keeps failing gives up.
+DEFAULT_MAX_ATTEMPTS = 5
+
 OutcomeStatus = Literal["sent", "failed", "unknown", "skipped", "deferred", "retry"]
 OUTCOME_STATUSES: tuple[OutcomeStatus, ...] = (
     "sent",
@@ -57,7 +60,7 @@ class ClaimedAction:
     variant: str | None
     params: Mapping[str, Any]
     due_at: datetime
-    attempts: int  # claims so far, this one included
+    attempts: int  # sends started before this claim (and retries without a send)
     lease_expires_at: datetime
     customer: ClaimedCustomer
     promo: ClaimedPromo | None = None
@@ -97,7 +100,7 @@ class Recovered:
 
     pending: int = 0  # no request had left: due again
     unknown: int = 0  # a request may have left: never resent automatically
-    failed: int = 0  # expired too often without a send starting
+    quarantined: int = 0  # crashed its dispatchers alone again and again: held back
 
 
 @dataclass

@@ -22,6 +22,11 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def connection_of(db: Any) -> Connection:
+    """The connection of a Session, or the Connection itself."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
 def insert(conn: Connection, table: Table) -> Any:
     """INSERT with ON CONFLICT support for the connection's dialect."""
     if conn.dialect.name == "postgresql":

@@ -22,7 +22,7 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 ENROLLMENT_STATUSES = ("active", "completed", "exited", "goal")
-ACTION_STATUSES = ("pending", "claimed", "sent", "failed", "skipped", "unknown")
+ACTION_STATUSES = ("pending", "claimed", "sent", "failed", "skipped", "unknown", "quarantined")
 # What providers report about a message after it left (SendGrid events, Twilio callbacks).
 MESSAGE_EVENTS = (
     "queued",

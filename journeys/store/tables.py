@@ -261,6 +261,11 @@ class ActionRunBase(StoreModel):
         description="What the provider last reported: delivered, bounced, failed, …",
     )
     delivery_at: datetime | None = at_field(default=None, description="When it reported that")
+    crashes: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="Dispatchers that died holding the action before its send started",
+    )
 
 
 class ActionRun(ActionRunBase, table=True):
@@ -270,7 +275,8 @@ class ActionRun(ActionRunBase, table=True):
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         CheckConstraint(one_of("status", ACTION_STATUSES), name="status"),
-        Index("ix_action_run_status_due_at", "status", "due_at"),
+        # The claim's index: due rows in order, and whether they were caught in crashes.
+        Index("ix_action_run_status_due_at_crashes", "status", "due_at", "crashes"),
         Index("ix_action_run_enrollment_id_stage_entry", "enrollment_id", "stage_entry"),
         # Frequency caps read a customer's recent sends per channel at every dispatch.
         Index("ix_action_run_customer_id_status", "customer_id", "status"),
@@ -286,6 +292,21 @@ class ActionRunPublic(ActionRunBase):
     updated_at: datetime
 
 
+class ActionRelease(StoreModel, table=True):
+    """An operator's decision to send an `unknown` or `quarantined` action again: who,
+    when, why, and what the action was. Append-only: the record a resend is judged by."""
+
+    __tablename__ = "action_release"
+    __table_args__ = (Index("ix_action_release_action_run_id", "action_run_id"),)
+    id: int | None = id_field()
+    action_run_id: int = ref_field("action_run.id")
+    at: datetime = at_field()
+    operator: str = Field(max_length=128)
+    reason: str = Field(sa_type=Text)
+    from_status: str = Field(max_length=16)
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+
 # Core handles for the hot path (typed, unlike the models' `__table__`).
 _t = metadata.tables
 customer_t: Table = _t["customer"]
@@ -299,3 +320,4 @@ consent_t: Table = _t["consent"]
 consent_change_t: Table = _t["consent_change"]
 survey_response_t: Table = _t["survey_response"]
 message_event_t: Table = _t["message_event"]
+action_release_t: Table = _t["action_release"]

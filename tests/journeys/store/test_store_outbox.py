@@ -22,8 +22,11 @@ from journeys.store import (
     session_scope,
 )
 from journeys.store.outbox import (
+    ISOLATED_CRASHES,
     LOST_SEND,
+    QUARANTINED,
     RETRIED_UNKNOWN,
+    SUSPECT_CRASHES,
     ActionOutcome,
     ClaimedAction,
     claim_due,
@@ -31,8 +34,11 @@ from journeys.store.outbox import (
     mark_send_started,
     outbox_summary,
     record_outcomes,
+    recover_expired,
+    renew_lease,
     retry_unknown,
 )
+from journeys.store.outbox_review import held_actions, release_actions
 from journeys.store.tables import action_run_t
 
 if TYPE_CHECKING:
@@ -101,7 +107,8 @@ def test_a_claim_takes_the_oldest_due_actions_and_leases_them(
         "signup",
         "email",
     )
-    assert (first.template, first.action_key, first.attempts) == ("welcome", "welcome", 1)
+    # A claim is no attempt: only a send that starts counts one.
+    assert (first.template, first.action_key, first.attempts) == ("welcome", "welcome", 0)
     assert first.due_at == t0 and first.lease_expires_at == now + LEASE
     assert first.customer.email == "c0@example.com" and first.customer.first_name == "Kim0"
     assert first.customer.locale == "de-AT" and first.marketing
@@ -113,7 +120,7 @@ def test_a_claim_takes_the_oldest_due_actions_and_leases_them(
     stored = row(peek, first.id)
     assert (stored["status"], stored["attempts"], stored["claimed_by"]) == (
         "claimed",
-        1,
+        0,
         first.claim,
     )
     # The rest of the due ones next; the nudges are not due for two days.
@@ -191,7 +198,9 @@ def test_the_sqlite_claim_reads_the_status_due_at_index(tmp_path: Path, t0: date
         params = [p.isoformat(" ") if isinstance(p, datetime) else p for p in params]
         plan = [r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(params))]
     engine.dispose()
-    assert any("USING COVERING INDEX ix_action_run_status_due_at" in step for step in plan), plan
+    assert any(
+        "USING COVERING INDEX ix_action_run_status_due_at_crashes" in step for step in plan
+    ), plan
     assert not any(step.startswith("SCAN") for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan  # the index gives the order
 
@@ -208,7 +217,9 @@ def test_an_expired_lease_before_the_send_started_is_claimed_again_and_sent_once
 
     [again] = claim(engine, now + LEASE)
 
-    assert again.id == crashed.id and again.claim != crashed.claim and again.attempts == 2
+    # The crash cost it time, not an attempt; it counts as a crash.
+    assert again.id == crashed.id and again.claim != crashed.claim and again.attempts == 0
+    assert row(peek, again.id)["crashes"] == 1
     assert mark(engine, now + LEASE, again) == {again.id}
     done = record(engine, now + LEASE, ActionOutcome.of(again, "sent", provider_message_id="m-1"))
     assert done.written == {"sent": 1} and done.stale == []
@@ -219,7 +230,7 @@ def test_an_expired_lease_before_the_send_started_is_claimed_again_and_sent_once
     assert (stored["status"], stored["provider_message_id"], stored["attempts"]) == (
         "sent",
         "m-1",
-        2,
+        1,
     )
     assert claim(engine, now + timedelta(days=1)) == []
 
@@ -272,17 +283,115 @@ def test_the_lease_is_renewed_when_the_send_starts(
     assert row(peek, action.id)["status"] == "claimed"
 
 
-def test_recovery_gives_up_on_an_action_whose_lease_keeps_expiring(
+def test_dispatchers_dying_with_an_action_in_their_batch_never_fail_it(
+    engine: Engine, registry: JourneyRegistry, make_event: MakeEvent, peek: Peek
+) -> None:
+    now = signups(engine, registry, make_event, 3)
+    t = now
+    # Dispatchers die over and over with all three in their batch, none sent.
+    for _ in range(SUSPECT_CRASHES):
+        assert len(claim(engine, t)) == 3
+        t += LEASE
+    # Caught in crashes: from now on each is claimed only alone, never in a batch.
+    assert claim(engine, t) == []
+    rows = {r["id"]: r for r in peek.rows("action_run") if r["template"] == "welcome"}
+    assert {(r["status"], r["attempts"], r["crashes"]) for r in rows.values()} == {
+        ("pending", 0, SUSPECT_CRASHES)
+    }
+    first, second = claim(engine, t, suspects=True), claim(engine, t, suspects=True)
+    assert len(first) == len(second) == 1 and first[0].id != second[0].id
+    assert mark(engine, t, *first) == set(a.id for a in first)
+    record(engine, t, ActionOutcome.of(first[0], "sent", provider_message_id="p-1"))
+    assert row(peek, first[0].id)["status"] == "sent"
+
+
+def test_an_action_that_keeps_crashing_dispatchers_alone_is_quarantined_and_reported(
     engine: Engine, registry: JourneyRegistry, make_event: MakeEvent, peek: Peek
 ) -> None:
     now = signups(engine, registry, make_event, 1)
-    for attempt in range(3):
-        [action] = claim(engine, now + attempt * LEASE, max_attempts=3)
-        assert action.attempts == attempt + 1
+    with engine.begin() as conn:  # already caught in crashes in batches
+        conn.execute(update(action_run_t).values(crashes=SUSPECT_CRASHES))
+    t = now
+    for crash in range(ISOLATED_CRASHES):
+        assert claim(engine, t) == []  # never in a batch
+        [alone] = claim(engine, t, suspects=True)
+        t += LEASE  # the dispatcher holding it alone dies before the send
+        if crash < ISOLATED_CRASHES - 1:
+            assert row(peek, alone.id)["status"] == "claimed"
+    with session_scope(engine) as session:
+        recovered = recover_expired(session, t)
+    assert (recovered.quarantined, recovered.pending) == (1, 0)
+    stored = row(peek, alone.id)
+    assert (stored["status"], stored["attempts"], stored["last_error"]) == (
+        "quarantined",
+        0,
+        QUARANTINED,
+    )
+    assert claim(engine, t + timedelta(days=1), suspects=True) == []
+    with session_scope(engine, readonly=True) as session:
+        [held] = held_actions(session, "quarantined")
+    assert (held.id, held.customer, held.crashes) == (alone.id, "c000", 5)
 
-    assert claim(engine, now + 3 * LEASE, max_attempts=3) == []
-    stored = row(peek, action.id)
-    assert stored["status"] == "failed" and "expired 3 times" in stored["last_error"]
+
+def test_a_release_is_recorded_and_makes_held_actions_pending_again(
+    engine: Engine, registry: JourneyRegistry, make_event: MakeEvent, peek: Peek
+) -> None:
+    now = signups(engine, registry, make_event, 3)
+    lost, quarantined, sent = claim(engine, now)
+    mark(engine, now, lost)
+    record(engine, now, ActionOutcome.of(sent, "sent", provider_message_id="p"))
+    with engine.begin() as conn:
+        conn.execute(
+            update(action_run_t)
+            .where(action_run_t.c.id == quarantined.id)
+            .values(status="quarantined", last_error=QUARANTINED)
+        )
+    t = now + LEASE
+    claim(engine, t)  # the lease of `lost` expired after its send started: unknown
+    with session_scope(engine, readonly=True) as session:
+        assert [h.id for h in held_actions(session, "unknown", before=t)] == [lost.id]
+        assert held_actions(session, "unknown", before=now - M) == []
+
+    with session_scope(engine) as session:
+        released = release_actions(
+            session,
+            [lost.id, quarantined.id, sent.id],
+            operator="ops@example.com",
+            reason="SendGrid activity shows no delivery",
+            now=t,
+        )
+
+    assert released == sorted([lost.id, quarantined.id])  # a sent action is not held
+    for id in released:
+        stored = row(peek, id)
+        assert (stored["status"], stored["due_at"], stored["crashes"]) == ("pending", t, 0)
+        assert stored["last_error"].startswith("released by ops@example.com")
+    log = {r["action_run_id"]: r for r in peek.rows("action_release")}
+    assert set(log) == set(released)
+    assert (log[lost.id]["from_status"], log[lost.id]["last_error"]) == ("unknown", LOST_SEND)
+    assert log[quarantined.id]["operator"] == "ops@example.com"
+    assert row(peek, sent.id)["status"] == "sent"
+    assert {a.id for a in claim(engine, t)} >= set(released)
+    with pytest.raises(ValueError, match="reason"), session_scope(engine) as session:
+        release_actions(session, [lost.id], operator="ops", reason=" ", now=t)
+
+
+def test_a_renewed_lease_keeps_a_long_batch_and_a_lost_one_is_not_renewed(
+    engine: Engine, registry: JourneyRegistry, make_event: MakeEvent, peek: Peek
+) -> None:
+    now = signups(engine, registry, make_event, 2)
+    first, second = claim(engine, now)
+    with session_scope(engine) as session:
+        assert renew_lease(session, first.claim, now + LEASE - M, LEASE) == 2
+    assert claim(engine, now + LEASE + M) == []  # still held: renewed
+    assert row(peek, second.id)["lease_expires_at"] == now + 2 * LEASE - M
+    # Past the renewed lease without a word: nothing is renewed any more...
+    late = now + 2 * LEASE
+    with session_scope(engine) as session:
+        assert renew_lease(session, first.claim, late, LEASE) == 0
+    # ...and the next claim takes both over; the old claim marks nothing.
+    assert {a.id for a in claim(engine, late)} == {first.id, second.id}
+    assert mark(engine, late, first, second) == set()
 
 
 # --- outcomes ------------------------------------------------------------------------------
@@ -332,7 +441,7 @@ def test_a_deferred_action_is_pending_again_from_its_new_time(
     assert (stored["lease_expires_at"], stored["claimed_by"]) == (None, None)
     assert claim(engine, until - M) == []
     [again] = claim(engine, until)
-    assert again.id == action.id and again.attempts == 1  # a deferral is no attempt
+    assert again.id == action.id and again.attempts == 0  # a deferral is no attempt
 
 
 def test_a_retry_is_pending_again_after_the_backoff_and_keeps_its_attempt(
@@ -349,7 +458,18 @@ def test_a_retry_is_pending_again_after_the_backoff_and_keeps_its_attempt(
     assert stored["last_error"] == "HTTP 503"
     assert claim(engine, now + M) == []
     [again] = claim(engine, now + 2 * M)
-    assert again.attempts == 2
+    assert again.attempts == 1
+
+
+def test_a_retry_without_a_send_counts_an_attempt(
+    engine: Engine, registry: JourneyRegistry, make_event: MakeEvent, peek: Peek
+) -> None:
+    now = signups(engine, registry, make_event, 1)
+    [action] = claim(engine, now)  # the send rules raised: no send started
+
+    record(engine, now, ActionOutcome.of(action, "retry", reason="policy", due_at=now + M))
+
+    assert row(peek, action.id)["attempts"] == 1
 
 
 def test_outcomes_reach_only_actions_the_claim_still_holds(
@@ -406,7 +526,7 @@ def test_unknown_actions_of_an_idempotent_channel_are_sent_again_a_few_times(
     [action] = claim(engine, now)
     t = now
     for attempt in range(1, 4):
-        assert action.attempts == attempt
+        assert action.attempts == attempt - 1  # sends before this one
         assert mark(engine, t, action) == {action.id}  # sent, then the process dies
         t += LEASE
         assert claim(engine, t) == []  # unknown, by itself never resent
@@ -418,4 +538,4 @@ def test_unknown_actions_of_an_idempotent_channel_are_sent_again_a_few_times(
             assert (stored["status"], stored["last_error"]) == ("pending", RETRIED_UNKNOWN)
             [action] = claim(engine, t)
     # The third attempt ended unknown too: it stays so.
-    assert (row(peek, action.id)["status"], action.attempts) == ("unknown", 3)
+    assert (row(peek, action.id)["status"], row(peek, action.id)["attempts"]) == ("unknown", 3)
