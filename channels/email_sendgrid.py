@@ -8,9 +8,11 @@ personalization, where the spec types it as an object; the message-level
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import http.client
 import json
+import re
 import urllib.error
 from typing import Any
 
@@ -51,6 +53,25 @@ def _error_detail(body: Any) -> str:
         pass
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
     return text[:500] or "no error detail"
+
+
+# The recipient's own address is what SendGrid refused ("Does not contain a valid
+# address."): no later message can reach it either.
+_RECIPIENT_FIELD = re.compile(r"personalizations\.\d+\.to\.\d+\.email")
+
+
+def _unusable_address(result: SendResult, body: Any) -> SendResult:
+    """A permanent refusal of the recipient's address suppresses it (for every journey)."""
+    if result.status != "failed" or result.http_status != 400:
+        return result
+    try:
+        payload = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        fields = [str(e.get("field") or "") for e in payload.get("errors") or []]
+    except (ValueError, AttributeError, TypeError):
+        return result
+    if any(_RECIPIENT_FIELD.fullmatch(f) for f in fields):
+        return dataclasses.replace(result, consent_change=("email", "suppressed"))
+    return result
 
 
 class SendGridChannel:
@@ -145,9 +166,10 @@ class SendGridChannel:
         try:
             response = self._endpoint.post(request_body=body, timeout=self._timeout)
         except python_http_client.exceptions.HTTPError as exc:
-            return refusal(
+            refused = refusal(
                 self.name, int(exc.status_code), _error_detail(exc.body), headers=exc.headers
             )
+            return _unusable_address(refused, exc.body)
         except urllib.error.URLError as exc:
             # Raised only while connecting or writing the request (see KeepAliveTransport).
             raise not_sent(self.name, exc) from exc
@@ -165,7 +187,8 @@ class SendGridChannel:
                 reason="sandbox mode: accepted, not delivered" if self.sandbox else None,
                 channel=self.name,
             )
-        return refusal(self.name, status, _error_detail(response.body), headers=headers)
+        refused = refusal(self.name, status, _error_detail(response.body), headers=headers)
+        return _unusable_address(refused, response.body)
 
     def close(self) -> None:
         self._transport.close()

@@ -30,6 +30,14 @@ from journeys.phone import InvalidPhoneNumber, normalize_e164
 TWILIO_API = "https://api.twilio.com"
 RATE_LIMITED = 20429
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
+# Refusals that say the number must not be used again. 21610: the recipient replied STOP
+# (a consent change). 21211 (invalid 'To' number) and 21614 (not a mobile number): the
+# number is unusable for SMS, so it is suppressed, not unsubscribed.
+REFUSAL_CONSENT: dict[int, str] = {
+    OPTED_OUT: "unsubscribed",
+    21211: "suppressed",
+    21614: "suppressed",
+}
 # Codes that are retryable whatever HTTP status carries them.
 RETRYABLE_CODES = frozenset({RATE_LIMITED, 20500, 20503})
 
@@ -254,7 +262,7 @@ class TwilioChannel:
             reason=f"HTTP {status}, Twilio error {code}: {detail}",
             error_code=error_code,
             http_status=status,
-            consent_change=("sms", "unsubscribed") if code == OPTED_OUT else None,
+            consent_change=("sms", REFUSAL_CONSENT[code]) if code in REFUSAL_CONSENT else None,
             channel=self.name,
         )
 

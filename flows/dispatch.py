@@ -50,6 +50,7 @@ from journeys.store import JourneyRegistry, session_scope
 from journeys.store.outbox import (
     DEFAULT_MAX_ATTEMPTS,
     ActionOutcome,
+    AddressConsent,
     ClaimedAction,
     OutcomeStatus,
     claim_due,
@@ -264,12 +265,12 @@ Settled: TypeAlias = tuple[ClaimedAction, ActionOutcome]
 
 @dataclass
 class _InFlight:
-    actions: list[ClaimedAction]
+    going: list[tuple[ClaimedAction, OutboundMessage]]
     waiting: Callable[[], list[SendOutcome]]
 
     def outcomes(self, run: _Run) -> list[Settled]:
         sent = self.waiting()
-        return [(a, run.settle(a, r)) for a, r in zip(self.actions, sent, strict=True)]
+        return [(a, run.settle(a, r, m)) for (a, m), r in zip(self.going, sent, strict=True)]
 
 
 @dataclass
@@ -286,6 +287,7 @@ class _Run:
     pool: Executor
     clock: Callable[[], datetime] | None = None
     summary: DispatchSummary = field(default_factory=DispatchSummary)
+    refused: set[tuple[str, str]] = field(default_factory=set)  # (channel, address)
 
     def tick(self) -> datetime:
         """The time now: the wall clock if there is one (never before `now`), else `now`."""
@@ -304,6 +306,8 @@ class _Run:
             if out is not None:
                 done += out.outcomes(self)
                 out = None
+            if self.refused and chunk:
+                chunk = self.drop_refused(chunk, done)
             if not chunk:
                 continue
             # A plain connection: an ORM session per chunk costs more than its statements.
@@ -317,12 +321,26 @@ class _Run:
             self.summary.stale += len(chunk) - len(started)
             going = [(a, m) for a, m in chunk if a.id in started]
             waiting = start_many(self.channels[kind], [m for _, m in going], self.pool)
-            out = _InFlight([a for a, _ in going], waiting)
+            out = _InFlight(going, waiting)
         if out is not None:
             done += out.outcomes(self)
         if done:
             with self.engine.begin() as conn:
                 self.record(conn, done, self.tick())
+
+    def drop_refused(
+        self, chunk: list[tuple[ClaimedAction, OutboundMessage]], done: list[Settled]
+    ) -> list[tuple[ClaimedAction, OutboundMessage]]:
+        # The send rules read consent once per batch: an address refused since then
+        # (STOP, an invalid number) is skipped for the rest of the batch here.
+        keep = []
+        for action, message in chunk:
+            if (message.channel, message.to) in self.refused:
+                why = "the provider refused this address earlier in the batch"
+                done.append((action, ActionOutcome.of(action, "skipped", reason=why)))
+            else:
+                keep.append((action, message))
+        return keep
 
     def chunks(
         self, claimed: list[ClaimedAction]
@@ -402,7 +420,9 @@ class _Run:
             return outcome("failed", rendered.reason or rendered.error_code or "not rendered")
         return rendered
 
-    def settle(self, action: ClaimedAction, result: SendOutcome) -> ActionOutcome:
+    def settle(
+        self, action: ClaimedAction, result: SendOutcome, message: OutboundMessage
+    ) -> ActionOutcome:
         if isinstance(result, RetryableSendError):
             return self.retry(action, str(result), result.retry_after)
         if isinstance(result, ChannelError):
@@ -410,7 +430,16 @@ class _Run:
         if result.status == "sent":
             return ActionOutcome.of(action, "sent", provider_message_id=result.provider_message_id)
         reason = result.reason or result.error_code
-        return ActionOutcome.of(action, result.status, reason=reason)
+        consent = None
+        if result.consent_change is not None:
+            # The address must not be used again (STOP, an invalid number): recorded with
+            # the outcome, so the next marketing message is held back by the send rules.
+            channel, status = result.consent_change
+            detail = result.error_code or f"HTTP {result.http_status}"
+            source = f"{result.channel or action.kind} refusal {detail}"
+            consent = AddressConsent(channel, message.to, status, source[:64])
+            self.refused.add((message.channel, message.to))
+        return ActionOutcome.of(action, result.status, reason=reason, consent=consent)
 
     def retry(self, action: ClaimedAction, reason: str, retry_after: float | None) -> ActionOutcome:
         # This attempt is the send that was refused (counted when it was marked), or a

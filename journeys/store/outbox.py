@@ -49,11 +49,13 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, case, select, update
 from sqlmodel import Session
 
+from .feedback import customers_by_email, customers_by_phone
 from .outbox_load import load_claimed
 from .outbox_types import (
     DEFAULT_MAX_ATTEMPTS,
     OUTCOME_STATUSES,
     ActionOutcome,
+    AddressConsent,
     ClaimedAction,
     ClaimedCustomer,
     ClaimedPromo,
@@ -61,6 +63,7 @@ from .outbox_types import (
     Recorded,
     Recovered,
 )
+from .policy_inputs import record_consent
 from .sql import chunks, connection_of
 from .tables import action_run_t
 
@@ -72,6 +75,7 @@ __all__ = [
     "QUARANTINED",
     "SUSPECT_CRASHES",
     "ActionOutcome",
+    "AddressConsent",
     "ClaimedAction",
     "ClaimedCustomer",
     "ClaimedPromo",
@@ -370,7 +374,20 @@ def record_outcomes(
         conn.execute(_record_final, final)
     if again:
         conn.execute(_record_again, again)
+    for change in (given[id].consent for id in sorted(held)):
+        if change is not None:
+            _apply_refusal(conn, change, now)
     return result
+
+
+def _apply_refusal(conn: Connection, change: AddressConsent, now: datetime) -> None:
+    # Address-level, like a provider's report: every customer with the number or address.
+    find = customers_by_phone if change.channel == "sms" else customers_by_email
+    for customer in find(conn, change.address):
+        record_consent(
+            conn, customer.id, change.channel, change.status, change.source, now,
+            keep_suppressed=True,
+        )  # fmt: skip
 
 
 # Re-exported: what callers of the outbox used to find here.

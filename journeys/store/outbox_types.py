@@ -72,6 +72,15 @@ class ClaimedAction:
         return bool(self.params.get("marketing", True))
 
 
+class AddressConsent(NamedTuple):
+    """A provider's refusal that changes what an address may receive."""
+
+    channel: str  # email, sms
+    address: str  # as sent: the email address, the E.164 number
+    status: str  # unsubscribed (the recipient opted out), suppressed (unusable)
+    source: str  # e.g. "twilio refusal 21610", the proof kept in the consent history
+
+
 @dataclass(frozen=True, slots=True)
 class ActionOutcome:
     """What became of one claimed action; `due_at` for `deferred` and `retry`."""
@@ -82,6 +91,9 @@ class ActionOutcome:
     reason: str | None = None
     provider_message_id: str | None = None
     due_at: datetime | None = None
+    # A refusal that means the address must not be used again: (channel, address, new
+    # consent status), applied in the transaction that records the outcome.
+    consent: AddressConsent | None = None
 
     @classmethod
     def of(cls, action: ClaimedAction, status: OutcomeStatus, **details: Any) -> ActionOutcome:
