@@ -143,15 +143,16 @@ def test_fake_rejects_unknown_and_missing_parameters(twilio_fake: TwilioFake) ->
 
 
 @pytest.mark.parametrize(
-    ("code", "message"),
+    ("code", "message", "consent"),
     [
-        (21211, "The 'To' number +4915123456789 is not a valid phone number."),
-        (21614, "'To' number is not a valid mobile number"),
-        (21408, "Permission to send an SMS has not been enabled for the region"),
+        # The number itself is unusable: suppressed for SMS, not a consent change.
+        (21211, "The 'To' number +4915123456789 is not a valid phone number.", "suppressed"),
+        (21614, "'To' number is not a valid mobile number", "suppressed"),
+        (21408, "Permission to send an SMS has not been enabled for the region", None),
     ],
 )
 def test_permanent_twilio_errors_are_failed_results(
-    twilio_fake: TwilioFake, code: int, message: str
+    twilio_fake: TwilioFake, code: int, message: str, consent: str | None
 ) -> None:
     twilio_fake.replies.append(twilio_error(400, code, message))
     result = channel(twilio_fake.url).send(make_sms())
@@ -159,7 +160,7 @@ def test_permanent_twilio_errors_are_failed_results(
     assert result.error_code == str(code)
     assert result.http_status == 400
     assert message in (result.reason or "")
-    assert result.consent_change is None
+    assert result.consent_change == (None if consent is None else ("sms", consent))
 
 
 def test_opted_out_recipient_is_a_consent_change(twilio_fake: TwilioFake) -> None:
