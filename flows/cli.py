@@ -239,6 +239,10 @@ from .webhooks import register as _register_webhooks  # noqa: E402
 
 _register_webhooks(app)  # `journeyflow webhooks [--host H] [--port P] [--no-process]`
 
+from .cli_messages import register as _register_messages  # noqa: E402
+
+_register_messages(app)  # `journeyflow messages unknown|quarantined|release`
+
 
 def main() -> None:
     app()

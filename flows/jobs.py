@@ -34,7 +34,7 @@ from journeys.store import BatchResult
 from journeys.store.outbox import DEFAULT_MAX_ATTEMPTS
 
 from . import runtime
-from .dispatch import DispatchSummary
+from .dispatch import DEFAULT_LEASE, DispatchSummary
 
 INBOX_EVENT = "journeyflow.inbox.received"
 INBOX_RESOURCE = "journeyflow.inbox"
@@ -70,7 +70,13 @@ class DispatchParams(_Params):
 
     batch_size: int = Field(200, ge=1, le=5_000, description="Actions claimed per batch")
     concurrency: int = Field(4, ge=1, le=64, description="Requests in flight per channel")
-    lease_minutes: float = Field(10, gt=0, description="How long a claim holds")
+    lease_seconds: float = Field(
+        DEFAULT_LEASE.total_seconds(),
+        ge=5,
+        le=3600,
+        description="How long a claim holds without renewal (renewed at every chunk); "
+        "a crashed dispatcher's actions are free again after it",
+    )
     max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, description="Sends before giving up")
 
 
@@ -78,7 +84,7 @@ def _dispatch_options(params: DispatchParams) -> dict[str, Any]:
     return {
         "batch_size": params.batch_size,
         "virtual": params.now is not None,
-        "lease": timedelta(minutes=params.lease_minutes),
+        "lease": timedelta(seconds=params.lease_seconds),
         "max_attempts": params.max_attempts,
         "concurrency": params.concurrency,
     }
@@ -224,7 +230,11 @@ def dispatch_due(params: DispatchParams = DISPATCH_DEFAULTS) -> dict[str, int]:
 
 
 def run_once(
-    now: datetime | None = None, *, batch_size: int = 500, max_batches: int = 100
+    now: datetime | None = None,
+    *,
+    batch_size: int = 500,
+    max_batches: int = 100,
+    lease: timedelta | None = None,
 ) -> dict[str, dict[str, int]]:
     """Ingest, then timers, then dispatch, once each, as plain calls (no flow or task runs).
 
@@ -247,7 +257,10 @@ def run_once(
         max_batches,
         done=lambda r: r.timers,
     )
-    options = _dispatch_options(DispatchParams(now=now))
+    params = DispatchParams(now=now)
+    if lease is not None:
+        params = params.model_copy(update={"lease_seconds": lease.total_seconds()})
+    options = _dispatch_options(params)
     sent = runtime.drain_outbox(
         lambda: runtime.dispatch_batch(store, sender, at(), **options),
         options["batch_size"],

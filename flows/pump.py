@@ -22,18 +22,12 @@ from journeys.store import BatchResult
 from journeys.store.outbox import DEFAULT_MAX_ATTEMPTS
 
 from . import runtime
-from .dispatch import DispatchSummary
+from .dispatch import DEFAULT_LEASE, DispatchSummary
+from .schedules import job_params
 
 log = logging.getLogger("journeyflow.pump")
 
 TICK_SECONDS = 30.0
-
-
-def _job_params(name: str) -> dict[str, Any]:
-    from .serve import JOBS
-
-    params: dict[str, Any] = next(j for j in JOBS if j.name == name).parameters["params"]
-    return params
 
 
 @dataclass(frozen=True)
@@ -45,20 +39,21 @@ class PumpSettings:
     dispatch_batch: int = 200
     dispatch_max_batches: int = 50
     concurrency: int = 4
-    lease: timedelta = timedelta(minutes=10)
+    lease: timedelta = DEFAULT_LEASE
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     @classmethod
-    def from_jobs(cls) -> PumpSettings:
-        """The parameters of the `ingest` and `dispatch` deployments (flows.serve.JOBS)."""
-        ingest, dispatch = _job_params("ingest"), _job_params("dispatch")
+    def from_jobs(cls, lease: timedelta | None = None) -> PumpSettings:
+        """The parameters of the `ingest` and `dispatch` deployments (flows.schedules),
+        with `lease` instead of the dispatch job's if given."""
+        ingest, dispatch = job_params("ingest"), job_params("dispatch")
         return cls(
             ingest_batch=ingest["batch_size"],
             ingest_max_batches=ingest["max_batches"],
             dispatch_batch=dispatch["batch_size"],
             dispatch_max_batches=dispatch["max_batches"],
             concurrency=dispatch["concurrency"],
-            lease=timedelta(minutes=dispatch["lease_minutes"]),
+            lease=lease or timedelta(seconds=dispatch["lease_seconds"]),
             max_attempts=dispatch.get("max_attempts", DEFAULT_MAX_ATTEMPTS),
         )
 

@@ -35,79 +35,33 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
 
+from .cli_options import LEASE_OPTION, lease_of
+from .schedules import JOBS, Job
+
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
+
+__all__ = ["JOBS", "Job", "deployments", "local_server", "register", "serve_all"]
 
 SERVER_LOG = Path("var/prefect-server.log")
 # What makes a local server quiet and cheap on a machine without internet access.
 QUIET_SERVER_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
 
-@dataclass(frozen=True)
-class Job:
-    """One deployment: which flow, when, with what parameters."""
-
-    name: str
-    flow: str  # attribute of flows.jobs
-    cron: str
-    timezone: str
-    description: str
-    parameters: dict[str, Any]
-    tags: tuple[str, ...] = ("journeyflow",)
-    inbox_trigger: bool = False
-
-
-# Keep in step with prefect.yaml (tests/flows/test_jobs.py compares them).
-JOBS: tuple[Job, ...] = (
-    Job(
-        "ingest",
-        "ingest_events",
-        "* * * * *",
-        "UTC",
-        "Apply the events the receivers stored in the inbox.",
-        {"params": {"batch_size": 500, "max_batches": 100}},
-        inbox_trigger=True,
-    ),
-    Job(
-        "timers",
-        "advance_timers",
-        "*/5 * * * *",
-        "UTC",
-        "Fire the time-based transitions that fell due, in every journey.",
-        {"params": {"batch_size": 500, "max_batches": 100}},
-    ),
-    Job(
-        "reengagement-sweep",
-        "advance_timers",
-        "0 9 * * *",
-        "Europe/Berlin",
-        "Daily morning sweep of the re-engagement journey (customer_lifecycle).",
-        {"params": {"batch_size": 500, "max_batches": 200, "journeys": ["customer_lifecycle"]}},
-        tags=("journeyflow", "reengagement"),
-    ),
-    Job(
-        "dispatch",
-        "dispatch_due",
-        "* * * * *",
-        "UTC",
-        "Send the actions that fell due through the configured channels.",
-        {"params": {"batch_size": 200, "max_batches": 50, "concurrency": 4, "lease_minutes": 10}},
-    ),
-)
 INBOX_TRIGGER_WINDOW = timedelta(seconds=15)
 
 
-def deployments() -> list[RunnerDeployment]:
-    """The deployments of prefect.yaml, built from the flows for `serve`."""
+def deployments(lease: timedelta | None = None) -> list[RunnerDeployment]:
+    """The deployments of prefect.yaml, built from the flows for `serve`; `lease`
+    replaces the dispatch job's `lease_seconds`."""
     from prefect.events import DeploymentEventTrigger
     from prefect.events.schemas.automations import Posture
     from prefect.schedules import Cron
@@ -130,11 +84,15 @@ def deployments() -> list[RunnerDeployment]:
                 )
             )
         flow = getattr(jobs, job.flow)
+        parameters = job.parameters
+        if lease is not None and "lease_seconds" in parameters["params"]:
+            params = {**parameters["params"], "lease_seconds": lease.total_seconds()}
+            parameters = {**parameters, "params": params}
         built.append(
             flow.to_deployment(
                 job.name,
                 schedules=[Cron(job.cron, timezone=job.timezone)],
-                parameters=job.parameters,
+                parameters=parameters,
                 triggers=triggers or None,
                 description=job.description,
                 tags=list(job.tags),
@@ -239,7 +197,9 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
-def serve_all(*, limit: int | None = None, server_log: Path = SERVER_LOG) -> None:
+def serve_all(
+    *, limit: int | None = None, server_log: Path = SERVER_LOG, lease: timedelta | None = None
+) -> None:
     """Serve every deployment until SIGTERM or SIGINT; start a local server if none is set.
 
     `limit` caps the flow runs executing at once (default: no cap).
@@ -256,13 +216,13 @@ def serve_all(*, limit: int | None = None, server_log: Path = SERVER_LOG) -> Non
     try:
         api_url = configured_api_url()
         if api_url is not None:
-            serve(*deployments(), limit=limit)
+            serve(*deployments(lease), limit=limit)
             return
         with local_server(log=server_log) as url:
             # Flow runs are subprocesses: they read the environment, this process the settings.
             os.environ["PREFECT_API_URL"] = url
             with temporary_settings(updates={PREFECT_API_URL: url}):
-                serve(*deployments(), limit=limit)
+                serve(*deployments(lease), limit=limit)
     except (_Stop, KeyboardInterrupt):
         pass
     finally:
@@ -288,6 +248,7 @@ def register(app: typer.Typer) -> None:
         no_webhooks: Annotated[
             bool, typer.Option("--no-webhooks", help="Do not start the webhook receiver")
         ] = False,
+        lease: Annotated[float | None, LEASE_OPTION] = None,
     ) -> None:
         """Run ingest, timers, re-engagement and dispatch on their schedules (Ctrl-C stops).
 
@@ -297,14 +258,14 @@ def register(app: typer.Typer) -> None:
         if once:
             from .jobs import run_once
 
-            for step, counts in run_once().items():
+            for step, counts in run_once(lease=lease_of(lease)).items():
                 done = ", ".join(f"{k} {n}" for k, n in counts.items() if n)
                 typer.echo(f"{step}: {done or 'nothing to do'}")
             return
         if no_webhooks:
-            serve_all(limit=limit)
+            serve_all(limit=limit, lease=lease_of(lease))
             return
         from .webhooks import receiver_running
 
-        with receiver_running(webhooks_host, webhooks_port):
-            serve_all(limit=limit)
+        with receiver_running(webhooks_host, webhooks_port, lease=lease_of(lease)):
+            serve_all(limit=limit, lease=lease_of(lease))

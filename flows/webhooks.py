@@ -21,10 +21,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from .cli_options import LEASE_OPTION, lease_of
 
 if TYPE_CHECKING:
     import uvicorn
@@ -45,7 +48,7 @@ class ReceiverService:
     pump: InboxPump | None
 
 
-def build_receiver(*, process: bool = True) -> ReceiverService:
+def build_receiver(*, process: bool = True, lease: timedelta | None = None) -> ReceiverService:
     """The receiver for JOURNEYFLOW_DATABASE_URL and webhooks.yaml (or JOURNEYFLOW_WEBHOOKS).
 
     The store is made ready (schema, journeys) and the channels are built before the
@@ -59,7 +62,10 @@ def build_receiver(*, process: bool = True) -> ReceiverService:
 
     config = load_receiver_config()
     store = runtime.open_store()
-    pump = InboxPump(store, runtime.open_sender()) if process else None
+    from .pump import PumpSettings
+
+    settings = PumpSettings.from_jobs(lease)
+    pump = InboxPump(store, runtime.open_sender(), settings=settings) if process else None
     inbox = Inbox(store.engine, on_stored=pump.wake if pump else None)
     app = create_app(config, inbox, signer=LinkSigner.from_env())
     return ReceiverService(app, pump)
@@ -107,10 +113,15 @@ def _summary(service: ReceiverService, host: str, port: int) -> str:
     )
 
 
-def run_webhooks(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, process: bool = True) -> None:
+def run_webhooks(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    process: bool = True,
+    lease: timedelta | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT; requests in flight finish, then the pump's batch."""
     log_to_stderr()
-    service = build_receiver(process=process)
+    service = build_receiver(process=process, lease=lease)
     server = _uvicorn_server(service.app, host, port)
     # uvicorn restores the handlers it found and raises the signal again after its
     # graceful shutdown: with these, that second delivery only ends `run` normally.
@@ -135,14 +146,18 @@ def run_webhooks(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, process: bo
 
 @contextmanager
 def receiver_running(
-    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, process: bool = True
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    process: bool = True,
+    lease: timedelta | None = None,
 ) -> Iterator[ReceiverService]:
     """The receiver and its pump on threads of this process, for as long as the block runs."""
     from journeys.errors import JourneyflowError
 
     log_to_stderr()
     try:
-        service = build_receiver(process=process)
+        service = build_receiver(process=process, lease=lease)
     except JourneyflowError as exc:  # webhooks.yaml, a channel or the link secret
         typer.echo(f"journeyflow: the webhook receiver cannot start: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -182,6 +197,7 @@ def register(app: typer.Typer) -> None:
                 "(off: leave them to the scheduled flows)",
             ),
         ] = True,
+        lease: Annotated[float | None, LEASE_OPTION] = None,
     ) -> None:
         """Receive webhooks (webhooks.yaml) and apply them at once (Ctrl-C stops).
 
@@ -190,7 +206,7 @@ def register(app: typer.Typer) -> None:
         from journeys.errors import JourneyflowError
 
         try:
-            run_webhooks(host, port, process)
+            run_webhooks(host, port, process, lease_of(lease))
         except JourneyflowError as exc:  # webhooks.yaml, a channel or the link secret
             typer.echo(f"journeyflow webhooks: {exc}", err=True)
             raise typer.Exit(2) from None
