@@ -43,6 +43,7 @@ from journeys.store import JourneyRegistry, session_scope
 from journeys.store.outbox import (
     DEFAULT_MAX_ATTEMPTS,
     claim_due,
+    mark_preparing,
     recover_expired,
     retry_unknown,
 )
@@ -161,6 +162,9 @@ def _claim_and_send(
         claimed = claim_due(
             session, run.now, limit, run.lease, worker, recover=False, suspects=suspects
         )
+        windows = run.windows(claimed)
+        if windows:  # in hand from here on: see `journeys.store.outbox` on poison messages
+            mark_preparing(session, claimed[0].claim, [a.id for a in windows[0][1]], run.now)
         run.journeys.load(session.connection(), claimed)
         # A policy that needs the store (consent, recent sends) reads it once per batch.
         load = getattr(run.policy, "load", None)

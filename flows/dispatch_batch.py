@@ -7,7 +7,7 @@ docstring of `flows.dispatch` for the steps and why they are in this order).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from journeys.store.outbox import (
     AddressConsent,
     ClaimedAction,
     OutcomeStatus,
+    mark_preparing,
     mark_send_started,
     record_outcomes,
     renew_lease,
@@ -132,30 +133,39 @@ class BatchRun:
         return max(self.now, self.clock()) if self.clock is not None else self.now
 
     def batch(self, claimed: list[ClaimedAction]) -> None:
-        # Mark only the messages about to leave, a chunk of `concurrency` at a time: after
-        # a crash, what becomes `unknown` is what may really have been in flight, not the
-        # whole batch. The same short transaction records the previous chunk's outcomes.
-        # While a chunk is out, the next one is rendered (it is marked only once the
-        # chunk before it is back), so rendering overlaps the waiting for providers.
+        """Send a claimed batch whose first window is already marked as in hand."""
+        # Mark only the messages about to leave, a chunk at a time: after a crash, what
+        # becomes `unknown` is what may really have been in flight, not the whole batch.
+        # Likewise only the window about to be decided and rendered is marked as in hand:
+        # a crash counts against it, never against the rest of the batch. One short
+        # transaction per window does all that and records the previous chunk's
+        # outcomes. While a chunk is out, the next window is rendered, so rendering
+        # overlaps the waiting for providers.
         done: list[tuple[ClaimedAction, ActionOutcome]] = []
         out: _InFlight | None = None
-        for kind, chunk, settled in self.chunks(claimed):
+        windows = self.windows(claimed)
+        claim = claimed[0].claim if claimed else ""
+        for index, (kind, window) in enumerate(windows):
+            chunk, settled = self.prepare_window(window)
             done += settled
             if out is not None:
                 done += out.outcomes(self)
                 out = None
             if self.refused and chunk:
                 chunk = self.drop_refused(chunk, done)
-            if not chunk:
-                continue
+            following = windows[index + 1][1] if index + 1 < len(windows) else []
             # A plain connection: an ORM session per chunk costs more than its statements.
             now = self.tick()
             with self.engine.begin() as conn:
                 self.record(conn, done, now)
                 # The whole batch's lease, from the time this chunk really leaves.
-                renew_lease(conn, chunk[0][0].claim, now, self.lease)
+                renew_lease(conn, claim, now, self.lease)
                 started = mark_send_started(conn, (a for a, _ in chunk), now, self.lease)
+                if following:
+                    mark_preparing(conn, claim, [a.id for a in following], now)
             done = []
+            if not chunk:
+                continue
             self.summary.stale += len(chunk) - len(started)
             going = [(a, m) for a, m in chunk if a.id in started]
             waiting = start_many(self.channels[kind], [m for _, m in going], self.pool)
@@ -180,29 +190,29 @@ class BatchRun:
                 keep.append((action, message))
         return keep
 
-    def chunks(
-        self, claimed: list[ClaimedAction]
-    ) -> Iterator[tuple[str, list[tuple[ClaimedAction, OutboundMessage]], list[Settled]]]:
-        """Per kind, chunks of up to `concurrency` rendered messages, each with the
-        outcomes of the actions settled without a send since the chunk before it."""
-        settled: list[Settled] = []
+    def windows(self, claimed: list[ClaimedAction]) -> list[tuple[str, list[ClaimedAction]]]:
+        """The batch in the order it is prepared: per kind, windows of one chunk each."""
         kinds = [*SENDABLE, *sorted({a.kind for a in claimed} - set(SENDABLE))]
+        windows = []
         for kind in kinds:
             size = self.chunk_size(kind)
-            chunk: list[tuple[ClaimedAction, OutboundMessage]] = []
-            for action in (a for a in claimed if a.kind == kind):
-                prepared = self.prepare(action)
-                if isinstance(prepared, OutboundMessage):
-                    chunk.append((action, prepared))
-                else:
-                    settled.append((action, prepared))
-                if len(chunk) == size:
-                    yield kind, chunk, settled
-                    chunk, settled = [], []
-            if chunk:
-                yield kind, chunk, settled
-                settled = []
-        yield "", [], settled
+            of_kind = [a for a in claimed if a.kind == kind]
+            windows += [(kind, of_kind[i : i + size]) for i in range(0, len(of_kind), size)]
+        return windows
+
+    def prepare_window(
+        self, window: list[ClaimedAction]
+    ) -> tuple[list[tuple[ClaimedAction, OutboundMessage]], list[Settled]]:
+        """The window's messages to send, and the outcomes of those that need no send."""
+        chunk: list[tuple[ClaimedAction, OutboundMessage]] = []
+        settled: list[Settled] = []
+        for action in window:
+            prepared = self.prepare(action)
+            if isinstance(prepared, OutboundMessage):
+                chunk.append((action, prepared))
+            else:
+                settled.append((action, prepared))
+        return chunk, settled
 
     def chunk_size(self, kind: str) -> int:
         # A channel that writes a chunk in one call (and makes it durable together) is

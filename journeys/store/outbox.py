@@ -30,12 +30,15 @@ claim id). The one exception is a channel that is idempotent by key, where a sec
 send of a message that did arrive only reports it (the outbox folder): `retry_unknown`
 makes such actions pending again, so that what a crash cut short is sent after all.
 
-Poison messages. An expired lease without a send counts a crash against each action
-the claim held (`crashes`). That alone proves nothing: a batch holds hundreds of
-actions and only one was in hand. An action caught in `SUSPECT_CRASHES` crashes is
-therefore claimed alone from then on (`claim_due(suspects=True)`); if dispatchers keep
-dying while they hold it alone, `ISOLATED_CRASHES` times, that is the evidence: it is
-`quarantined`, reported, and sent again only when an operator releases it.
+Poison messages. A dispatcher commits `preparing_since` for the few actions it is
+about to decide and render (`mark_preparing`, a window of one chunk, in the
+transaction it writes anyway); the rest of its batch only waits. When its lease
+expires, only the actions of that window count a crash (`crashes`); the waiting ones
+lose nothing but time. A window still holds several actions, so one crash proves
+nothing about any of them: an action with a crash is claimed alone from then on
+(`claim_due(suspects=True)`), and only if dispatchers keep dying while they prepare it
+alone, `ISOLATED_CRASHES` times, is that the evidence: it is `quarantined`, reported,
+and sent again only when an operator releases it.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ __all__ = [
     "Recovered",
     "claim_due",
     "claim_statement",
+    "mark_preparing",
     "mark_send_started",
     "record_outcomes",
     "recover_expired",
@@ -92,7 +96,7 @@ __all__ = [
 
 LOST_SEND = "lease expired after the send started; the provider may have the message"
 # Crashes before an action is claimed alone, and crashes while alone before quarantine.
-SUSPECT_CRASHES = 2
+SUSPECT_CRASHES = 1
 ISOLATED_CRASHES = 3
 QUARANTINED = (
     f"{ISOLATED_CRASHES} dispatchers died holding this action alone before its send "
@@ -130,17 +134,19 @@ def claim_statement(
     return (
         update(_a)
         .where(_a.c.id.in_(_due(now, limit, suspects).scalar_subquery()))
-        .values(_claim_values(now, lease, claim))
+        .values(_claim_values(now, lease, claim, suspects))
         .returning(_a.c.id)
     )
 
 
-def _claim_values(now: datetime, lease: timedelta, claim: str) -> dict[str, Any]:
+def _claim_values(now: datetime, lease: timedelta, claim: str, alone: bool) -> dict[str, Any]:
     return {
         "status": "claimed",
         "claimed_by": claim,
         "lease_expires_at": now + lease,
         "send_started_at": None,
+        # An action claimed alone is in hand at once: it is its own window.
+        "preparing_since": now if alone else None,
         "updated_at": now,
     }
 
@@ -175,7 +181,7 @@ def claim_due(
         statement = (
             update(_a)
             .where(_a.c.id.in_(ids))
-            .values(_claim_values(now, lease, claim))
+            .values(_claim_values(now, lease, claim, suspects))
             .returning(_a.c.id)
         )
         claimed = list(conn.execute(statement).scalars())
@@ -192,7 +198,7 @@ def recover_expired(session: Session | Connection, now: datetime) -> Recovered:
     alone `ISOLATED_CRASHES` times is quarantined (see the module docstring).
     """
     conn = connection_of(session)
-    expired = select(_a.c.id, _a.c.send_started_at, _a.c.crashes).where(
+    expired = select(_a.c.id, _a.c.send_started_at, _a.c.preparing_since, _a.c.crashes).where(
         _a.c.status == "claimed", _a.c.lease_expires_at <= now
     )
     if conn.dialect.name == "postgresql":
@@ -202,14 +208,20 @@ def recover_expired(session: Session | Connection, now: datetime) -> Recovered:
     rows = conn.execute(expired).all()
     limit = SUSPECT_CRASHES + ISOLATED_CRASHES
     lost = [r.id for r in rows if r.send_started_at is not None]
-    poison = [r.id for r in rows if r.send_started_at is None and r.crashes + 1 >= limit]
-    again = [r.id for r in rows if r.send_started_at is None and r.crashes + 1 < limit]
-    done = {"lease_expires_at": None, "updated_at": now}
+    unsent = [r for r in rows if r.send_started_at is None]
+    # Only what was in hand (being decided or rendered) when the dispatcher died counts.
+    in_hand = [r for r in unsent if r.preparing_since is not None]
+    poison = [r.id for r in in_hand if r.crashes + 1 >= limit]
+    blamed = [r.id for r in in_hand if r.crashes + 1 < limit]
+    waited = [r.id for r in unsent if r.preparing_since is None]
+    done = {"lease_expires_at": None, "preparing_since": None, "updated_at": now}
     # `claimed_by` stays on an unknown action: its own dispatcher may still report back.
     _update_ids(conn, lost, {**done, "status": "unknown", "last_error": LOST_SEND})
     crashed = {**done, "claimed_by": None, "crashes": _a.c.crashes + 1}
     _update_ids(conn, poison, {**crashed, "status": "quarantined", "last_error": QUARANTINED})
-    _update_ids(conn, again, {**crashed, "status": "pending"})
+    _update_ids(conn, blamed, {**crashed, "status": "pending"})
+    _update_ids(conn, waited, {**done, "claimed_by": None, "status": "pending"})
+    again = blamed + waited
     if poison:
         log.error("quarantined %d action(s) that crashed dispatchers: %s", len(poison), poison)
     return Recovered(pending=len(again), unknown=len(lost), quarantined=len(poison))
@@ -249,6 +261,25 @@ _renew = (
     )
     .values(lease_expires_at=bindparam("_until"))
 )
+
+
+_preparing = (
+    update(_a)
+    .where(
+        _a.c.id.in_(bindparam("_ids", expanding=True)),
+        _a.c.status == "claimed",
+        _a.c.claimed_by == bindparam("_claim"),
+    )
+    .values(preparing_since=bindparam("_now"))
+)
+
+
+def mark_preparing(db: Session | Connection, claim: str, ids: Sequence[int], now: datetime) -> None:
+    """Commit (with the transaction) that these actions are about to be decided and
+    rendered: if the dispatcher dies before their sends start, they count a crash."""
+    conn = connection_of(db)
+    for part in chunks(sorted(ids)):
+        conn.execute(_preparing, {"_ids": list(part), "_claim": claim, "_now": now})
 
 
 def renew_lease(db: Session | Connection, claim: str, now: datetime, lease: timedelta) -> int:

@@ -264,7 +264,10 @@ class ActionRunBase(StoreModel):
     crashes: int = Field(
         default=0,
         sa_column_kwargs={"server_default": "0"},
-        description="Dispatchers that died holding the action before its send started",
+        description="Dispatchers that died while preparing the action, before its send",
+    )
+    preparing_since: datetime | None = at_field(
+        default=None, description="Set when a dispatcher began to decide and render it"
     )
 
 

@@ -25,6 +25,7 @@ from journeys.store.outbox import (
     ISOLATED_CRASHES,
     SUSPECT_CRASHES,
     claim_due,
+    mark_preparing,
     mark_send_started,
     recover_expired,
 )
@@ -79,6 +80,7 @@ def _hold(engine: Engine) -> dict[str, int]:
         actions = claim_due(session, T0, 10, LEASE, "w")
         ids = {a.customer.external_id: a.id for a in actions}
         mark_send_started(session, [a for a in actions if a.id == ids["lost"]], T0, LEASE)
+        mark_preparing(session, actions[0].claim, [ids["poison"]], T0)  # then a crash
         session.connection().execute(
             update(action_run_t)
             .where(action_run_t.c.id == ids["poison"])

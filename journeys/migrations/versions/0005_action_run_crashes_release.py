@@ -2,8 +2,9 @@
 
 `attempts` now counts sends that started (and rule errors), never claims: a dispatcher
 that dies while an action waits in its batch costs the action time, not a retry.
-`crashes` counts the dispatchers that died holding the action before its send started;
-an action caught in crashes is dispatched alone, and one that keeps crashing
+`preparing_since` marks the few actions a dispatcher is deciding and rendering;
+`crashes` counts the dispatchers that died while it was so marked, before its send
+started. An action with a crash is dispatched alone, and one that keeps crashing
 dispatchers alone is `quarantined` until an operator releases it. `action_release`
 records every such release and every resend of an `unknown` action an operator decided.
 
@@ -49,6 +50,9 @@ def upgrade() -> None:
         "action_run",
         sa.Column("crashes", sa.Integer(), nullable=False, server_default=sa.text("0")),
     )
+    op.add_column(
+        "action_run", sa.Column("preparing_since", sa.DateTime(timezone=True), nullable=True)
+    )
     _set_statuses(_NEW)
     # Claims filter on crashes: in the index, the claim still reads the index alone.
     op.drop_index("ix_action_run_status_due_at", table_name="action_run")
@@ -85,4 +89,5 @@ def downgrade() -> None:
     op.create_index("ix_action_run_status_due_at", "action_run", ["status", "due_at"])
     op.execute("UPDATE action_run SET status = 'failed' WHERE status = 'quarantined'")
     _set_statuses(_OLD)
+    op.drop_column("action_run", "preparing_since")
     op.drop_column("action_run", "crashes")
