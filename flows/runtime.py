@@ -163,11 +163,13 @@ def dispatch_batch(
     lease: timedelta,
     max_attempts: int,
     concurrency: int,
+    clock: Callable[[], datetime] = wall_clock,
 ) -> DispatchSummary:
     """Claim, send and record at most one batch of due actions.
 
-    On the wall clock (`virtual` false) leases count from the claim; a virtual `now`
-    (replays, tests) is used for everything.
+    On the wall clock (`virtual` false; `clock`, by default the real one) leases count
+    from the claim and are renewed at every chunk; a virtual `now` (replays, tests) is
+    used for everything.
     """
     return dispatch_due(
         store.engine,
@@ -181,7 +183,7 @@ def dispatch_batch(
         concurrency=concurrency,
         max_batches=1,
         policy=SendRules(),
-        clock=None if virtual else wall_clock,
+        clock=None if virtual else clock,
     )
 
 

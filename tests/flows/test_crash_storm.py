@@ -1,0 +1,123 @@
+"""Nothing lost, nothing twice: dispatchers on the production path killed at random.
+
+The same storm and the same checks (`crash_storm.check`) at two sizes: the one CI runs
+here, and the size of the guarantee under the `storm` marker (run with
+`pytest -m storm -s tests/flows/test_crash_storm.py`; the README lists the figures):
+
+- every action ends `sent`, `unknown` or `failed` for a reason of its own;
+- no key reaches the provider twice, none is `failed` without reaching it;
+- `failed` only after `max_attempts` refusals, exactly the keys the refusal rate says;
+- `unknown` only for a late answer or a request in flight at a kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from crash_storm import Storm, check, run
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    server = os.environ.get(PG_ENV)
+    if not server:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
+        pytest.skip(f"set {PG_ENV} to run the PostgreSQL storm")
+    url = make_url(server)
+    name = f"journeyflow_storm_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _storm(url: str, storm: Storm, tmp_path: Path, name: str) -> None:
+    outcome = run(url, storm, tmp_path)
+    print(f"\n{name}: {json.dumps(outcome.figures())}")
+    check(outcome)
+
+
+# A clock 60 times faster than the wall's: a 60 s lease passes in a second, and so does
+# the first retry's backoff of a minute.
+FAST = {"speed": 60.0, "lease": 60.0}
+
+
+def test_killed_dispatchers_lose_nothing_and_send_nothing_twice(tmp_path: Path) -> None:
+    storm = Storm(messages=1000, kills=12, kill_after=(0.05, 0.6), latency=0.02, **FAST)
+    _storm(f"sqlite:///{tmp_path / 'storm.db'}", storm, tmp_path, "storm, SQLite")
+
+
+def test_kills_among_refusals_and_late_answers(tmp_path: Path) -> None:
+    storm = Storm(
+        messages=400,
+        kills=6,
+        kill_after=(0.05, 0.6),
+        latency=0.02,
+        refuse=0.2,
+        slow=0.03,
+        timeout=0.25,
+        **FAST,
+    )
+    _storm(f"sqlite:///{tmp_path / 'faults.db'}", storm, tmp_path, "storm with faults, SQLite")
+
+
+def test_a_lease_sized_to_a_chunk_loses_no_message_of_a_slow_provider(tmp_path: Path) -> None:
+    """Kills 0.6 s into each run while the provider takes 0.2 s per request: a killed
+    dispatcher leaves most of its batch waiting, which costs those messages nothing."""
+    storm = Storm(
+        messages=100, kills=5, kill_after=(0.6, 0.6), lease=2.0, latency=0.2, batch_size=200
+    )
+    _storm(f"sqlite:///{tmp_path / 'slow.db'}", storm, tmp_path, "slow provider, SQLite")
+
+
+@pytest.mark.postgres
+def test_four_dispatchers_on_postgres_killed_at_random(postgres_url: str, tmp_path: Path) -> None:
+    storm = Storm(messages=800, kills=8, workers=4, kill_after=(0.05, 0.6), latency=0.05, **FAST)
+    _storm(postgres_url, storm, tmp_path, "storm, PostgreSQL, 4 dispatchers")
+
+
+# --- the size of the guarantee (pytest -m storm) --------------------------------------
+
+
+@pytest.mark.storm
+def test_storm_sqlite_20000_messages_200_kills(tmp_path: Path) -> None:
+    storm = Storm(messages=20_000, kills=200, deadline=3600, **FAST)
+    _storm(f"sqlite:///{tmp_path / 'storm.db'}", storm, tmp_path, "storm, SQLite, full size")
+
+
+@pytest.mark.storm
+def test_storm_faults_3000_messages_40_kills(tmp_path: Path) -> None:
+    storm = Storm(
+        messages=3000, kills=40, refuse=0.2, slow=0.03, timeout=0.25, deadline=3600, **FAST
+    )
+    _storm(f"sqlite:///{tmp_path / 'faults.db'}", storm, tmp_path, "storm with faults, full size")
+
+
+@pytest.mark.storm
+@pytest.mark.postgres
+def test_storm_postgres_4_dispatchers_4000_messages(postgres_url: str, tmp_path: Path) -> None:
+    storm = Storm(messages=4000, kills=50, workers=4, deadline=3600, **FAST)
+    _storm(postgres_url, storm, tmp_path, "storm, PostgreSQL, 4 dispatchers, full size")
+
+
+@pytest.mark.storm
+def test_storm_the_reported_reproduction(tmp_path: Path) -> None:
+    """400 due emails, lease 5 s, provider latency 0.5 s, 5 kills each 1.2 s after the
+    dispatcher is ready, then one clean run: 400 sent, none failed."""
+    storm = Storm(messages=400, kills=5, kill_after=(1.2, 1.2), lease=5.0, latency=0.5)
+    _storm(f"sqlite:///{tmp_path / 'repro.db'}", storm, tmp_path, "reproduction")
