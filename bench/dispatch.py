@@ -50,10 +50,10 @@ from typing import Any
 
 from bench.dispatch_runs import ChannelFactory, Run, measure, prepare_store
 from bench.servers import SENDGRID_KEY, TWILIO_SID, TWILIO_TOKEN, LocalProviders
-from channels.base import Channel
 from channels.email_sendgrid import SendGridChannel
 from channels.outbox import DEFAULT_BATCH_SIZE as OUTBOX_CHUNK
 from channels.outbox import OutboxChannel
+from channels.protocol import Channel
 from channels.ratelimit import RateLimiter
 from channels.sms_twilio import TwilioChannel
 from journeys.config import PROJECT_ROOT, templates_dir

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from channels.base import Channel
 from channels.links import LinkSigner
+from channels.protocol import Channel
 from channels.render import Renderer
 from flows.dispatch import allow_all, dispatch_due
 from journeys.config import templates_dir

@@ -13,7 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from channels.base import Channel, build_channels, close_channels, default_limiter
+    from channels.base import build_channels, close_channels, default_limiter
     from channels.email_sendgrid import SendGridChannel
     from channels.errors import (
         ChannelConfigError,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         webhook_payload,
     )
     from channels.outbox import OutboxChannel
+    from channels.protocol import Channel
     from channels.ratelimit import (
         Clock,
         RateLimiter,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from journeys.phone import InvalidPhoneNumber, normalize_e164
 
 _EXPORTS: dict[str, str] = {
-    "Channel": "channels.base",
+    "Channel": "channels.protocol",
     "build_channels": "channels.base",
     "close_channels": "channels.base",
     "default_limiter": "channels.base",

@@ -8,34 +8,16 @@ anywhere yet shows every message it would have sent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from channels.email_sendgrid import SendGridChannel
-from channels.message import ChannelKind, OutboundMessage, SendResult
+from channels.message import ChannelKind
 from channels.outbox import OutboxChannel
+from channels.protocol import Channel
 from channels.ratelimit import SYSTEM_CLOCK, Clock, RateLimiter, sms_sender_rate
 from channels.settings import ChannelSettings
 from channels.sms_twilio import TwilioChannel
 from channels.webhook_out import WebhookChannel
-
-
-@runtime_checkable
-class Channel(Protocol):
-    """Sends one message; retryable failures raise ``RetryableSendError``.
-
-    A channel may also have ``send_batch(messages)`` (takes a whole chunk in one call,
-    results in order) with ``batch_size`` (the chunk it wants), and ``idempotent = True``
-    when a second send of a key reports the first instead of delivering again; the
-    dispatcher then sends again what a crash left `unknown`. The outbox folder has all
-    three.
-    """
-
-    name: str
-    kind: ChannelKind
-
-    def send(self, message: OutboundMessage) -> SendResult: ...
-
-    def close(self) -> None: ...
 
 
 def default_limiter(settings: ChannelSettings, clock: Clock = SYSTEM_CLOCK) -> RateLimiter:

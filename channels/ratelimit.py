@@ -19,7 +19,7 @@ from channels.errors import ChannelConfigError, ChannelError
 from channels.message import OutboundMessage, SendResult
 
 if TYPE_CHECKING:
-    from channels.base import Channel
+    from channels.protocol import Channel
 
 log = logging.getLogger(__name__)
 

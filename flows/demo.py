@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from channels.base import Channel
 from channels.links import LinkSigner
 from channels.message import ChannelKind
 from channels.outbox import INDEX_DIR, OutboxChannel
+from channels.protocol import Channel
 from channels.render import Renderer
 from channels.render_settings import RenderSettings
 from channels.settings import ChannelSettings

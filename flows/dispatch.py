@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from channels.base import Channel
+from channels.protocol import Channel
 from channels.render import Renderer
 from journeys.model import Journey
 from journeys.policy import Defer, Skip

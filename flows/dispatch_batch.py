@@ -15,9 +15,9 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, Engine
 
-from channels.base import Channel
 from channels.errors import ChannelError, RetryableSendError
 from channels.message import OutboundMessage, SendResult
+from channels.protocol import Channel
 from channels.ratelimit import SendOutcome, start_many
 from channels.render import Renderer
 from journeys.errors import StoreError

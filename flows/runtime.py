@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from channels.base import Channel, build_channels, close_channels
+from channels.base import build_channels, close_channels
 from channels.errors import RetryableSendError
 from channels.links import LinkSigner
+from channels.protocol import Channel
 from channels.render import Renderer
 from journeys.config import definitions_dir, templates_dir
 from journeys.errors import UnknownJourneyError
