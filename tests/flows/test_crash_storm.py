@@ -96,14 +96,22 @@ def test_four_dispatchers_on_postgres_killed_at_random(postgres_url: str, tmp_pa
 
 @pytest.mark.storm
 def test_storm_sqlite_20000_messages_200_kills(tmp_path: Path) -> None:
-    storm = Storm(messages=20_000, kills=200, deadline=3600, **FAST)
+    # The provider answers in 50 ms: the 20,000 messages last through the 200 kills.
+    storm = Storm(messages=20_000, kills=200, latency=0.05, deadline=3600, **FAST)
     _storm(f"sqlite:///{tmp_path / 'storm.db'}", storm, tmp_path, "storm, SQLite, full size")
 
 
 @pytest.mark.storm
 def test_storm_faults_3000_messages_40_kills(tmp_path: Path) -> None:
     storm = Storm(
-        messages=3000, kills=40, refuse=0.2, slow=0.03, timeout=0.25, deadline=3600, **FAST
+        messages=3000,
+        kills=40,
+        refuse=0.2,
+        slow=0.03,
+        timeout=0.25,
+        latency=0.02,
+        deadline=3600,
+        **FAST,
     )
     _storm(f"sqlite:///{tmp_path / 'faults.db'}", storm, tmp_path, "storm with faults, full size")
 
@@ -111,7 +119,7 @@ def test_storm_faults_3000_messages_40_kills(tmp_path: Path) -> None:
 @pytest.mark.storm
 @pytest.mark.postgres
 def test_storm_postgres_4_dispatchers_4000_messages(postgres_url: str, tmp_path: Path) -> None:
-    storm = Storm(messages=4000, kills=50, workers=4, deadline=3600, **FAST)
+    storm = Storm(messages=4000, kills=50, workers=4, latency=0.2, deadline=3600, **FAST)
     _storm(postgres_url, storm, tmp_path, "storm, PostgreSQL, 4 dispatchers, full size")
 
 
