@@ -33,6 +33,7 @@ from journeys.store import (
     create_schema,
     session_scope,
 )
+from journeys.store.feedback import MessageReport, record_message_events
 from journeys.store.tables import action_run_t
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))
@@ -233,6 +234,23 @@ def check(outcome: Outcome) -> None:
     # Unknown: a late answer, or a request in flight when its dispatcher was killed.
     in_flight = unknown - outcome.late()
     assert len(in_flight) <= outcome.kills * storm.concurrency, text
+
+
+def reconcile(url: str, outcome: Outcome) -> dict[str, str]:
+    """The provider's delivery reports for every message it took, recorded as the
+    receiver records SendGrid's event webhook; the statuses afterwards."""
+    engine = create_db_engine(url)
+    taken = [k for k, history in outcome.fates.items() if "ok" in history or "slow" in history]
+    at = datetime.now(UTC)
+    try:
+        with session_scope(engine) as session:
+            reports = [MessageReport("sendgrid", "delivered", at, idempotency_key=k) for k in taken]
+            record_message_events(session, reports, at)
+        with engine.connect() as conn:
+            rows = conn.execute(select(action_run_t.c.idempotency_key, action_run_t.c.status))
+            return {key: status for key, status in rows}
+    finally:
+        engine.dispose()
 
 
 def prepare(url: str, n: int, journeys: Path) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from crash_storm import Storm, check, run
+from crash_storm import Outcome, Storm, check, reconcile, run
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -46,10 +46,22 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-def _storm(url: str, storm: Storm, tmp_path: Path, name: str) -> None:
+def _storm(url: str, storm: Storm, tmp_path: Path, name: str) -> Outcome:
     outcome = run(url, storm, tmp_path)
     print(f"\n{name}: {json.dumps(outcome.figures())}")
     check(outcome)
+    return outcome
+
+
+def _reconciled(url: str, outcome: Outcome) -> None:
+    """The provider's delivery reports settle every unknown message it took as sent:
+    what stays unknown never reached it (killed between the mark and the request)."""
+    statuses = reconcile(url, outcome)
+    taken = {k for k, h in outcome.fates.items() if "ok" in h or "slow" in h}
+    assert {k for k, s in statuses.items() if s == "sent"} == taken
+    never = {k for k, s in statuses.items() if s == "unknown"}
+    assert never == set(statuses) - taken - {k for k, s in statuses.items() if s == "failed"}
+    print(f"reconciled: {len(taken)} sent, {len(never)} unknown that never reached the provider")
 
 
 # A clock 60 times faster than the wall's: a 60 s lease passes in a second, and so does
@@ -82,7 +94,10 @@ def test_a_lease_sized_to_a_chunk_loses_no_message_of_a_slow_provider(tmp_path: 
     storm = Storm(
         messages=100, kills=5, kill_after=(0.6, 0.6), lease=2.0, latency=0.2, batch_size=200
     )
-    _storm(f"sqlite:///{tmp_path / 'slow.db'}", storm, tmp_path, "slow provider, SQLite")
+    url = f"sqlite:///{tmp_path / 'slow.db'}"
+    outcome = _storm(url, storm, tmp_path, "slow provider, SQLite")
+    assert "failed" not in {s for s, _, _ in outcome.statuses.values()}
+    _reconciled(url, outcome)
 
 
 @pytest.mark.postgres
@@ -128,4 +143,7 @@ def test_storm_the_reported_reproduction(tmp_path: Path) -> None:
     """400 due emails, lease 5 s, provider latency 0.5 s, 5 kills each 1.2 s after the
     dispatcher is ready, then one clean run: 400 sent, none failed."""
     storm = Storm(messages=400, kills=5, kill_after=(1.2, 1.2), lease=5.0, latency=0.5)
-    _storm(f"sqlite:///{tmp_path / 'repro.db'}", storm, tmp_path, "reproduction")
+    url = f"sqlite:///{tmp_path / 'repro.db'}"
+    outcome = _storm(url, storm, tmp_path, "reproduction")
+    assert "failed" not in {s for s, _, _ in outcome.statuses.values()}
+    _reconciled(url, outcome)
