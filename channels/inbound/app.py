@@ -14,13 +14,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from journeys.errors import did_you_mean
 
 from .config import ReceiverConfig
-from .errors import InboundError, UnknownSource
+from .errors import InboundError, Unavailable, UnknownSource, Unprocessable
 from .inbox import Inbox
 from .request import read_request
 from .sources import Source, build_sources
@@ -57,7 +59,7 @@ def create_app(
 
     @app.exception_handler(InboundError)
     async def _refused(request: Request, exc: InboundError) -> Response:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     for name, source in sources.items():
         app.add_api_route(
@@ -103,7 +105,22 @@ def _endpoint(
         raw = await read_request(
             request, max_bytes=config.max_body_bytes, public_url=config.public_url, now=inbox.now()
         )
-        return await source.receive(raw, inbox)
+        try:
+            return await source.receive(raw, inbox)
+        except ValidationError as exc:
+            # A value the source's own checks let through and the event model refused
+            # (a field too long for its column, say): the sender's fault, named, not a
+            # 5xx that it would retry for ever.
+            problems = [
+                {"loc": list(e["loc"]), "msg": e["msg"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+            fields = ", ".join(".".join(map(str, p["loc"])) for p in problems[:5])
+            raise Unprocessable(f"invalid event fields: {fields}", detail=problems) from None
+        except (OperationalError, InterfaceError) as exc:
+            # The database is down or busy: nothing was stored, the sender retries later.
+            log.warning("%s: the store is unavailable (%s)", source.name, type(exc).__name__)
+            raise Unavailable("the store is unavailable; try again later") from None
 
     receive.__name__ = f"receive_{source.name.replace('-', '_').replace('.', '_')}"
     return receive

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from journeys.errors import JourneyflowError
 
@@ -11,6 +11,7 @@ class InboundError(JourneyflowError):
     """A request the receiver refuses; `status` is the HTTP status it answers with."""
 
     status = 400
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, reason: str, *, detail: Any = None) -> None:
         self.reason = reason
@@ -48,3 +49,10 @@ class Unprocessable(InboundError):
     """Readable, but not a valid event: `detail` lists the fields and what is wrong."""
 
     status = 422
+
+
+class Unavailable(InboundError):
+    """The store cannot take the request now; the sender should try again later."""
+
+    status = 503
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}

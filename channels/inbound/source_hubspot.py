@@ -18,7 +18,6 @@ current stage as stale, so late or reordered deliveries cannot move anyone back.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,9 +30,10 @@ from journeys.store import CustomerProfile, IncomingEvent, store_new_events
 from journeys.types import EVENT_PATTERN
 
 from .config import HubSpotConfig
-from .errors import BadRequest, Unprocessable
+from .errors import Unprocessable
 from .hubspot_signature import SIGNATURE, TIMESTAMP, verify_hubspot_v3
 from .inbox import Inbox
+from .json_body import load_json
 from .openapi import signed_request
 from .request import RawRequest
 
@@ -112,10 +112,7 @@ EVENT_SCHEMA: dict[str, Any] = {
 
 def parse_hubspot(body: bytes) -> list[HubSpotEvent]:
     """The events of a body (400 when it is not JSON, 422 naming index and field)."""
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
+    payload = load_json(body)
     if not isinstance(payload, list) or not all(isinstance(i, dict) for i in payload):
         raise Unprocessable("expected a JSON array of HubSpot event objects")
     if not payload or len(payload) > MAX_EVENTS:

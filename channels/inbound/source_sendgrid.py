@@ -21,7 +21,6 @@ the same transaction as storing them:
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +45,7 @@ from journeys.store.ingest import store_new_events
 from .config import ReceiverConfigError, SendGridConfig
 from .errors import BadRequest, Unauthorized, Unprocessable
 from .inbox import Inbox
+from .json_body import load_json
 from .openapi import signed_request
 from .request import RawRequest
 from .signatures import check_timestamp
@@ -179,10 +179,7 @@ class SendGridEvent(BaseModel):
 
 def parse_events(body: bytes) -> list[SendGridEvent]:
     """The events of a body (400 when it is not JSON, 422 naming each invalid field)."""
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
+    payload = load_json(body)
     if not isinstance(payload, list):
         raise Unprocessable(f"expected a JSON array of events, got {type(payload).__name__}")
     events: list[SendGridEvent] = []

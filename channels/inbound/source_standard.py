@@ -14,7 +14,6 @@ and stored (and applied) once.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -25,8 +24,9 @@ from channels.webhook_out import decode_secret
 from journeys.store import IncomingEvent, store_events
 
 from .config import StandardWebhooksConfig
-from .errors import BadRequest, Unprocessable
+from .errors import Unprocessable
 from .inbox import Inbox
+from .json_body import load_json
 from .openapi import signed_request
 from .request import RawRequest
 from .signatures import verify_standard_webhook
@@ -49,10 +49,7 @@ EVENT_SCHEMA: dict[str, Any] = {
 
 def parse_events(source: str, body: bytes, webhook_id: str) -> list[IncomingEvent]:
     """The events of a body (400 when it is not JSON, 422 naming each invalid field)."""
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
+    payload = load_json(body)
     single = isinstance(payload, dict)
     items = [payload] if single else payload
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):

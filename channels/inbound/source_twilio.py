@@ -152,10 +152,13 @@ class TwilioSource:
     # --- inbound messages --------------------------------------------------------------
 
     async def _inbound(self, form: dict[str, str], inbox: Inbox) -> Response:
-        sid = _required(form, "MessageSid")
-        sender = _required(form, "From")
+        sid = _required(form, "MessageSid", _MAX_SID)
+        sender = _required(form, "From", _MAX_ADDRESS)
         body = form["Body"]
-        word = self._keyword(body)
+        # Advanced Opt-Out: Twilio names the keyword class it recognised (its own list,
+        # custom words included) and has already answered the customer itself.
+        opted = _OPT_OUT_TYPES.get(form.get("OptOutType", "").strip().upper())
+        word = opted or self._keyword(body)
         try:
             phone: str | None = to_e164(sender)
         except InvalidPhoneNumber:
@@ -178,7 +181,7 @@ class TwilioSource:
         inbox.stored(outcome.new)
         log.info("%s: %s, %d new event(s)", self.name, EVENT_TYPES[word], outcome.new)
         reply = None if word is None else localized(self._replies[word], outcome.locale)
-        return _twiml(reply)
+        return _twiml(None if opted else reply)
 
     def _inbound_events(
         self,
@@ -231,8 +234,8 @@ class TwilioSource:
     # --- status callbacks --------------------------------------------------------------
 
     async def _status(self, form: dict[str, str], url: str, inbox: Inbox) -> Response:
-        sid = _required(form, "MessageSid")
-        status = _required(form, "MessageStatus").strip().lower()
+        sid = _required(form, "MessageSid", _MAX_SID)
+        status = _required(form, "MessageStatus", _MAX_STATUS).strip().lower()
         if not status.replace("_", "").isalpha() or not status.isascii():
             raise Unprocessable(
                 f"MessageStatus '{status[:40]}' is not a status; valid are: "
@@ -285,12 +288,26 @@ class TwilioSource:
         return _twiml(None)
 
 
-def _required(form: dict[str, str], field: str) -> str:
+# Twilio's sids are 34 characters, its statuses a word; an address (a number, a short
+# code, a channel address such as whatsapp:+49…) stays well under 64. Longer values are
+# refused here, with the field's name, before they reach a column of bounded length.
+_MAX_SID = 64
+_MAX_STATUS = 32
+_MAX_ADDRESS = 128
+_OPT_OUT_TYPES: dict[str, Keyword] = {"STOP": "opt_out", "START": "opt_in", "HELP": "help"}
+
+
+def _required(form: dict[str, str], field: str, max_length: int) -> str:
     value = form.get(field, "").strip()
     if not value:
         raise Unprocessable(
             f"the form field {field} is missing or empty",
             detail=[{"loc": [field], "msg": "required"}],
+        )
+    if len(value) > max_length:
+        raise Unprocessable(
+            f"the form field {field} has {len(value)} characters; at most {max_length}",
+            detail=[{"loc": [field], "msg": f"longer than {max_length} characters"}],
         )
     return value
 
