@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.responses import JSONResponse, Response
@@ -46,12 +47,15 @@ def create_app(
     config: ReceiverConfig, inbox: Inbox, *, signer: LinkSigner | None = None
 ) -> FastAPI:
     """The service for `config`; with `signer`, also the customer-facing link pages."""
-    app = FastAPI(
+    # /docs from Swagger UI's files served by the app itself (FastAPI's default page
+    # loads them from a CDN, and stays blank without internet access).
+    app = FastAPIOffline(
         title="journeyflow webhooks",
         description=DESCRIPTION,
         version="1",
         docs_url="/docs",
         redoc_url=None,
+        static_url="/docs/assets",
     )
     sources = build_sources(config)
     app.state.sources = sources
