@@ -25,6 +25,11 @@ class Token(NamedTuple):
     text: str
 
 
+# Longer literals are no business figure, and Python refuses to read ints of 4,300
+# digits or more at all.
+MAX_NUMBER_DIGITS = 30
+
+
 def tokenize(source: str) -> list[Token]:
     tokens: list[Token] = []
     pos = 0
@@ -41,6 +46,11 @@ def tokenize(source: str) -> list[Token]:
             after = source[end : end + 1]
             if after == "." or after == "_" or after.isalnum():
                 raise ConditionSyntaxError(source, pos, f"malformed number {text + after!r}")
+            digits = sum(c.isdigit() for c in text)
+            if digits > MAX_NUMBER_DIGITS:
+                raise ConditionSyntaxError(
+                    source, pos, f"a number of {digits} digits (at most {MAX_NUMBER_DIGITS})"
+                )
             tokens.append(Token("value", float(text) if "." in text else int(text), pos, text))
         elif kind == "name" and text in _CONSTANTS:
             tokens.append(Token("value", _CONSTANTS[text], pos, text))

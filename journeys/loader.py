@@ -1,9 +1,8 @@
-"""Read journey YAML files into the model, reporting every problem with its place.
+"""Read journey files into the model, reporting every problem with its place.
 
-YAML is read with the safe loader, but with YAML 1.2's plain scalars: in YAML 1.1
-`no`, `on`, `yes` are booleans (a stage called `no` or a country code `NO` would
-silently become False) and `21:00` is the integer 1260. Only true/false are booleans
-here, and times stay strings.
+The YAML itself is read by `yaml_source` (bounded, safe, YAML 1.2 scalars); here the
+data becomes a `Journey`, and each validation error is mapped back to its file, line
+and column with a hint.
 """
 
 from __future__ import annotations
@@ -13,100 +12,22 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import JourneyError, Problem, did_you_mean
 from .model import ACTION_TAGS, TRIGGER_TAGS, Journey
+from .yaml_source import Path_, SourceMap, read_source, read_yaml
 
-Path_ = tuple[str | int, ...]
-SourceMap = dict[Path_, tuple[int, int]]
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema booleans, ints and floats."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [
-        (tag, rx)
-        for tag, rx in resolvers
-        if tag
-        not in {
-            "tag:yaml.org,2002:bool",
-            "tag:yaml.org,2002:int",
-            "tag:yaml.org,2002:float",
-        }
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789")
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"),
-    list("-+0123456789."),
-)
-
-
-def _build(node: yaml.Node, path: Path_, spots: SourceMap, loader: _Loader, file: str) -> Any:
-    spots[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in out:
-                line = key_node.start_mark.line + 1
-                raise JourneyError(
-                    [
-                        Problem(
-                            f"duplicate key '{key}'",
-                            file,
-                            line,
-                            key_node.start_mark.column + 1,
-                            (*path, key),
-                        )
-                    ]
-                )
-            out[key] = _build(value_node, (*path, key), spots, loader, file)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), spots, loader, file) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
-
-
-def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
-    """Parse YAML into plain data plus a map from field path to (line, column)."""
-    spots: SourceMap = {}
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise JourneyError(
-                [
-                    Problem(
-                        "the file is empty; a journey needs at least "
-                        "'journey', 'version', 'name' and 'stages'",
-                        file,
-                        1,
-                        1,
-                    )
-                ]
-            )
-        return _build(node, (), spots, loader, file), spots
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise JourneyError(
-            [Problem(f"YAML syntax error: {exc.problem or exc}", file, line, col)]
-        ) from None
-    finally:
-        loader.dispose()
+__all__ = [
+    "Path_",
+    "SourceMap",
+    "journey_files",
+    "load_journey",
+    "locate",
+    "parse_journey",
+    "read_source",
+    "read_yaml",
+]
 
 
 def locate(spots: SourceMap, path: Path_) -> tuple[int | None, int | None]:
@@ -265,4 +186,4 @@ def journey_files(paths: Iterable[str | Path]) -> Iterator[Path]:
 
 def load_journey(path: str | Path) -> Journey:
     path = Path(path)
-    return parse_journey(path.read_text(encoding="utf-8"), str(path))[0]
+    return parse_journey(read_source(path), str(path))[0]

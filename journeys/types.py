@@ -18,6 +18,10 @@ _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+
 DURATION_PATTERN = r"^(?=\d)(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
 
 
+# About 100 years: longer waits are typos (and beyond timedelta's range, an error).
+MAX_DURATION_SECONDS = 36_500 * 86_400
+
+
 def parse_duration(value: Any) -> timedelta:
     """Parse '3d', '12h', '1d12h', '90m', '2w' into a timedelta.
 
@@ -40,6 +44,8 @@ def parse_duration(value: Any) -> timedelta:
     seconds = sum(
         int(g) * n for g, n in zip(match.groups(), _DURATION_UNITS.values(), strict=True) if g
     )
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"'{value}' is longer than {MAX_DURATION_SECONDS // 86400} days")
     return timedelta(seconds=seconds)
 
 

@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .errors import JourneyError, Problem, did_you_mean
-from .loader import Path_, SourceMap, journey_files, locate, parse_journey
+from .loader import (
+    Path_,
+    SourceMap,
+    journey_files,
+    locate,
+    parse_journey,
+    read_source,
+)
 from .model import (
     MESSAGE_KINDS,
     EventTrigger,
@@ -23,18 +29,16 @@ from .model import (
     SetAttributeAction,
     _MessageAction,
 )
+from .validate_places import Places
+from .validate_templates import check_templates, templates_of_valid_stages
 
 
-@dataclass
-class _Checker:
-    journey: Journey
-    spots: SourceMap
-    file: str
-    problems: list[Problem] = field(default_factory=list)
+class _Checker(Places):
+    """The problems of one journey, with what cross-checks need of it."""
 
-    def add(self, path: Path_, message: str, severity: str = "error") -> None:
-        line, col = locate(self.spots, path)
-        self.problems.append(Problem(message, self.file, line, col, path, severity))
+    def __init__(self, journey: Journey, spots: SourceMap, file: str) -> None:
+        super().__init__(spots, file)
+        self.journey = journey
 
     def stage_ref(self, path: Path_, key: str) -> bool:
         if key in self.journey.stage_map:
@@ -130,8 +134,28 @@ def _check_reachability(c: _Checker, edges: dict[str, set[str]]) -> None:
         for nxt in edges[todo.pop()] - reached:
             reached.add(nxt)
             todo.append(nxt)
+    # A final stage completes the enrollment: nothing moves a customer on from it.
+    final = {s.key for s in j.stages if s.final}
+    live = {k for k in j.entry_stages if k in edges}
+    todo = list(live)
+    while todo:
+        current = todo.pop()
+        if current in final:
+            continue
+        for nxt in edges[current] - live:
+            live.add(nxt)
+            todo.append(nxt)
     for i, stage in enumerate(j.stages):
-        if stage.key not in reached:
+        if stage.key in reached and stage.key not in live:
+            behind = sorted(f for f in final & live if stage.key in edges[f])
+            c.add(
+                ("stages", i, "key"),
+                f"stage '{stage.key}' is reachable only from the final stage(s) "
+                f"{', '.join(behind) or 'of the journey'}; a customer there has completed "
+                "the journey, so it is never entered: move the trigger, or unmark 'final'",
+                severity="warning",
+            )
+        elif stage.key not in reached:
             c.add(
                 ("stages", i, "key"),
                 f"stage '{stage.key}' is unreachable from the entry "
@@ -186,68 +210,6 @@ def check_migrations(journey: Journey, spots: SourceMap, file: str) -> list[Prob
     return c.problems
 
 
-def check_templates(
-    journey: Journey, spots: SourceMap, file: str, templates: Path
-) -> list[Problem]:
-    """Every message template exists for every locale and uses only known variables."""
-    from .templating import check_template, find_template, make_environment
-
-    c = _Checker(journey, spots, file)
-    env = make_environment(templates)
-    checked: set[tuple[Path, bool]] = set()
-    for i, stage in enumerate(journey.stages):
-        for a, action in enumerate(stage.on_enter):
-            if not isinstance(action, _MessageAction):
-                continue
-            path = ("stages", i, "on_enter", a, action.kind)
-            for name in action.templates:
-                for locale in journey.all_locales:
-                    found = find_template(templates, locale, name, action.kind)
-                    if found is None:
-                        c.add(
-                            path,
-                            f"template '{name}' for {action.kind} is missing in locale "
-                            f"'{locale}'; create {templates / locale / f'{name}.{action.kind}.j2'}",
-                        )
-                        continue
-                    has_code = action.promo_code is not None
-                    if (found, has_code) in checked:
-                        continue
-                    checked.add((found, has_code))
-                    issues = check_template(env, found, has_promo_code=has_code)
-                    for issue in issues:
-                        where = f"{issue.file}:{issue.line}" if issue.line else str(issue.file)
-                        c.add(path, f"template {where}: {issue.message}")
-                    if action.kind == "sms" and not issues:
-                        loader_name = found.relative_to(templates).as_posix()
-                        _check_sms_length(c, path, env, loader_name, found.parent.name, has_code)
-    return c.problems
-
-
-def _check_sms_length(
-    c: _Checker, path: Path_, env: Any, template: str, locale: str, has_code: bool
-) -> None:
-    """Render with sample values: every segment is billed, and carriers cap the count."""
-    from .templating import render_sms, sample_context, sms_segments
-
-    name = template
-    try:
-        text = render_sms(env, name, sample_context(locale, promo_code=has_code))
-    except Exception as exc:  # a template that cannot render is reported by check_template
-        c.add(path, f"template {template}: does not render with sample values: {exc}")
-        return
-    length = sms_segments(text)
-    limit = c.journey.settings.sms_max_segments
-    summary = (
-        f"template {template} renders to {length.characters} {length.encoding} characters "
-        f"= {length.segments} SMS segments with sample values"
-    )
-    if length.segments > limit:
-        c.add(path, f"{summary}; the limit is {limit} (settings.sms_max_segments): shorten it")
-    elif length.segments > 1:
-        c.add(path, f"{summary}; each segment is billed", severity="warning")
-
-
 assert set(MESSAGE_KINDS) == {"email", "sms"}
 
 
@@ -274,13 +236,23 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
     for path in journey_files(paths):
         report.files.append(path)
         try:
-            text = path.read_text(encoding="utf-8")
-            journey, spots = parse_journey(text, str(path))
+            text = read_source(path)
         except FileNotFoundError:
             report.problems.append(Problem("no such file", str(path)))
             continue
+        except OSError as exc:
+            report.problems.append(Problem(f"cannot read the file: {exc.strerror}", str(path)))
+            continue
         except JourneyError as exc:
             report.problems.extend(exc.problems)
+            continue
+        try:
+            journey, spots = parse_journey(text, str(path))
+        except JourneyError as exc:
+            report.problems.extend(exc.problems)
+            # The stages that are valid on their own still get their templates checked:
+            # one schema error must not hide the template errors of the other stages.
+            report.problems.extend(templates_of_valid_stages(text, str(path), tdir))
             continue
         file = str(path)
         found = (

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from journeys._condition_lexer import MAX_NUMBER_DIGITS
 from journeys.conditions import Condition, compile_condition
 from journeys.errors import ConditionSyntaxError
 
@@ -347,9 +348,18 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-@given(st.integers(), st.integers(), st.sampled_from(sorted(COMPARISONS)))
+LITERALS = st.integers(min_value=-(10**MAX_NUMBER_DIGITS - 1), max_value=10**MAX_NUMBER_DIGITS - 1)
+
+
+@given(st.integers(), LITERALS, st.sampled_from(sorted(COMPARISONS)))
 def test_integer_comparisons_match_python(a: int, b: int, op: str) -> None:
     assert compile_condition(f"x {op} {b}").evaluate({"event": {"x": a}}) is COMPARISONS[op](a, b)
+
+
+@pytest.mark.parametrize("digits", [MAX_NUMBER_DIGITS + 1, 4301, 5000])
+def test_a_number_of_too_many_digits_is_a_syntax_error(digits: int) -> None:
+    with pytest.raises(ConditionSyntaxError, match=f"a number of {digits} digits"):
+        compile_condition("rating >= " + "9" * digits)
 
 
 @given(st.text())
