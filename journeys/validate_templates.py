@@ -63,12 +63,53 @@ def _template_problems(
                     for issue in issues:
                         where = f"{issue.file}:{issue.line}" if issue.line else str(issue.file)
                         c.add(path, f"template {where}: {issue.message}")
+                    loader_name = found.relative_to(templates).as_posix()
                     if action.kind == "sms" and not issues:
-                        loader_name = found.relative_to(templates).as_posix()
                         _check_sms_length(
                             c, path, env, loader_name, found.parent.name, has_code, sms_limit
                         )
+                    elif action.kind == "email" and not issues:
+                        _check_email_render(c, path, env, loader_name, found.parent.name, has_code)
     return c.problems
+
+
+def _where(exc: BaseException, template: str) -> str:
+    """`file:line` of the template line that raised (Jinja maps its frames to them)."""
+    line, file = None, template
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name.endswith(".j2"):
+            file, line = name, tb.tb_lineno
+        tb = tb.tb_next
+    return f"{file}:{line}" if line else file
+
+
+def _check_email_render(
+    c: Places, path: Path_, env: Any, template: str, locale: str, has_code: bool
+) -> None:
+    """Render with sample values, on the send-time budget, and find the legal footer.
+
+    Every email must carry the postal address and the unsubscribe link (UWG § 7, DDG § 5,
+    CAN-SPAM); a template that overrides the layout's text or html block loses them.
+    """
+    from .templating import render_email, sample_context
+
+    context = sample_context(locale, promo_code=has_code)
+    try:
+        email = render_email(env, template, context)
+    except Exception as exc:
+        c.add(path, f"template {_where(exc, template)}: does not render with sample values: {exc}")
+        return
+    unsubscribe, address = context["links"]["unsubscribe"], context["company"]["address"]
+    for part, body in (("text", email.text), ("html", email.html.replace("&amp;", "&"))):
+        if unsubscribe not in body or address not in body:
+            c.add(
+                path,
+                f"template {template}: the {part} part has no footer with the postal address "
+                "and the unsubscribe link; fill in text_body and html_body instead of "
+                f"overriding the layout's {part} block",
+            )
 
 
 def _check_sms_length(
@@ -81,7 +122,7 @@ def _check_sms_length(
     try:
         text = render_sms(env, name, sample_context(locale, promo_code=has_code))
     except Exception as exc:  # a template that cannot render is reported by check_template
-        c.add(path, f"template {template}: does not render with sample values: {exc}")
+        c.add(path, f"template {_where(exc, template)}: does not render with sample values: {exc}")
         return
     length = sms_segments(text)
     summary = (

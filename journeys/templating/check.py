@@ -27,6 +27,13 @@ class TemplateIssue:
         return f"{self.file}{f':{self.line}' if self.line else ''}: {self.message}"
 
 
+# The sandbox refuses these when the message renders; the check says so first.
+_PRIVATE = (
+    "attribute '{name}' is not allowed: names starting with '_' reach Python's internals, "
+    "and the sandbox refuses them at send time"
+)
+
+
 def _stand_in(*_: Any) -> Any:
     return ""
 
@@ -88,7 +95,13 @@ def _check_tree(
             report(f"'{target.name}' has no attribute '{attr}'{did_you_mean(attr, valid)}", line)
 
     for get in tree.find_all(nodes.Getattr):
+        if get.attr.startswith("_"):
+            report(_PRIVATE.format(name=get.attr), get.lineno)
         check_attribute(get.node, get.attr, get.lineno)
+    for item in tree.find_all(nodes.Getitem):
+        key = item.arg.value if isinstance(item.arg, nodes.Const) else None
+        if isinstance(key, str) and key.startswith("_"):
+            report(_PRIVATE.format(name=key), item.lineno)
     for item in tree.find_all(nodes.Getitem):
         if isinstance(item.arg, nodes.Const):
             check_attribute(item.node, item.arg.value, item.lineno)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -14,6 +14,13 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..types import LOCALE_PATTERN
+from .budget import (
+    BudgetExceeded,
+    budget_range,
+    charge,
+    checked_binop,
+    rendering,
+)
 from .filters import FILTERS
 
 CHANNELS = ("email", "sms")
@@ -57,6 +64,22 @@ class TemplateEnvironment(SandboxedEnvironment):
     templates_dir: Path
     plain: SandboxedEnvironment
 
+    # Every render is on a budget (see `budget`): sizes of * ** + are checked, every
+    # call charges the clock.
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        checked_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(
+        __self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        charge()
+        return super().call(__context, __obj, *args, **kwargs)
+
     def join_path(self, template: str, parent: str) -> str:
         # '_layouts/email.j2' in 'de/x.email.j2' means 'de/_layouts/email.j2'.
         head = parent.split("/", 1)[0]
@@ -72,8 +95,13 @@ def make_environment(templates_dir: Path) -> TemplateEnvironment:
         autoescape=_escapes,
         trim_blocks=True,
         lstrip_blocks=True,
+        # The optimizer folds constants while compiling: `'x' * 10**9` would be computed
+        # there, unchecked. Without it, the budget checks it at render time.
+        optimized=False,
     )
     env.filters.update(FILTERS)
+    env.globals["range"] = budget_range
+    del env.globals["lipsum"]  # placeholder text has no place in a message
     env.templates_dir = Path(templates_dir)
     env.plain = cast(SandboxedEnvironment, env.overlay(autoescape=False))
     return env
@@ -144,17 +172,36 @@ def _render_block(
     if block not in ctx.blocks:
         raise jinja2.TemplateError(f"template '{name}' has no '{block}' block")
     try:
-        return "".join(ctx.blocks[block][0](ctx))
+        return _bounded(ctx.blocks[block][0](ctx), MAX_PART_CHARS, f"the {block} part")
     except Exception:
         env.handle_exception()
 
 
+def _bounded(chunks: Iterator[str], limit: int, what: str) -> str:
+    """Join rendered output, stopping as soon as it passes `limit` characters."""
+    out, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BudgetExceeded(f"{what} renders to more than {limit:,} characters")
+        out.append(chunk)
+        charge()
+    return "".join(out)
+
+
+# Far above any real message, far below what would hurt a dispatcher or a provider.
+MAX_PART_CHARS = 1_000_000
+MAX_SMS_CHARS = 1_600  # 10 segments of 160
+
+
 def render_email(env: TemplateEnvironment, name: str, context: Mapping[str, Any]) -> RenderedEmail:
     plain = cast(TemplateEnvironment, env.plain)
-    subject = " ".join(_render_block(plain, name, "subject", context).split())
-    text = re.sub(r"[ \t]+\n", "\n", _render_block(plain, name, "text", context))
+    with rendering():
+        subject = " ".join(_render_block(plain, name, "subject", context).split())
+        text = re.sub(r"[ \t]+\n", "\n", _render_block(plain, name, "text", context))
+        html = _render_block(env, name, "html", context)
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-    return RenderedEmail(subject, text, _render_block(env, name, "html", context).strip() + "\n")
+    return RenderedEmail(subject, text, html.strip() + "\n")
 
 
 # Babel's no-break spaces ('10 %') and typographic marks are not GSM-7: one of them would
@@ -164,6 +211,9 @@ _GSM_SAFE = str.maketrans("\u00a0\u202f„“”‚‘’–—", "  \"\"\"'''--
 
 def render_sms(env: TemplateEnvironment, name: str, context: Mapping[str, Any]) -> str:
     """The SMS text: GSM-7 friendly, single spaces, no blank lines (each one costs)."""
-    text = env.plain.get_template(name).render(context).translate(_GSM_SAFE)
+    template = env.plain.get_template(name)
+    with rendering():
+        rendered = _bounded(template.generate(context), MAX_SMS_CHARS, "the SMS")
+    text = rendered.translate(_GSM_SAFE)
     lines = (" ".join(line.split()) for line in text.replace("…", "...").splitlines())
     return "\n".join(line for line in lines if line)

@@ -15,11 +15,15 @@ WriteJourney = Callable[[str, str], Path]
 Validate = Callable[..., Report]
 
 
+# Every email carries the postal address and the unsubscribe link (validate checks).
+FOOTER = "{{ company.name }}, {{ company.address }} | Abmelden: {{ links.unsubscribe }}"
+
+
 def email_template(subject: str = "Hallo {{ customer.first_name }}", body: str = "Danke!") -> str:
     return (
         f"{{% block subject %}}{subject}{{% endblock %}}\n"
-        f"{{% block text %}}{body}{{% endblock %}}\n"
-        f"{{% block html %}}<p>{body}</p>{{% endblock %}}\n"
+        f"{{% block text %}}{body}\n{FOOTER}{{% endblock %}}\n"
+        f"{{% block html %}}<p>{body}</p><p>{FOOTER}</p>{{% endblock %}}\n"
     )
 
 
