@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -98,6 +99,11 @@ def schema(
         print(schema_text(), end="")
 
 
+class _OnError(StrEnum):
+    stop = "stop"
+    skip = "skip"
+
+
 @app.command()
 def demo(
     database: Annotated[Path, typer.Option(help="SQLite file to (re)create")] = Path("var/demo.db"),
@@ -107,17 +113,38 @@ def demo(
     outbox: Annotated[
         Path | None, typer.Option(help="Folder for the messages (default: next to the database)")
     ] = None,
+    on_error: Annotated[
+        _OnError,
+        typer.Option(help="A bad line in the events file: stop there, or skip it and go on"),
+    ] = _OnError.stop,
 ) -> None:
     """Run the shipped journeys over a sample event stream and print the stage funnel."""
     import time
 
     from .demo import run_demo
+    from .events_file import EventsFileError
     from .sample_data import SAMPLE_PATH
 
     started = time.perf_counter()
-    with console.status("replaying the sample stream day by day ..."):
-        report = run_demo(database, events or SAMPLE_PATH, outbox=outbox)
+    try:
+        with console.status("replaying the sample stream day by day ..."):
+            report = run_demo(
+                database,
+                events or SAMPLE_PATH,
+                outbox=outbox,
+                on_error=on_error.value,
+            )
+    except EventsFileError as exc:
+        err_console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+        err_console.print("(--on-error skip goes on past bad lines)")
+        raise typer.Exit(1) from None
     seconds = time.perf_counter() - started
+    if report.bad_lines.count:
+        console.print(
+            f"[yellow]skipped {report.bad_lines.count} bad line(s)[/yellow]", highlight=False
+        )
+        for reason in report.bad_lines.first:
+            console.print(f"  {reason}", highlight=False, soft_wrap=True)
     r = report.result
     console.print(
         f"[bold]{len(report.journeys)} journeys[/bold] · {r.events} events applied, "

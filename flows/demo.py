@@ -47,7 +47,8 @@ from journeys.store import (
 from journeys.store.tables import action_run_t
 
 from .dispatch import DispatchSummary, dispatch_due
-from .sample_data import SAMPLE_PATH, read_events
+from .events_file import BadLines, OnError, read_events_file
+from .sample_data import SAMPLE_PATH
 
 # Long enough after the last event for the 60-day re-engagement timers to fire.
 RUN_ON = timedelta(days=75)
@@ -63,6 +64,7 @@ class DemoReport:
     actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     outbox: Path | None = None
     dispatch: DispatchSummary = field(default_factory=DispatchSummary)
+    bad_lines: BadLines = field(default_factory=BadLines)
 
 
 def _by_day(events: Iterable[IncomingEvent]) -> dict[datetime, list[IncomingEvent]]:
@@ -79,6 +81,7 @@ def run_demo(
     journeys: list[Journey] | None = None,
     batch_size: int = 500,
     outbox: Path | None = None,
+    on_error: OnError = "stop",
 ) -> DemoReport:
     """Replay the sample stream into a fresh SQLite database and report what happened.
 
@@ -97,7 +100,8 @@ def run_demo(
     with session_scope(engine) as session:
         registry.register(session, journeys)
 
-    days = _by_day(IncomingEvent.model_validate(raw) for raw in read_events(events_file))
+    bad = BadLines()
+    days = _by_day(read_events_file(events_file, on_error=on_error, bad=bad))
     clock = _Clock(min(days))
     channels = _outbox_channels(outbox, clock)
     renderer = _renderer(journeys)
@@ -135,7 +139,7 @@ def run_demo(
     actions: Counter[tuple[str, str, str]] = Counter(
         {(journey, kind, status): n for journey, kind, status, n in rows}
     )
-    return DemoReport(database, journeys, total, count, funnel, actions, outbox, sent)
+    return DemoReport(database, journeys, total, count, funnel, actions, outbox, sent, bad)
 
 
 class _Clock:

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
 
 from channels.links import LinkSigner
 from channels.message import OutboundMessage, SendResult
@@ -101,11 +102,20 @@ def _customer(file: Path | None, locale: str) -> ClaimedCustomer:
             sample["attributes"],
         )
     try:
-        raw: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
-        external_id = str(raw.pop("external_id", raw.pop("id", "preview")))
+        raw = json.loads(file.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise PreviewError(f"customer file {file}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PreviewError(f"customer file {file}: not UTF-8 (byte {exc.start})") from None
+    except (ValueError, RecursionError) as exc:
+        raise PreviewError(f"customer file {file}: not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PreviewError(f"customer file {file}: expected a JSON object of profile fields")
+    external_id = str(raw.pop("external_id", raw.pop("id", "preview")))
+    try:
         profile = CustomerProfile.model_validate(raw)
-    except (OSError, ValueError) as exc:
-        raise PreviewError(f"customer file {file}: {exc}") from None
+    except ValidationError as exc:
+        raise PreviewError(f"customer file {file}: {_profile_problems(exc)}") from None
     return ClaimedCustomer(
         0,
         external_id,
@@ -118,6 +128,20 @@ def _customer(file: Path | None, locale: str) -> ClaimedCustomer:
         profile.country,
         profile.attributes,
     )
+
+
+def _profile_problems(exc: ValidationError) -> str:
+    valid = ["id", *CustomerProfile.model_fields]
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field = ".".join(map(str, error["loc"])) or "profile"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{field}'{did_you_mean(field, valid)}")
+        else:
+            problems.append(f"{field}: {error['msg']}")
+    if not any("unknown key" in p for p in problems):
+        problems.append(f"valid keys: {', '.join(valid)}")
+    return "; ".join(problems)
 
 
 def preview(
