@@ -34,10 +34,13 @@ def validate(
     ] = None,
 ) -> None:
     """Check journey definitions and print every problem with file:line and a hint."""
-    from journeys.config import definitions_dir
+    from journeys.config import definitions_dir, templates_dir
     from journeys.validate import validate_paths
 
-    report = validate_paths(paths or [definitions_dir()], templates)
+    chosen = paths or [definitions_dir()]
+    where = ", ".join(map(str, chosen))
+    console.print(f"journeys: {where} · templates: {templates or templates_dir()}", highlight=False)
+    report = validate_paths(chosen, templates)
     if not report.files:
         err_console.print("[red]no journey files found[/red] (looked for *.yaml and *.yml)")
         raise typer.Exit(2)
@@ -269,6 +272,30 @@ _register_webhooks(app)  # `journeyflow webhooks [--host H] [--port P] [--no-pro
 from .cli_messages import register as _register_messages  # noqa: E402
 
 _register_messages(app)  # `journeyflow messages unknown|quarantined|release`
+
+from .cli_init import register as _register_init  # noqa: E402
+
+_register_init(app)  # `journeyflow init DIR`
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"journeyflow {version('journeyflow')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Marketing automation driven by customer-journey stage."""
 
 
 def main() -> None:

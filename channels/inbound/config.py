@@ -22,12 +22,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from journeys.config import PROJECT_ROOT
+from journeys.config import webhooks_file
 from journeys.errors import JourneyflowError
 from journeys.store.events import PROFILE_FIELDS
 from journeys.types import EVENT_PATTERN
 
-DEFAULT_FILE = PROJECT_ROOT / "webhooks.yaml"
 MAX_BODY_BYTES = 1024 * 1024
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -254,7 +253,7 @@ def load_receiver_config(
 ) -> ReceiverConfig:
     """The receiver's configuration; without a file, no sources (only the link pages)."""
     env = os.environ if env is None else env
-    chosen = path or Path(env.get("JOURNEYFLOW_WEBHOOKS") or DEFAULT_FILE)
+    chosen = path or Path(env.get("JOURNEYFLOW_WEBHOOKS") or webhooks_file())
     if not chosen.exists():
         if path is not None or env.get("JOURNEYFLOW_WEBHOOKS"):
             raise ReceiverConfigError(f"{chosen}: no such file")

@@ -6,6 +6,7 @@ each small flow run costs about 0.1 s. The plain helpers are tested without Pref
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -246,7 +248,7 @@ def test_serve_builds_the_deployments_of_prefect_yaml() -> None:
     assert set(built) == set(declared) == {"ingest", "timers", "reengagement-sweep", "dispatch"}
     for name, deployment in built.items():
         spec = declared[name]
-        assert spec["entrypoint"] == "flows/jobs.py:" + deployment.entrypoint.rpartition(".")[2]
+        assert spec["entrypoint"] == "flows.jobs." + deployment.entrypoint.rpartition(".")[2]
         assert deployment.parameters == spec["parameters"]
         assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [
             (s["cron"], s["timezone"]) for s in spec["schedules"]
@@ -315,10 +317,13 @@ def test_prefect_deploy_all_against_a_local_server(tmp_path: Path) -> None:
     assert deployments["reengagement-sweep"]["parameters"]["params"]["journeys"] == [
         "customer_lifecycle"
     ]
+    # Nothing of the deploying machine is pinned: each worker names its own folder.
     pull = deployments["dispatch"]["pull_steps"][0][
         "prefect.deployments.steps.set_working_directory"
     ]
-    assert Path(pull["directory"]).resolve() == PROJECT_ROOT
+    assert pull["directory"] == "{{ $JOURNEYFLOW_PROJECT_DIR }}"
+    assert str(PROJECT_ROOT) not in json.dumps(found)
+    assert deployments["dispatch"]["entrypoint"] == "flows.jobs.dispatch_due"
     (trigger,) = [a["trigger"] for a in automations]
     assert trigger["expect"] == [jobs.INBOX_EVENT]
     assert (PROJECT_ROOT / "prefect.yaml").read_bytes() == yaml_before
@@ -343,3 +348,63 @@ def test_register_adds_the_serve_command(jobs_env: Path) -> None:
     assert once.exit_code == 0, once.output
     assert "ingest: batches 1, events 3" in once.output
     assert "dispatch: batches 1" in once.output  # the wall clock is long past T0
+
+
+def test_a_worker_runs_the_deployed_flows_from_its_own_project_folder(tmp_path: Path) -> None:
+    """Deployed from the repository, run by a worker elsewhere: its folder (named by
+    JOURNEYFLOW_PROJECT_DIR) supplies the journeys, nothing of the deploying machine."""
+    from prefect.workers.process import ProcessWorker
+
+    from flows.cli_init import scaffold
+
+    team = tmp_path / "another" / "place" / "team"
+    scaffold(team)
+    with serve.local_server(
+        home=tmp_path / "prefect", log=tmp_path / "server.log", services=False, ui=False
+    ) as api:
+        pool = {
+            "name": "journeyflow-local",
+            "type": "process",
+            "base_job_template": ProcessWorker.get_default_base_job_template(),
+        }
+        httpx.post(f"{api}/work_pools/", json=pool, timeout=30).raise_for_status()
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "JOURNEYFLOW_"))
+        }
+        env.update(serve.QUIET_SERVER_ENV, PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / "cli"))
+        command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "dispatch"]
+        deploy = subprocess.run(
+            command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        [deployment] = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+        run = httpx.post(
+            f"{api}/deployments/{deployment['id']}/create_flow_run",
+            json={"parameters": {"params": {"max_batches": 1}}},
+            timeout=30,
+        ).json()
+        worker = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "worker",
+                "start",
+                "--pool",
+                pool["name"],
+                "--run-once",
+            ],
+            cwd=tmp_path,
+            env={**env, "JOURNEYFLOW_PROJECT_DIR": str(team)},
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=30).json()["state"]
+    assert state["type"] == "COMPLETED", worker.stdout[-3000:] + worker.stderr[-3000:]
+    # The team's store and journeys, found from its folder: only its example journey.
+    engine = create_engine(f"sqlite:///{team / 'var' / 'journeyflow.db'}")
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT DISTINCT journey FROM journey_version")).scalars()
+        assert sorted(keys) == ["moments_of_truth"]
+    engine.dispose()

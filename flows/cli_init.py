@@ -1,0 +1,115 @@
+"""`journeyflow init DIR`: a marketing team's own journeyflow project, ready to edit.
+
+    journeys/moments_of_truth.yaml   one example journey (the team's journeys live here)
+    templates/de/, templates/en/     the email layouts and the example's templates
+    webhooks.yaml                    the webhook sources (secrets from the environment)
+    prefect.yaml                     the deployments (entrypoints of the installed package)
+    .env.example                     every setting, to copy into .env
+    README.md                        five lines: validate, preview, demo, serve
+
+Every command run in DIR then finds these files there (see journeys/config.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from journeys.config import SHIPPED_DEFINITIONS, shipped_file
+from journeys.loader import load_journey
+from journeys.model import _MessageAction
+
+EXAMPLE = "moments_of_truth"
+LOCALES = ("de", "en")
+
+ENV_EXAMPLE = """\
+# Copy to .env (or set in the environment of `journeyflow serve` and the workers).
+JOURNEYFLOW_DATABASE_URL=sqlite:///var/journeyflow.db
+JOURNEYFLOW_PUBLIC_URL=https://hooks.example.com
+JOURNEYFLOW_LINK_SECRET=change-me-to-a-long-random-string
+JOURNEYFLOW_COMPANY_NAME=Beispielhandel GmbH
+JOURNEYFLOW_COMPANY_ADDRESS=Musterstraße 1, 10115 Berlin
+JOURNEYFLOW_COMPANY_WEBSITE=https://www.beispielhandel.de
+JOURNEYFLOW_SUPPORT_EMAIL=service@beispielhandel.de
+# Without provider keys every message goes to the outbox folder var/outbox.
+# SENDGRID_API_KEY=
+# TWILIO_ACCOUNT_SID=
+# TWILIO_AUTH_TOKEN=
+# TWILIO_FROM_NUMBER=
+# JOURNEYFLOW_SHOP_WEBHOOK_SECRET=whsec_...
+"""
+
+README = """\
+# Our customer journeys (journeyflow)
+
+    journeyflow validate                              # journeys/, templates/: every problem
+    journeyflow preview {example} thank_you --sample  # a message as the customer sees it
+    journeyflow demo                                  # the journeys over sample events
+    journeyflow serve                                 # run them (.env.example, prefect.yaml)
+"""
+
+
+class InitError(Exception):
+    pass
+
+
+def scaffold(dest: Path, *, force: bool = False) -> list[Path]:
+    """Write a new project into `dest`; the files written. Refuses a non-empty folder."""
+    if dest.exists() and any(dest.iterdir()) and not force:
+        raise InitError(f"{dest} is not empty; choose a new folder, or --force to add to it")
+    written: list[Path] = []
+
+    def put(path: Path, text: str | None = None, source: Path | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if source is not None:
+            shutil.copyfile(source, path)
+        else:
+            path.write_text(text or "", encoding="utf-8")
+        written.append(path)
+
+    example = SHIPPED_DEFINITIONS / f"{EXAMPLE}.yaml"
+    put(dest / "journeys" / example.name, source=example)
+    journey = load_journey(example)
+    templates = shipped_file("templates")
+    names = {
+        (name, action.kind)
+        for stage in journey.stages
+        for action in stage.on_enter
+        if isinstance(action, _MessageAction)
+        for name in action.templates
+    }
+    for locale in LOCALES:
+        for layout in sorted((templates / locale / "_layouts").glob("*.j2")):
+            put(dest / "templates" / locale / "_layouts" / layout.name, source=layout)
+        for name, kind in sorted(names):
+            source = templates / locale / f"{name}.{kind}.j2"
+            put(dest / "templates" / locale / source.name, source=source)
+    for name in ("webhooks.yaml", "prefect.yaml"):
+        put(dest / name, source=shipped_file(name))
+    put(dest / ".env.example", ENV_EXAMPLE)
+    put(dest / "README.md", README.format(example=EXAMPLE))
+    return written
+
+
+def register(app: typer.Typer) -> None:
+    """Add `journeyflow init DIR` to the command line."""
+
+    @app.command(name="init")
+    def init_command(
+        dest: Annotated[Path, typer.Argument(help="Folder for the new project")],
+        force: Annotated[
+            bool, typer.Option("--force", help="Add the files to a folder that is not empty")
+        ] = False,
+    ) -> None:
+        """Create a project of your own: journeys, templates, webhooks.yaml, prefect.yaml."""
+        try:
+            written = scaffold(dest, force=force)
+        except InitError as exc:
+            typer.echo(f"journeyflow init: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(
+            f"created {dest} with {len(written)} files; next: cd {dest} && journeyflow validate"
+        )
