@@ -39,7 +39,8 @@ def validate(
 
     chosen = paths or [definitions_dir()]
     where = ", ".join(map(str, chosen))
-    console.print(f"journeys: {where} · templates: {templates or templates_dir()}", highlight=False)
+    folders = f"journeys: {where} · templates: {templates or templates_dir()}"
+    console.print(folders, highlight=False, soft_wrap=True)
     report = validate_paths(chosen, templates)
     if not report.files:
         err_console.print("[red]no journey files found[/red] (looked for *.yaml and *.yml)")

@@ -1,0 +1,163 @@
+"""The built wheel in a fresh virtual environment, run from an empty folder, the way a
+team installs journeyflow: every command finds what ships with it, and a team's own
+project (`journeyflow init`) is found from its folder."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+UV = Path(sys.executable).with_name("uv")
+SECRET_BYTES = b"0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The `bin` folder of a fresh venv with the wheel built from this checkout."""
+    if not UV.exists():
+        pytest.fail(f"{UV} is missing: the Makefile installs uv into the venv")
+    work = tmp_path_factory.mktemp("wheel")
+    build = subprocess.run(
+        [str(UV), "build", "--wheel", "-o", str(work / "dist"), str(PROJECT_ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    [wheel] = (work / "dist").glob("journeyflow-*.whl")
+    venv = work / "venv"
+    for command in (
+        [str(UV), "venv", "-q", "--python", sys.executable, str(venv)],
+        [str(UV), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    yield venv / "bin"
+
+
+def _env() -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("JOURNEYFLOW_", "PREFECT_"))}
+    return {**keep, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+
+
+def _run(bin: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(bin / "journeyflow"), *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done
+
+
+@pytest.fixture
+def empty(tmp_path: Path) -> Path:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    return folder
+
+
+def test_the_installed_commands_work_from_an_empty_folder(installed: Path, empty: Path) -> None:
+    assert _run(installed, empty, "--version").stdout.startswith("journeyflow 0.1")
+    validate = _run(installed, empty, "validate")
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    assert "5 file(s), 5 journey(s) valid, 0 error(s)" in validate.stdout
+    assert "site-packages" in validate.stdout  # it says which folders it uses
+    demo = _run(installed, empty, "demo")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert len(list((empty / "var" / "outbox").rglob("*.eml"))) > 100
+    preview = _run(
+        installed, empty, "preview", "customer_lifecycle", "thank_you", "--sample", "--locale", "de"
+    )
+    assert preview.returncode == 0 and "Subject" in preview.stdout, preview.stderr
+    once = _run(installed, empty, "serve", "--once")
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert (empty / "var" / "journeyflow.db").exists()
+
+
+def test_a_team_project_from_init_is_found_from_its_folder(installed: Path, empty: Path) -> None:
+    created = _run(installed, empty, "init", "team")
+    assert created.returncode == 0, created.stderr
+    team = empty / "team"
+    for name in ("journeys", "templates/de/_layouts", "webhooks.yaml", "prefect.yaml"):
+        assert (team / name).exists(), name
+    validate = _run(installed, team, "validate")
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    assert "1 file(s), 1 journey(s) valid" in validate.stdout
+    assert f"journeys: {team / 'journeys'}" in " ".join(validate.stdout.split())
+    again = _run(installed, empty, "init", "team")
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_installed_receiver_has_its_sources(installed: Path, empty: Path) -> None:
+    port = _free_port()
+    secret = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
+    env = {**_env(), "JOURNEYFLOW_SHOP_WEBHOOK_SECRET": secret}
+    process = subprocess.Popen(
+        [str(installed / "journeyflow"), "webhooks", "--port", str(port), "--no-process"],
+        cwd=empty,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "the receiver did not start"
+                time.sleep(0.2)
+        assert "shop" in health.json()["sources"]
+        body = json.dumps(
+            {
+                "type": "order.completed",
+                "customer_id": "c-42",
+                "occurred_at": "2026-03-01T10:15:00Z",
+            }
+        ).encode()
+        msg_id, stamp = "msg-wheel-1", str(int(time.time()))
+        mac = hmac.new(SECRET_BYTES, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/webhooks/shop",
+            content=body,
+            headers={
+                "content-type": "application/json",
+                "webhook-id": msg_id,
+                "webhook-timestamp": stamp,
+                "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode(),
+            },
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["new"] == 1
+    finally:
+        process.terminate()
+        process.wait(30)
+    shutil.rmtree(empty / "var", ignore_errors=True)
