@@ -5,11 +5,21 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperOption
+
+
+def _flags_without_type(option: TyperOption, ctx: Any) -> str | None:
+    # Typer 0.29 shows every flag as `--once <bool>`, as if it took a value: it does not.
+    return None if option.is_flag else _option_type(option, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flags_without_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="journeyflow",
@@ -156,16 +166,16 @@ def demo(
     )
     console.print(
         f"{r.enrolled} enrollments · {r.transitions} stage transitions · {r.timers} timers fired · "
-        f"{r.actions_scheduled} actions scheduled, {r.actions_cancelled} cancelled "
-        f"(customer moved on first) · {r.ended} enrollments ended"
+        f"{r.actions_scheduled} actions scheduled, {r.actions_cancelled} of them skipped "
+        f"(the customer left the stage before they were due) · {r.ended} enrollments ended"
     )
     funnel = [(f.journey, f.stage, f.current, f.entered) for f in report.funnel]
     console.print(_funnel_table(funnel, "Stage funnel"))
     actions = Table(title="Actions in the outbox")
     for name in ("journey", "kind", "status", "count"):
         actions.add_column(name, justify="right" if name == "count" else "left")
-    for (journey, kind, status), n in sorted(report.actions.items()):
-        actions.add_row(journey, kind, status, str(n))
+    for (journey, kind, status, why), n in sorted(report.actions.items()):
+        actions.add_row(journey, kind, f"{status} ({why})" if why else status, str(n))
     console.print(actions)
     d = report.dispatch
     sent = ", ".join(f"{n} {kind}" for kind, n in d.sent_by_kind().items()) or "no"
@@ -178,6 +188,11 @@ def demo(
     for reason, n in d.reasons.most_common(5):
         console.print(f"  {n} × {reason}", highlight=False)
     console.print(f"database: {report.database} · took {seconds:.1f} s")
+    if report.replaced:
+        console.print(
+            f"(replaced the previous demo results in {report.database} and {report.outbox}/)",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from channels.links import LinkSigner
 from channels.message import ChannelKind
@@ -61,10 +61,11 @@ class DemoReport:
     result: BatchResult
     days: int
     funnel: list[FunnelRow]
-    actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    actions: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     outbox: Path | None = None
     dispatch: DispatchSummary = field(default_factory=DispatchSummary)
     bad_lines: BadLines = field(default_factory=BadLines)
+    replaced: bool = False  # an earlier demo's database and outbox were replaced
 
 
 def _by_day(events: Iterable[IncomingEvent]) -> dict[datetime, list[IncomingEvent]]:
@@ -89,6 +90,7 @@ def run_demo(
     is emptied of earlier demo messages first.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
+    replaced = database.exists()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     outbox = outbox if outbox is not None else database.parent / "outbox"
@@ -130,16 +132,22 @@ def run_demo(
 
     with session_scope(engine, readonly=True) as session:
         funnel = stage_funnel(session)
+        a = action_run_t
+        # Why an action was skipped or failed: a holdout and a customer who moved on
+        # before the message was due are both "skipped", for different reasons.
+        why = case((a.c.status.in_(("skipped", "failed")), a.c.last_error), else_="")
         rows: Any = session.execute(
-            select(
-                action_run_t.c.journey, action_run_t.c.kind, action_run_t.c.status, func.count()
-            ).group_by(action_run_t.c.journey, action_run_t.c.kind, action_run_t.c.status)
+            select(a.c.journey, a.c.kind, a.c.status, why, func.count()).group_by(
+                a.c.journey, a.c.kind, a.c.status, why
+            )
         ).all()
     engine.dispose()
-    actions: Counter[tuple[str, str, str]] = Counter(
-        {(journey, kind, status): n for journey, kind, status, n in rows}
+    actions: Counter[tuple[str, str, str, str]] = Counter(
+        {(journey, kind, status, reason or ""): n for journey, kind, status, reason, n in rows}
     )
-    return DemoReport(database, journeys, total, count, funnel, actions, outbox, sent, bad)
+    report = DemoReport(database, journeys, total, count, funnel, actions, outbox, sent, bad)
+    report.replaced = replaced
+    return report
 
 
 class _Clock:

@@ -133,3 +133,28 @@ def test_shipped_journeys_point_editors_at_the_schema() -> None:
     for path in definitions_dir().glob("*.yaml"):
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first == "# yaml-language-server: $schema=../journey.schema.json", path.name
+
+
+def _commands(group: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import typer.main
+
+    click_group = typer.main.get_command(app) if not prefix else group
+    found = []
+    for name, command in getattr(click_group, "commands", {}).items():
+        found.append((*prefix, name))
+        found += _commands(command, (*prefix, name))
+    return found
+
+
+def test_help_of_every_command_shows_no_type_for_flags() -> None:
+    commands = _commands(app)
+    assert ("serve",) in commands and ("messages", "release") in commands
+    for command in [(), *commands]:
+        result = runner.invoke(app, [*command, "--help"], terminal_width=120)
+        assert result.exit_code == 0, (command, result.output)
+        assert "<bool>" not in result.output and "BOOLEAN" not in result.output, command
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("journeyflow ")

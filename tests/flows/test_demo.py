@@ -22,6 +22,15 @@ def test_the_bundled_sample_is_what_the_generator_makes() -> None:
     assert [json.loads(line) for line in lines] == generate()
 
 
+def generated_events(tmp_path: Path, customers: int = 5) -> Path:
+    events = tmp_path / "small.jsonl"
+    events.write_text(
+        "".join(json.dumps(e) + "\n" for e in generate(customers=customers, seed=3)),
+        encoding="utf-8",
+    )
+    return events
+
+
 def test_demo_applies_each_event_once_and_fills_every_journey(tmp_path: Path) -> None:
     raw = [json.loads(line) for line in SAMPLE_PATH.read_text(encoding="utf-8").splitlines()]
     deliveries = Counter((e["source"], e["external_id"]) for e in raw)
@@ -53,6 +62,20 @@ def test_demo_applies_each_event_once_and_fills_every_journey(tmp_path: Path) ->
     ).fetchone()[0]
     assert dormant > 0
     assert sum(report.actions.values()) == report.result.actions_scheduled
+    # Skipped actions, by why: the cancelled ones the engine counted (the customer left
+    # the stage first) and the holdouts dispatch counted; the same numbers everywhere.
+    skipped = Counter()
+    for (_, _, status, why), n in report.actions.items():
+        if status == "skipped":
+            skipped[why] += n
+    assert skipped == Counter(
+        {
+            "left the stage before it was due": report.result.actions_cancelled,
+            "holdout": report.dispatch.outcomes["skipped"],
+        }
+    )
+    assert not report.replaced
+    assert run_demo(database, generated_events(tmp_path)).replaced
 
 
 def test_demo_command_prints_the_funnel_and_fills_the_outbox(tmp_path: Path) -> None:
