@@ -45,6 +45,7 @@ from journeys.store import (
     stage_funnel,
 )
 from journeys.store.tables import action_run_t
+from journeys.validate import enabled
 
 from .dispatch import DispatchSummary, dispatch_due
 from .events_file import BadLines, OnError, read_events_file
@@ -97,7 +98,7 @@ def run_demo(
     _clean_outbox(outbox)
     engine = create_db_engine(f"sqlite:///{database}")
     create_schema(engine)
-    journeys = journeys if journeys is not None else load_journeys()
+    journeys = journeys if journeys is not None else enabled(load_journeys())
     registry = JourneyRegistry()
     with session_scope(engine) as session:
         registry.register(session, journeys)

@@ -38,7 +38,7 @@ from journeys.store import (
     session_scope,
 )
 from journeys.store.outbox import OUTCOME_STATUSES
-from journeys.validate import load_journeys
+from journeys.validate import enabled, load_journeys
 
 from .dispatch import DispatchSummary, dispatch_due
 from .send_rules import SendRules
@@ -92,7 +92,7 @@ def open_store(url: str | None = None) -> Store:
         if store is None:
             engine = get_engine(key[0])
             create_schema(engine)
-            journeys = tuple(load_journeys([key[1]], key[2]))
+            journeys = tuple(enabled(load_journeys([key[1]], key[2])))
             registry = JourneyRegistry()
             with session_scope(engine) as session:
                 registry.register(session, journeys)

@@ -45,6 +45,14 @@ def templates_dir() -> Path:
     return own if own.is_dir() else _shipped("templates")
 
 
+def enabled_journeys() -> list[str] | None:
+    """JOURNEYFLOW_ENABLED_JOURNEYS as a list of keys; None when not set."""
+    configured = os.environ.get("JOURNEYFLOW_ENABLED_JOURNEYS")
+    if configured is None:
+        return None
+    return [key.strip() for key in configured.split(",") if key.strip()]
+
+
 def webhooks_file() -> Path:
     """The receiver's sources: JOURNEYFLOW_WEBHOOKS, ./webhooks.yaml, else the shipped one."""
     configured = os.environ.get("JOURNEYFLOW_WEBHOOKS")

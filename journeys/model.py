@@ -364,6 +364,11 @@ class Journey(_Model):
     version: int = Field(ge=1, description="Bump it whenever the definition changes.")
     name: Localized
     description: str = ""
+    enabled: bool = Field(
+        default=True,
+        description="Whether serve, the deployments and the demo run it; the setting "
+        "JOURNEYFLOW_ENABLED_JOURNEYS (a comma-separated list of keys) decides instead when set.",
+    )
     locale: Locale = Field(default="en", description="Default locale of the journey's messages.")
     locales: list[Locale] = Field(
         default_factory=list, description="Locales whose templates must exist; default: [locale]"

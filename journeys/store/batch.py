@@ -44,6 +44,8 @@ class Batch:
         self.actions: list[tuple[EnrollmentRow, ScheduledAction]] = []
         # Idempotency keys of delayed actions the customer left before they fell due.
         self.void: list[str] = []
+        # Actions another journey already scheduled for the same event: key -> why.
+        self.duplicates: dict[str, str] = {}
         # (customer, code as typed, when) of events that carry a `promo_code`.
         self.redemptions: list[tuple[CustomerRow, str, datetime]] = []
         self.result = BatchResult()
@@ -94,6 +96,7 @@ class Batch:
             self.redemptions.append((customer, code, event.occurred_at))
         stimulus = event.to_engine()
         until = min(event.occurred_at, self.now)
+        first = len(self.actions)
         for key in self.keys:
             row = self.current.get((customer.external_id, key))
             if row is not None and row.state.active:
@@ -107,6 +110,26 @@ class Batch:
                 journey, row.state if row else None, customer.scope(), stimulus, self.now
             )
             self.take(customer, key, row, outcome)
+        self._once_per_event(first, event.occurred_at)
+
+    def _once_per_event(self, first: int, at: datetime) -> None:
+        """The same message for the same event reaches a customer once, whichever of
+        the journeys that react to the event schedule it (the first, in journey order,
+        sends it; the others are recorded as skipped, with the reason)."""
+        sender: dict[tuple[str, str, int], str] = {}
+        for row, action in self.actions[first:]:
+            if action.kind not in ("email", "sms") or action.template is None:
+                continue
+            # Only what leaves at the event itself: a delayed message may be voided later
+            # in its own journey, and the customer would get neither.
+            if action.due_at > at:
+                continue
+            message = (action.kind, action.template, id(row.customer))
+            journey = sender.setdefault(message, action.journey)
+            if journey != action.journey:
+                self.duplicates[action.idempotency_key] = (
+                    f"journey {journey} sends {action.template} for the same event"
+                )
 
     def tick(self, row: EnrollmentRow, until: datetime) -> None:
         customer = row.customer

@@ -24,7 +24,9 @@ from .tables import journey_version_t
 
 
 def canonical_definition(journey: Journey) -> dict[str, Any]:
-    result: dict[str, Any] = journey.model_dump(mode="json", by_alias=True)
+    # Whether a journey runs is operations, not behaviour: switching it on or off is no
+    # new version (and definitions stored before the field existed keep their checksum).
+    result: dict[str, Any] = journey.model_dump(mode="json", by_alias=True, exclude={"enabled"})
     return result
 
 

@@ -67,7 +67,9 @@ def test_demo_applies_each_event_once_and_fills_every_journey(tmp_path: Path) ->
     skipped = Counter()
     for (_, _, status, why), n in report.actions.items():
         if status == "skipped":
-            skipped[why] += n
+            # Another journey sent the same message for the same event: one thank-you.
+            skipped["once" if "for the same event" in why else why] += n
+    assert skipped.pop("once") > 0
     assert skipped == Counter(
         {
             "left the stage before it was due": report.result.actions_cancelled,
