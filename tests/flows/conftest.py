@@ -51,6 +51,7 @@ def prefect_harness() -> Iterator[None]:
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
         PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED,
         PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED,
         PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED,
@@ -65,13 +66,17 @@ def prefect_harness() -> Iterator[None]:
         PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED: False,
         PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED: False,
         PREFECT_SERVER_ANALYTICS_ENABLED: False,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 180,
     }
     with (
         pytest.MonkeyPatch.context() as mp,
         temporary_settings(updates=fast),
     ):
         mp.setenv("DO_NOT_TRACK", "1")
-        with prefect_test_harness():
+        # Under load (2 cores, every test process busy) the test server can take well
+        # over the default 30 s to answer its first health check; a slow start is no
+        # failure of the code under test.
+        with prefect_test_harness(server_startup_timeout=180):
             yield
 
 

@@ -102,7 +102,7 @@ def test_a_lease_sized_to_a_chunk_loses_no_message_of_a_slow_provider(tmp_path: 
 
 @pytest.mark.postgres
 def test_four_dispatchers_on_postgres_killed_at_random(postgres_url: str, tmp_path: Path) -> None:
-    storm = Storm(messages=800, kills=8, workers=4, kill_after=(0.05, 0.6), latency=0.05, **FAST)
+    storm = Storm(messages=800, kills=8, workers=4, kill_after=(0.05, 0.6), latency=0.1, **FAST)
     _storm(postgres_url, storm, tmp_path, "storm, PostgreSQL, 4 dispatchers")
 
 

@@ -94,7 +94,10 @@ def test_every_due_action_is_sent_exactly_once(demo: Demo) -> None:
     statuses = Counter(r["status"] for r in rows)
     assert set(statuses) <= {"sent", "skipped"}, statuses
     skipped = {r["last_error"] for r in rows if r["status"] == "skipped"}
-    assert skipped <= {"holdout", "left the stage before it was due"}
+    # Besides holdouts and actions voided by a move on: a message another journey sent
+    # for the same event (the shipped journeys overlap; the customer gets it once).
+    skipped = {"once" if "for the same event" in why else why for why in skipped}
+    assert skipped <= {"holdout", "left the stage before it was due", "once"}
     assert "holdout" in skipped  # the referral test's control group got nothing
 
     entries = _outbox_entries(demo.outbox)

@@ -204,7 +204,11 @@ def mail_to(tmp: Path, journey: str, action: str, address: str) -> dict[str, Any
 
 
 def thank_you_to(tmp: Path, address: str) -> dict[str, Any] | None:
-    return mail_to(tmp, "five_phases", "thank_you", address)
+    """The thank-you for the order: several shipped journeys thank for an order, and the
+    customer gets one of them (whichever journey comes first), never more."""
+    mails = [m for m in sent_messages(tmp) if (m["action"], m["to"]) == ("thank_you", address)]
+    assert len(mails) <= 1, mails
+    return mails[0] if mails else None
 
 
 def link_in(eml: Path) -> str:
@@ -279,7 +283,7 @@ def test_a_sign_up_and_an_order_get_their_mails_within_seconds(
     post_shop(receiver, shop_event("order.completed", "c-100", external_id="o-1001"))
     mail = wait_for("the thank-you mail", lambda: thank_you_to(tmp_path, address))
     assert time.monotonic() - posted < 10
-    assert mail["stage"] == "purchase" and mail["customer"] == "c-100"
+    assert mail["customer"] == "c-100"  # from whichever journey thanks first
     assert b"Subject:" in (tmp_path / "outbox" / mail["file"]).read_bytes()
     assert stage_of(receiver, "c-100") == "purchase"
 
