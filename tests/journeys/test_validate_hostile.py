@@ -174,7 +174,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
 
 
 @settings(
-    max_examples=200,
+    max_examples=120,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
