@@ -9,19 +9,25 @@ size of the guarantee (20,000 messages, 200 kills; see the README).
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from journeys.config import PROJECT_ROOT
 from journeys.loader import parse_journey
@@ -40,6 +46,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))
 from channel_fakes import Recorded, Reply, SendGridFake, sendgrid_error
 
 DISPATCHER = Path(__file__).with_name("production_dispatcher.py")
+PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 JOURNEY = """\
 journey: storm
@@ -254,14 +261,20 @@ def reconcile(url: str, outcome: Outcome) -> dict[str, str]:
 
 
 def prepare(url: str, n: int, journeys: Path) -> None:
-    """n customers, each with one email due at T0, through the real store."""
+    """n customers, each with one email due at T0, through the real store; the journey
+    also as a file, for the dispatchers' store to register."""
     journeys.mkdir(parents=True, exist_ok=True)
     (journeys / "storm.yaml").write_text(JOURNEY, encoding="utf-8")
+    sign_up(url, n, JOURNEY)
+
+
+def sign_up(url: str, n: int, journey: str) -> None:
+    """n customers sign up at T0 (an account.created each) into `journey`."""
     engine = create_db_engine(url)
     create_schema(engine)
     registry = JourneyRegistry()
     with session_scope(engine) as session:
-        registry.register(session, [parse_journey(JOURNEY)[0]])
+        registry.register(session, [parse_journey(journey)[0]])
     for start in range(0, n, 2000):
         events = [
             IncomingEvent(
@@ -277,6 +290,28 @@ def prepare(url: str, n: int, journeys: Path) -> None:
         with session_scope(engine) as session:
             apply_events(session, registry, events, T0)
     engine.dispose()
+
+
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A new database on the server JOURNEYFLOW_TEST_POSTGRES_URL names, dropped after;
+    skipped without a server, except in CI, where the PostgreSQL tests must run."""
+    server = os.environ.get(PG_ENV)
+    if not server:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
+        pytest.skip(f"set {PG_ENV} to run the PostgreSQL tests too")
+    url = make_url(server)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 class _Dispatcher:

@@ -13,37 +13,19 @@ here, and the size of the guarantee under the `storm` marker (run with
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from crash_storm import Outcome, Storm, check, reconcile, run
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from crash_storm import Outcome, Storm, check, postgres_database, reconcile, run
 
 PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    server = os.environ.get(PG_ENV)
-    if not server:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
-        pytest.skip(f"set {PG_ENV} to run the PostgreSQL storm")
-    url = make_url(server)
-    name = f"journeyflow_storm_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database("journeyflow_storm") as url:
+        yield url
 
 
 def _storm(url: str, storm: Storm, tmp_path: Path, name: str) -> Outcome:

@@ -11,11 +11,9 @@ a send whose outcome is unknown is marked `unknown`, never blindly repeated.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,23 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from journeys.config import PROJECT_ROOT
-from journeys.loader import parse_journey
 from journeys.store import (
-    IncomingEvent,
-    JourneyRegistry,
-    apply_events,
     create_db_engine,
-    create_schema,
-    session_scope,
 )
 from journeys.store.tables import action_run_t
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))
-from crash_storm import CountingSendGrid
+from crash_storm import CountingSendGrid, postgres_database, sign_up
 
 PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
 DISPATCHER = Path(__file__).with_name("dispatcher_process.py")
@@ -77,46 +68,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'exactly_once.db'}"
         return
-    server = os.environ.get(PG_ENV)
-    if not server:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
-        pytest.skip(f"set {PG_ENV} to run the exactly-once tests on PostgreSQL too")
-    url = make_url(server)
-    name = f"journeyflow_once_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database("journeyflow_once") as url:
+        yield url
 
 
 def _prepare(url: str, n: int) -> None:
     """n customers, each with one marketing email due at T0, through the real store."""
-    engine = create_db_engine(url)
-    create_schema(engine)
-    registry = JourneyRegistry()
-    with session_scope(engine) as session:
-        registry.register(session, [parse_journey(JOURNEY)[0]])
-    for start in range(0, n, 1000):
-        events = [
-            IncomingEvent(
-                source="test",
-                external_id=f"e{i}",
-                type="account.created",
-                customer_id=f"c{i}",
-                occurred_at=T0,
-                customer={"email": f"kunde{i}@example.org", "first_name": "Max", "locale": "de"},
-            )
-            for i in range(start, min(n, start + 1000))
-        ]
-        with session_scope(engine) as session:
-            apply_events(session, registry, events, T0)
-    engine.dispose()
+    sign_up(url, n, JOURNEY)
 
 
 def _statuses(url: str) -> dict[str, str]:
