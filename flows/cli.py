@@ -135,10 +135,13 @@ def demo(
     """Run the shipped journeys over a sample event stream and print the stage funnel."""
     import time
 
+    from journeys.config import folders_in_use
+
     from .demo import run_demo
     from .events_file import EventsFileError
     from .sample_data import SAMPLE_PATH
 
+    console.print(folders_in_use(), highlight=False, soft_wrap=True)
     started = time.perf_counter()
     try:
         with console.status("replaying the sample stream day by day ..."):
@@ -218,6 +221,10 @@ def preview(
     if customer is not None and sample:
         err_console.print("[red]give either --customer FILE or --sample, not both[/red]")
         raise typer.Exit(2)
+    from journeys.config import folders_in_use
+
+    # On stderr: stdout is the message itself.
+    err_console.print(folders_in_use(), highlight=False, soft_wrap=True)
     found = _find_journey(journey)
     try:
         shown = render_preview(

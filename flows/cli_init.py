@@ -58,8 +58,26 @@ class InitError(Exception):
 
 def scaffold(dest: Path, *, force: bool = False) -> list[Path]:
     """Write a new project into `dest`; the files written. Refuses a non-empty folder."""
+    try:
+        return _scaffold(dest, force)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        where = getattr(exc, "filename", None) or dest
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InitError(f"cannot create the project: {_shown(where)}: {reason}") from None
+
+
+def _shown(path: object) -> str:
+    """A path for a message: control characters escaped, umlauts left alone."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
+
+
+def _scaffold(dest: Path, force: bool) -> list[Path]:
+    if dest.exists() and not dest.is_dir():
+        raise InitError(f"{_shown(dest)} is a file, not a folder; choose a new folder")
     if dest.exists() and any(dest.iterdir()) and not force:
-        raise InitError(f"{dest} is not empty; choose a new folder, or --force to add to it")
+        raise InitError(
+            f"{_shown(dest)} is not empty; choose a new folder, or --force to add to it"
+        )
     written: list[Path] = []
 
     def put(path: Path, text: str | None = None, source: Path | None = None) -> None:

@@ -255,6 +255,9 @@ def register(app: typer.Typer) -> None:
         Starts a local Prefect server unless PREFECT_API_URL is set, and the webhook
         receiver (see `journeyflow webhooks`) unless --no-webhooks.
         """
+        from journeys.config import folders_in_use
+
+        typer.echo(folders_in_use())
         if once:
             from .jobs import run_once
 

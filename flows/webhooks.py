@@ -105,11 +105,13 @@ def log_to_stderr() -> None:
 
 
 def _summary(service: ReceiverService, host: str, port: int) -> str:
+    from journeys.config import folders_in_use
+
     sources = sorted(service.app.state.sources)
     processing = "on" if service.pump else "off (the scheduled ingest-events flow applies events)"
     return (
         f"receiver on http://{host}:{port} · sources: {', '.join(sources) or 'none'} · "
-        f"processing {processing} · OpenAPI at /docs"
+        f"processing {processing} · OpenAPI at /docs · {folders_in_use()}"
     )
 
 

@@ -20,9 +20,11 @@ SHIPPED_DEFINITIONS = Path(__file__).resolve().parent / "definitions"
 
 
 def _shipped(name: str) -> Path:
-    """A shipped file or folder: the checkout's own, else the packaged copy."""
-    in_checkout = PROJECT_ROOT / name
-    return in_checkout if in_checkout.exists() else SHIPPED / name
+    """A shipped file or folder: the packaged copy, else the checkout's own."""
+    # The packaged copy first: in an installed package PROJECT_ROOT is site-packages,
+    # where another distribution may well have put a `templates` folder of its own.
+    packaged = SHIPPED / name
+    return packaged if packaged.exists() else PROJECT_ROOT / name
 
 
 def definitions_dir() -> Path:
@@ -31,7 +33,10 @@ def definitions_dir() -> Path:
     if configured:
         return Path(configured)
     own = Path.cwd() / "journeys"
-    if own.is_dir() and any(p.suffix in (".yaml", ".yml") for p in own.iterdir()):
+    # A team's folder is theirs even while it holds no journey yet: running the shipped
+    # journeys instead would send messages nobody on the team wrote. A `journeys/` with
+    # an __init__.py is this package's source (the working directory is a checkout).
+    if own.is_dir() and not (own / "__init__.py").exists():
         return own
     return SHIPPED_DEFINITIONS
 
@@ -60,6 +65,14 @@ def webhooks_file() -> Path:
         return Path(configured)
     own = Path.cwd() / "webhooks.yaml"
     return own if own.is_file() else _shipped("webhooks.yaml")
+
+
+def folders_in_use() -> str:
+    """One line naming the journeys, templates and webhooks.yaml the commands use."""
+    return (
+        f"journeys: {definitions_dir()} · templates: {templates_dir()} · "
+        f"webhooks: {webhooks_file()}"
+    )
 
 
 def shipped_file(name: str) -> Path:

@@ -318,10 +318,7 @@ def test_prefect_deploy_all_against_a_local_server(tmp_path: Path) -> None:
         "customer_lifecycle"
     ]
     # Nothing of the deploying machine is pinned: each worker names its own folder.
-    pull = deployments["dispatch"]["pull_steps"][0][
-        "prefect.deployments.steps.set_working_directory"
-    ]
-    assert pull["directory"] == "{{ $JOURNEYFLOW_PROJECT_DIR }}"
+    assert deployments["dispatch"]["pull_steps"] == [{"flows.project_dir.enter_project": {}}]
     assert str(PROJECT_ROOT) not in json.dumps(found)
     assert deployments["dispatch"]["entrypoint"] == "flows.jobs.dispatch_due"
     (trigger,) = [a["trigger"] for a in automations]
