@@ -25,27 +25,27 @@ UV = Path(sys.executable).with_name("uv")
 SECRET_BYTES = b"0123456789abcdef0123456789abcdef"
 
 
+def _uv(*args: str) -> None:
+    """uv from its cache alone (the Makefile's install filled it: hatchling, every
+    dependency); only what the cache lacks is fetched from the package index."""
+    offline = [str(UV), *args, "--offline"]
+    done = subprocess.run(offline, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        done = subprocess.run([str(UV), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The `bin` folder of a fresh venv with the wheel built from this checkout."""
     if not UV.exists():
         pytest.fail(f"{UV} is missing: the Makefile installs uv into the venv")
     work = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run(
-        [str(UV), "build", "--wheel", "-o", str(work / "dist"), str(PROJECT_ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
+    _uv("build", "--wheel", "-q", "-o", str(work / "dist"), str(PROJECT_ROOT))
     [wheel] = (work / "dist").glob("journeyflow-*.whl")
     venv = work / "venv"
-    for command in (
-        [str(UV), "venv", "-q", "--python", sys.executable, str(venv)],
-        [str(UV), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stdout + done.stderr
+    _uv("venv", "-q", "--python", sys.executable, str(venv))
+    _uv("pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel))
     yield venv / "bin"
 
 
@@ -89,6 +89,7 @@ def test_the_installed_commands_work_from_an_empty_folder(installed: Path, empty
     assert preview.returncode == 0 and "Subject" in preview.stdout, preview.stderr
     once = _run(installed, empty, "serve", "--once")
     assert once.returncode == 0, once.stdout + once.stderr
+    assert "journeys/shipped/webhooks.yaml" in once.stdout  # it says what it uses
     assert (empty / "var" / "journeyflow.db").exists()
 
 
@@ -104,6 +105,72 @@ def test_a_team_project_from_init_is_found_from_its_folder(installed: Path, empt
     assert f"journeys: {team / 'journeys'}" in " ".join(validate.stdout.split())
     again = _run(installed, empty, "init", "team")
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
+    installed: Path, empty: Path
+) -> None:
+    """`prefect deploy` from the folder `init` made, with the installed package; a worker
+    with a copy of the project in another folder runs the flows there."""
+    from prefect.workers.process import ProcessWorker
+    from sqlalchemy import create_engine, text
+
+    from flows.serve import QUIET_SERVER_ENV, local_server
+
+    assert _run(installed, empty, "init", "team").returncode == 0
+    team = empty / "team"
+    with local_server(
+        home=empty / "prefect", log=empty / "server.log", services=False, ui=False
+    ) as api:
+        pool = {
+            "name": "journeyflow-local",
+            "type": "process",
+            "base_job_template": ProcessWorker.get_default_base_job_template(),
+        }
+        httpx.post(f"{api}/work_pools/", json=pool, timeout=30).raise_for_status()
+        env = {**_env(), **QUIET_SERVER_ENV, "PREFECT_API_URL": api}
+        env["PREFECT_HOME"] = str(empty / "cli")
+        deploy = subprocess.run(
+            [str(installed / "prefect"), "--no-prompt", "deploy", "--all"],
+            cwd=team,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+        assert sorted(d["name"] for d in found) == [
+            "dispatch",
+            "ingest",
+            "reengagement-sweep",
+            "timers",
+        ]
+        assert str(empty) not in json.dumps(found)  # nothing of the deploying folder
+        elsewhere = empty / "another" / "machine"
+        shutil.copytree(team, elsewhere / "team")
+        [dispatch] = [d for d in found if d["name"] == "dispatch"]
+        run = httpx.post(
+            f"{api}/deployments/{dispatch['id']}/create_flow_run",
+            json={"parameters": {"params": {"max_batches": 1}}},
+            timeout=30,
+        ).json()
+        worker = subprocess.run(
+            [str(installed / "prefect"), "worker", "start", "--pool", pool["name"], "--run-once"],
+            cwd=elsewhere,
+            env={**env, "JOURNEYFLOW_PROJECT_DIR": str(elsewhere / "team")},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=30).json()["state"]
+    assert state["type"] == "COMPLETED", worker.stdout[-3000:] + worker.stderr[-3000:]
+    assert not (team / "var").exists()  # the worker's copy did the work, in its folder
+    engine = create_engine(f"sqlite:///{elsewhere / 'team' / 'var' / 'journeyflow.db'}")
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT DISTINCT journey FROM journey_version")).scalars()
+        assert sorted(keys) == ["moments_of_truth"]
+    engine.dispose()
 
 
 def _free_port() -> int:
