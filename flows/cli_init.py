@@ -4,6 +4,7 @@
     templates/de/, templates/en/     the email layouts and the example's templates
     webhooks.yaml                    the webhook sources (secrets from the environment)
     prefect.yaml                     the deployments (entrypoints of the installed package)
+    journey.schema.json              for editors: the journeys' `$schema=../journey.schema.json`
     .env.example                     every setting, to copy into .env
     README.md                        five lines: validate, preview, demo, serve
 
@@ -21,6 +22,7 @@ import typer
 from journeys.config import SHIPPED_DEFINITIONS, shipped_file
 from journeys.loader import load_journey
 from journeys.model import _MessageAction
+from journeys.schema import schema_text
 
 EXAMPLE = "moments_of_truth"
 LOCALES = ("de", "en")
@@ -40,6 +42,8 @@ JOURNEYFLOW_SUPPORT_EMAIL=service@beispielhandel.de
 # TWILIO_AUTH_TOKEN=
 # TWILIO_FROM_NUMBER=
 # JOURNEYFLOW_SHOP_WEBHOOK_SECRET=whsec_...
+# Each Prefect worker names its own copy of this folder (an absolute path):
+# JOURNEYFLOW_PROJECT_DIR=/srv/our-journeys
 """
 
 README = """\
@@ -107,6 +111,8 @@ def _scaffold(dest: Path, force: bool) -> list[Path]:
             put(dest / "templates" / locale / source.name, source=source)
     for name in ("webhooks.yaml", "prefect.yaml"):
         put(dest / name, source=shipped_file(name))
+    # Each journey's first line points editors at ../journey.schema.json.
+    put(dest / "journey.schema.json", schema_text())
     put(dest / ".env.example", ENV_EXAMPLE)
     put(dest / "README.md", README.format(example=EXAMPLE))
     return written

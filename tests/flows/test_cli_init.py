@@ -3,6 +3,7 @@ The same from an installed wheel: tests/test_wheel.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -48,6 +49,12 @@ def test_init_lays_out_a_project_of_its_own(tmp_path: Path) -> None:
         assert (ours / "templates" / locale / "thank_you.email.j2").is_file()
     for name in ("webhooks.yaml", "prefect.yaml", ".env.example", "README.md"):
         assert (ours / name).is_file(), name
+    # The example tells editors where its schema is; it is there.
+    journey = ours / "journeys" / "moments_of_truth.yaml"
+    first = journey.read_text(encoding="utf-8").splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../journey.schema.json"
+    schema = json.loads((journey.parent / "../journey.schema.json").read_text(encoding="utf-8"))
+    assert "stages" in schema["properties"]
     assert len((ours / "README.md").read_text(encoding="utf-8").strip().splitlines()) <= 6
     assert "cd " in result.output and "journeyflow validate" in result.output
 
