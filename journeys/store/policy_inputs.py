@@ -135,8 +135,15 @@ def record_consent(
     ip: str | None = None,
     *,
     keep_suppressed: bool = False,
+    proof: Mapping[str, str | None] | None = None,
+    not_applied: str | None = None,
 ) -> str:
-    """`set_consent` on a Connection: the engine's write path works on one."""
+    """`set_consent` on a Connection: the engine's write path works on one.
+
+    `proof`: what the history keeps beside source, time and IP (`purpose`, `system`,
+    `wording`), as the consent's record for a regulator. `not_applied`: the caller's
+    reason to keep the current state; the change goes into history with that reason.
+    """
     if channel not in CONSENT_CHANNELS:
         raise StoreError(
             f"no consent for channel '{channel}'{did_you_mean(channel, CONSENT_CHANNELS)}"
@@ -148,6 +155,7 @@ def record_consent(
     if at.tzinfo is None:
         raise StoreError(f"naive datetime {at.isoformat()} for 'at': pass time zone-aware UTC")
     values = {"customer_id": customer_id, "channel": channel}
+    history = {**values, **_proof(proof)}
     current = _current(conn, customer_id, channel)
     if current is None:
         created = conn.execute(
@@ -157,15 +165,18 @@ def record_consent(
             {**values, "status": status, "source": source, "at": at},
         ).first()
         if created is not None:
-            _append_history(conn, values, status, source, at, None, _detail(ip))
+            _append_history(conn, history, status, source, at, None, _detail(ip))
             return status
         current = _current(conn, customer_id, channel)  # a concurrent writer came first
         assert current is not None
     previous, applied_at = current
     late = at < applied_at
     weaker = keep_suppressed and previous == "suppressed" and status == "unsubscribed"
-    _append_history(conn, values, status, source, at, previous, _detail(ip, late, weaker))
-    if late or weaker:
+    detail = _detail(ip, late, weaker)
+    if not_applied and not (late or weaker):
+        detail = "; ".join(p for p in (detail, f"not applied: {not_applied}") if p)
+    _append_history(conn, history, status, source, at, previous, detail)
+    if late or weaker or not_applied:
         return previous
     conn.execute(
         consent_t.update()
@@ -206,6 +217,17 @@ def _append_history(
             "detail": detail,
         },
     )
+
+
+_PROOF = ("purpose", "system", "wording")
+
+
+def _proof(proof: Mapping[str, str | None] | None) -> dict[str, str | None]:
+    given = proof or {}
+    unknown = sorted(set(given) - set(_PROOF))
+    if unknown:
+        raise StoreError(f"unknown consent proof '{unknown[0]}'{did_you_mean(unknown[0], _PROOF)}")
+    return {name: given.get(name) for name in _PROOF}
 
 
 def _detail(ip: str | None, late: bool = False, weaker: bool = False) -> str | None:

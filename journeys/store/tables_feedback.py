@@ -20,6 +20,8 @@ from .table_base import (
     ref_field,
 )
 
+ERASED_KINDS = ("external_id", "email", "phone")
+
 # --- promo codes, consent, surveys ---------------------------------------------------------
 
 
@@ -80,6 +82,11 @@ class ConsentChange(ConsentBase, table=True):
     id: int | None = id_field()
     previous_status: str | None = Field(default=None, max_length=16)
     detail: str | None = Field(default=None, sa_type=Text)
+    # Proof a regulator asks for beyond source, time and IP: what the consent was for,
+    # the system that recorded it (a shop, a CRM) and the wording shown, or its version.
+    purpose: str | None = Field(default=None, max_length=32)
+    system: str | None = Field(default=None, max_length=128)
+    wording: str | None = Field(default=None, sa_type=Text)
 
 
 class SurveyResponseBase(StoreModel):
@@ -144,3 +151,24 @@ class MessageEvent(MessageEventBase, table=True):
 
 class MessageEventPublic(MessageEventBase):
     id: int
+
+
+# --- erased people -------------------------------------------------------------------------
+
+
+class ErasedIdentity(StoreModel, table=True):
+    """A keyed hash (HMAC-SHA256) of an erased customer's id, address or number.
+
+    No personal data: only the digest stays, so that a later event or import naming
+    the same person does not create and message them again.
+    """
+
+    __tablename__ = "erased_identity"
+    __table_args__ = (
+        UniqueConstraint("kind", "digest"),
+        CheckConstraint(one_of("kind", ERASED_KINDS), name="kind"),
+    )
+    id: int | None = id_field()
+    kind: str = Field(max_length=16, description="external_id, email or phone")
+    digest: str = Field(max_length=64, description="hex HMAC-SHA256 of the normalised value")
+    erased_at: datetime = at_field()
