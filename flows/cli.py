@@ -300,6 +300,10 @@ from .cli_init import register as _register_init  # noqa: E402
 
 _register_init(app)  # `journeyflow init DIR`
 
+from .cli_import import register as _register_import  # noqa: E402
+
+_register_import(app)  # `journeyflow import customers|consent|events FILE`
+
 
 def _version(show: bool) -> None:
     if show:
