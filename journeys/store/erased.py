@@ -19,12 +19,14 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
 from ..errors import StoreError
+from .events import IncomingEvent
 from .sql import chunks, insert
-from .tables import metadata
+from .tables import inbound_event_t, metadata
 
 ERASURE_SECRET_ENV = "JOURNEYFLOW_ERASURE_SECRET"
 _FALLBACK_ENV = "JOURNEYFLOW_LINK_SECRET"
@@ -102,3 +104,51 @@ def add_erased(
     )
     params = [{"kind": kind, "digest": d, "erased_at": at} for kind, d in rows]
     return len(conn.execute(statement, params).all())
+
+
+def screen_events(conn: Connection, events: list[IncomingEvent]) -> list[IncomingEvent]:
+    """The events the engine may see: none about an erased customer id, and no erased
+    address or number carried in a profile (dropped from it). What arrived about an
+    erased person is kept in the inbox without its payload and profile."""
+    if not events or conn.execute(select(erased_identity_t.c.id).limit(1)).first() is None:
+        return events
+    wanted: list[Identity] = []
+    for event in events:
+        wanted.append(("external_id", event.customer_id))
+        if event.customer is not None:
+            wanted += [("email", event.customer.email or ""), ("phone", event.customer.phone or "")]
+    found = erased(conn, wanted)
+    if not found:
+        return events
+    kept: list[IncomingEvent] = []
+    gone: list[IncomingEvent] = []
+    for event in events:
+        if ("external_id", event.customer_id) in found:
+            gone.append(event)
+            continue
+        profile = event.customer
+        if profile is not None:
+            drop = {k: None for k in ("email", "phone") if (k, getattr(profile, k) or "") in found}
+            if drop:
+                stripped = profile.model_copy(update=drop)
+                event = event.model_copy(update={"customer": stripped})
+                kept_fields = stripped.model_dump(mode="json", exclude_defaults=True)
+                _scrub(conn, [event], profile=kept_fields)
+        kept.append(event)
+    _scrub(conn, gone)
+    return kept
+
+
+def _scrub(conn: Connection, events: list[IncomingEvent], profile: Any = None) -> None:
+    for event in events:
+        values: dict[str, Any] = {"profile": profile}
+        if profile is None:
+            values["payload"] = {}
+        conn.execute(
+            inbound_event_t.update()
+            .where(
+                inbound_event_t.c.source == event.source,
+                inbound_event_t.c.external_id == event.external_id,
+            )
+            .values(**values)
+        )

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from .batch import Batch
 from .consent_events import apply_consent_events
+from .erased import screen_events
 from .events import CustomerProfile, IncomingEvent
 from .registry import JourneyRegistry
 from .result import BatchResult
@@ -162,6 +163,8 @@ def _from_row(row: Any) -> IncomingEvent:
 def _apply(
     conn: Connection, registry: JourneyRegistry, events: list[IncomingEvent], now: datetime
 ) -> BatchResult:
+    # Nothing about an erased person reaches the engine: they are not created again.
+    events = screen_events(conn, events)
     if not events:
         return BatchResult()
     events.sort(key=lambda e: (e.occurred_at, e.source, e.external_id))

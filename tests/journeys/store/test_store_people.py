@@ -210,3 +210,54 @@ def test_customer_view_shows_consent_enrollments_and_messages(
     assert sorted(m["template"] for m in view["messages"]) == ["nudge", "welcome"]
     assert [e["type"] for e in export["events_received"]] == ["account.created"]
     assert export["format"] == "journeyflow.customer-export/1"
+
+
+def _dump(engine: Engine) -> str:
+    from sqlalchemy import select
+
+    from journeys.store.tables import metadata
+
+    with engine.connect() as conn:
+        return "\n".join(
+            str(row) for table in metadata.sorted_tables for row in conn.execute(select(table))
+        )
+
+
+def test_erasure_leaves_no_trace_and_keeps_counts(
+    engine: Engine,
+    registry: JourneyRegistry,
+    make_event: Callable[..., IncomingEvent],
+    peek: Peek,
+) -> None:
+    from journeys.store.erasure import erase_customer
+
+    profile = {"email": "zelda.quux@example.org", "phone": "+4915199887766", "first_name": "Zelda"}
+    with session_scope(engine) as session:
+        events = [
+            make_event("account.created", "zq-77", profile=profile),
+            make_event("order.completed", "zq-77", timedelta(hours=1), note="for Zelda"),
+        ]
+        apply_events(session, registry, events, NOW)
+        cid, _ = upsert_customer(session, "zq-77", {"last_name": "Quuxington"}, NOW)
+        give_consent(session, cid, "email", "subscribed", source="crm", at=NOW, ip="198.51.100.9")
+    before = {t: peek.count(t) for t in ("action_run", "stage_transition", "enrollment")}
+    with session_scope(engine) as session:
+        done = erase_customer(session, "zq-77", NOW)
+        assert erase_customer(session, "nobody", NOW) is None
+    assert done is not None and done.cancelled >= 1 and len(done.message_keys) >= 2
+    dump = _dump(engine).lower()
+    for trace in ("zelda", "quux", "15199887766", "zq-77", "198.51.100.9"):
+        assert trace not in dump
+    assert {t: peek.count(t) for t in before} == before
+    assert {r["status"] for r in peek.rows("action_run")} <= {"skipped", "sent"}
+    # A later event naming the person is stored without its data and applied to nobody.
+    with session_scope(engine) as session:
+        result = apply_events(
+            session, registry, [make_event("order.completed", "zq-77", profile=profile)], NOW
+        )
+        other = make_event("account.created", "c-new", profile={"email": "Zelda.Quux@example.org"})
+        apply_events(session, registry, [other], NOW)
+    assert result.actions_scheduled == 0
+    emails = [r["email"] for r in peek.rows("customer")]
+    assert emails == [None, None]
+    assert "zelda" not in _dump(engine).lower()
