@@ -68,6 +68,7 @@ def build_receiver(*, process: bool = True, lease: timedelta | None = None) -> R
     pump = InboxPump(store, runtime.open_sender(), settings=settings) if process else None
     inbox = Inbox(store.engine, on_stored=pump.wake if pump else None)
     app = create_app(config, inbox, signer=LinkSigner.from_env())
+    app.state.registry = store.registry  # the people API's journey commands
     return ReceiverService(app, pump)
 
 
