@@ -93,6 +93,11 @@ def create_app(
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "sources": sorted(sources), "disabled": sorted(config.disabled)}
 
+    from .api_auth import tokens_from_env
+    from .api_people import include_people_api
+
+    include_people_api(app, inbox, tokens_from_env(), max_bytes=config.max_body_bytes)
+
     if signer is not None:
         from .pages import register_pages
 
