@@ -131,11 +131,20 @@ def demo(
         _OnError,
         typer.Option(help="A bad line in the events file: stop there, or skip it and go on"),
     ] = _OnError.stop,
+    customers: Annotated[
+        Path | None,
+        typer.Option(help="Customers to import first (default with the sample: its own)"),
+    ] = None,
+    consent: Annotated[
+        Path | None,
+        typer.Option(help="Their consent, imported next (default with the sample: its own)"),
+    ] = None,
 ) -> None:
     """Run the shipped journeys over a sample event stream and print the stage funnel."""
     import time
 
     from journeys.config import folders_in_use
+    from journeys.errors import JourneyflowError
 
     from .demo import run_demo
     from .events_file import EventsFileError
@@ -150,10 +159,15 @@ def demo(
                 events or SAMPLE_PATH,
                 outbox=outbox,
                 on_error=on_error.value,
+                customers=customers,
+                consent=consent,
             )
     except EventsFileError as exc:
         err_console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
         err_console.print("(--on-error skip goes on past bad lines)")
+        raise typer.Exit(1) from None
+    except JourneyflowError as exc:  # a customers or consent file that cannot be read
+        err_console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     seconds = time.perf_counter() - started
     if report.bad_lines.count:
@@ -190,6 +204,7 @@ def demo(
     )
     for reason, n in d.reasons.most_common(5):
         console.print(f"  {n} × {reason}", highlight=False)
+    _print_send_rules(report)
     console.print(f"database: {report.database} · took {seconds:.1f} s")
     if report.replaced:
         console.print(
@@ -273,6 +288,20 @@ def _find_journey(ref: str):  # type: ignore[no-untyped-def]
         raise typer.Exit(1) from None
 
 
+def _print_send_rules(report: Any) -> None:
+    for s in report.imported:
+        console.print(
+            f"imported first: {s.kind} from {s.path.name}: {s.created} created, "
+            f"{s.updated} updated, {s.unchanged} unchanged, {s.rejected} rejected",
+            highlight=False,
+        )
+    held = ", ".join(f"{n} {verb} ({why})" for (verb, why), n in sorted(report.held.items()))
+    console.print(
+        f"send rules (consent, quiet hours, frequency caps): {held or 'nothing held back'}",
+        highlight=False,
+    )
+
+
 def _funnel_table(rows: list[tuple[str, str, int, int]], title: str) -> Table:
     table = Table(title=title)
     for name in ("journey", "stage", "now in stage", "entered ever"):
@@ -323,6 +352,11 @@ def _main(
     ] = False,
 ) -> None:
     """Marketing automation driven by customer-journey stage."""
+
+
+from .cli_customer import register as _register_customer  # noqa: E402
+
+_register_customer(app)  # `journeyflow customer export|erase ID`
 
 
 def main() -> None:
