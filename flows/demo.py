@@ -47,12 +47,17 @@ from journeys.store import (
 from journeys.store.tables import action_run_t
 from journeys.validate import enabled
 
+from .demo_rules import CountingRules
 from .dispatch import DispatchSummary, dispatch_due
 from .events_file import BadLines, OnError, read_events_file
+from .importing import ImportSummary, import_file
 from .sample_data import SAMPLE_PATH
+from .sample_people import SAMPLE_CONSENT, SAMPLE_CUSTOMERS
 
 # Long enough after the last event for the 60-day re-engagement timers to fire.
 RUN_ON = timedelta(days=75)
+# When each day's due messages are dispatched: 10:00 UTC the next morning.
+DISPATCH_AT = timedelta(days=1, hours=10)
 
 
 @dataclass
@@ -66,6 +71,10 @@ class DemoReport:
     outbox: Path | None = None
     dispatch: DispatchSummary = field(default_factory=DispatchSummary)
     bad_lines: BadLines = field(default_factory=BadLines)
+    # What was imported before the replay (customers, consent), and what the send
+    # rules held back: ("skipped" | "deferred", reason) -> actions.
+    imported: list[ImportSummary] = field(default_factory=list)
+    held: Counter[tuple[str, str]] = field(default_factory=Counter)
     replaced: bool = False  # an earlier demo's database and outbox were replaced
 
 
@@ -84,11 +93,15 @@ def run_demo(
     batch_size: int = 500,
     outbox: Path | None = None,
     on_error: OnError = "stop",
+    customers: Path | None = None,
+    consent: Path | None = None,
 ) -> DemoReport:
     """Replay the sample stream into a fresh SQLite database and report what happened.
 
     Messages go to `outbox` (default: an `outbox` folder next to the database), which
-    is emptied of earlier demo messages first.
+    is emptied of earlier demo messages first. `customers` and `consent` are imported
+    first, as a team moving to journeyflow would (for the bundled sample: the sample's
+    own files); the send rules then decide on that consent, as in production.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
     replaced = database.exists()
@@ -105,6 +118,14 @@ def run_demo(
 
     bad = BadLines()
     days = _by_day(read_events_file(events_file, on_error=on_error, bad=bad))
+    if events_file == SAMPLE_PATH and customers is None and consent is None:
+        customers, consent = SAMPLE_CUSTOMERS, SAMPLE_CONSENT
+    imported = []
+    if customers is not None:
+        imported.append(import_file("customers", customers, engine, now=min(days)))
+    if consent is not None:
+        imported.append(import_file("consent", consent, engine, now=min(days)))
+    rules = CountingRules()
     clock = _Clock(min(days))
     channels = _outbox_channels(outbox, clock)
     renderer = _renderer(journeys)
@@ -126,8 +147,12 @@ def run_demo(
             total += swept
             if swept.timers < batch_size:
                 break
-        clock.now = end_of_day
-        sent += dispatch_due(engine, registry, channels, renderer, end_of_day, worker="demo")
+        # Dispatched in the next morning's business hours: at the end of the day it is
+        # night in the customers' time zones, and quiet hours would defer every message.
+        clock.now = day + DISPATCH_AT
+        sent += dispatch_due(
+            engine, registry, channels, renderer, clock.now, worker="demo", policy=rules
+        )
         day += timedelta(days=1)
         count += 1
 
@@ -148,6 +173,7 @@ def run_demo(
     )
     report = DemoReport(database, journeys, total, count, funnel, actions, outbox, sent, bad)
     report.replaced = replaced
+    report.imported, report.held = imported, rules.held()
     return report
 
 

@@ -232,6 +232,10 @@ def main() -> None:
         for event in events:
             out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
     print(f"wrote {len(events)} events to {SAMPLE_PATH}")
+    from . import sample_people  # imports this module: not at the top
+
+    sample_people.write(events)
+    print(f"wrote the customers and their consent to {sample_people.DATA}")
 
 
 if __name__ == "__main__":

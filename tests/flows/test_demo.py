@@ -14,12 +14,22 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.demo import run_demo
 from flows.sample_data import SAMPLE_PATH, generate
+from flows.sample_people import SAMPLE_CONSENT, SAMPLE_CUSTOMERS, consent_csv, customers_csv
 
 
 def test_the_bundled_sample_is_what_the_generator_makes() -> None:
     # The committed file must be reproducible from the generator (seeded, deterministic).
     lines = SAMPLE_PATH.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == generate()
+
+
+def test_the_bundled_customers_and_consent_are_what_the_generator_makes() -> None:
+    events = generate()
+    customers = customers_csv(events)
+    assert SAMPLE_CUSTOMERS.read_text(encoding="utf-8") == customers
+    ids = [line.split(",", 1)[0] for line in customers.splitlines()[1:]]
+    assert len(ids) == len({e["customer_id"] for e in events})
+    assert SAMPLE_CONSENT.read_text(encoding="utf-8") == consent_csv(ids)
 
 
 def generated_events(tmp_path: Path, customers: int = 5) -> Path:
@@ -70,14 +80,60 @@ def test_demo_applies_each_event_once_and_fills_every_journey(tmp_path: Path) ->
             # Another journey sent the same message for the same event: one thank-you.
             skipped["once" if "for the same event" in why else why] += n
     assert skipped.pop("once") > 0
+    # The send rules skipped for consent, the dispatch for holdouts: counted once each.
+    no_consent = report.held[("skipped", "no consent")]
+    unsubscribed = report.held[("skipped", "unsubscribed")]
     assert skipped == Counter(
         {
             "left the stage before it was due": report.result.actions_cancelled,
-            "holdout": report.dispatch.outcomes["skipped"],
+            "holdout": report.dispatch.outcomes["skipped"] - no_consent - unsubscribed,
+            "no consent": no_consent,
+            "unsubscribed": unsubscribed,
         }
     )
     assert not report.replaced
     assert run_demo(database, generated_events(tmp_path)).replaced
+
+
+def test_demo_imports_consent_and_the_send_rules_hold_marketing_to_it(tmp_path: Path) -> None:
+    database = tmp_path / "demo.db"
+    report = run_demo(database)
+
+    customers, consent = report.imported
+    consent_rows = SAMPLE_CONSENT.read_text(encoding="utf-8").count("\n") - 1
+    assert (customers.created, customers.rejected) == (_ids(), 0)
+    assert (consent.created, consent.rejected) == (consent_rows, 0)
+    db = sqlite3.connect(database)
+    # Every marketing email and SMS that reached the dispatcher, with the customer's
+    # consent on its channel (none, pending, subscribed, unsubscribed).
+    rows = db.execute(
+        "select a.status, coalesce(a.last_error, ''), coalesce(c.status, 'none'), count(*)"
+        " from action_run a left join consent c"
+        " on c.customer_id = a.customer_id and c.channel = a.kind"
+        " where a.kind in ('email', 'sms')"
+        " and coalesce(json_extract(a.params, '$.marketing'), 1) != 0"
+        " and not (a.status = 'skipped' and (a.last_error like '%same event%'"
+        " or a.last_error in ('left the stage before it was due', 'holdout')))"
+        " group by 1, 2, 3"
+    ).fetchall()
+    by = Counter({(status, why, held): n for status, why, held, n in rows})
+    # Marketing goes only to customers who subscribed to its channel.
+    assert {held for (status, _, held) in by if status == "sent"} == {"subscribed"}
+    assert by[("sent", "", "subscribed")] > 0
+    # Everyone never asked for consent who reached a marketing action was skipped for it.
+    never = sum(n for (_, _, held), n in by.items() if held == "none")
+    assert never == by[("skipped", "no consent", "none")] > 0
+    # The demo counts exactly the skips for no consent there are: customers never asked,
+    # or whose double opt-in is pending (a sign-up after an unsubscribe is pending too).
+    no_consent = Counter({held: n for (_, why, held), n in by.items() if why == "no consent"})
+    assert set(no_consent) == {"none", "pending"}
+    assert no_consent.total() == report.held[("skipped", "no consent")]
+    unsubscribed = sum(n for (_, why, _), n in by.items() if why == "unsubscribed")
+    assert unsubscribed == report.held[("skipped", "unsubscribed")] > 0
+
+
+def _ids() -> int:
+    return SAMPLE_CUSTOMERS.read_text(encoding="utf-8").count("\n") - 1
 
 
 def test_demo_command_prints_the_funnel_and_fills_the_outbox(tmp_path: Path) -> None:
