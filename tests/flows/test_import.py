@@ -317,3 +317,27 @@ def test_consent_garbage_is_rejected_by_line_never_raised(
     )
     assert all(":" in reason for reason in summary.first_rejects)
     assert _count(shared_engine, consent_t, prefix) == int(valid)
+
+
+def test_import_events_command_stores_once_and_applies(tmp_path: Path, database: str) -> None:
+    from flows import runtime
+
+    runtime.forget()  # the store of another test's database
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "external_id,type,customer_id,occurred_at,data.total,customer\n"
+        'o-1,order.completed,k1,2026-03-01T10:00:00Z,99.5,"{""email"": ""a@example.com""}"\n'
+        "o-2,order.completed,k1,last tuesday,10,\n",
+        encoding="utf-8",
+    )
+    first = runner.invoke(app, ["import", "events", str(path)])
+    assert "2 rows: 1 created, 0 updated, 0 unchanged, 1 rejected" in first.output, first.output
+    assert f"{path}:3: occurred_at: " in first.output
+    assert "applied: 1 events" in first.output
+    again = runner.invoke(app, ["import", "events", str(path)])
+    assert "2 rows: 0 created, 0 updated, 1 unchanged, 1 rejected" in again.output
+    engine = create_db_engine(database)
+    with engine.connect() as conn:
+        assert conn.execute(select(customer_t.c.email)).scalars().all() == ["a@example.com"]
+    engine.dispose()
+    runtime.forget()

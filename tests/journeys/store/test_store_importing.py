@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from sqlalchemy import Engine
 
 from flows.importing import import_file
 from journeys.store import JourneyRegistry, session_scope
 from journeys.store.consent_rules import consent_outcome
+from journeys.store.erased import add_erased
 from journeys.store.importing import ConsentRow, import_consents, upsert_customers
 from journeys.store.policy_inputs import record_consent
 
@@ -201,3 +203,23 @@ def test_a_dry_run_writes_nothing(engine: Engine, peek: Peek, tmp_path: Path) ->
     assert (summary.created, summary.rejected) == (2, 2)
     assert peek.counts() == before
     assert not (tmp_path / "customers.rejects.csv").exists()
+
+
+def test_an_erased_person_is_not_imported_again(
+    engine: Engine, peek: Peek, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOURNEYFLOW_ERASURE_SECRET", "test-secret")
+    with session_scope(engine) as session:
+        add_erased(session.connection(), [("email", "gone@example.com")], NOW)
+    path = _write(
+        tmp_path,
+        "customers.csv",
+        "id,email\nk1,GONE@example.com\nk2,kept@example.com\n",
+    )
+    summary = import_file("customers", path, engine, now=NOW)
+    assert (summary.created, summary.rejected) == (1, 1)
+    assert summary.first_rejects[0].endswith(
+        ":2: email: this customer's email belongs to a person who was erased (GDPR): "
+        "not stored again"
+    )
+    assert [r["external_id"] for r in peek.rows("customer")] == ["k2"]
