@@ -29,6 +29,7 @@ MAX_LINE_BYTES = 1_000_000
 # What `surrogateescape` turns bytes that are not UTF-8 into.
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ANY_BAD = re.compile("[\x00\ud800-\udfff]")
 # JSON escapes that may hide a NUL or a lone surrogate in a valid line.
 _ESCAPES = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 
@@ -228,6 +229,8 @@ def _jsonl_rows(handle: BinaryIO) -> Iterator[Row | BadRow]:
 
 def _not_text(value: str) -> str | None:
     """Why a value cannot be stored as text: a NUL, or what was not UTF-8."""
+    if _ANY_BAD.search(value) is None:  # the usual case: one scan
+        return None
     if "\x00" in value:
         return "a NUL character, not text"
     if _NOT_UTF8.search(value):
