@@ -16,6 +16,7 @@ from journeys.store import JourneyRegistry, session_scope
 from journeys.store.consent_rules import consent_outcome
 from journeys.store.erased import add_erased
 from journeys.store.importing import ConsentRow, import_consents, upsert_customers
+from journeys.store.people import give_consent
 from journeys.store.policy_inputs import record_consent
 
 if TYPE_CHECKING:
@@ -223,3 +224,43 @@ def test_an_erased_person_is_not_imported_again(
         "not stored again"
     )
     assert [r["external_id"] for r in peek.rows("customer")] == ["k2"]
+
+
+def test_import_and_the_people_api_decide_consent_alike(engine: Engine, peek: Peek) -> None:
+    """Every (current consent, record) gives the same state and history either way."""
+    cases = [
+        (current, status, confirmed, offset)
+        for current in (None, "pending", "subscribed", "unsubscribed", "suppressed")
+        for status in ("pending", "subscribed", "unsubscribed")
+        for confirmed in (False, True)
+        for offset in (timedelta(days=1), timedelta(days=-1))
+    ]
+    ids = [f"{way}{n}" for n in range(len(cases)) for way in ("api-", "imp-")]
+    with session_scope(engine) as session:
+        upsert_customers(session.connection(), [(i, {}) for i in ids], NOW)
+    customer = {r["external_id"]: r["id"] for r in peek.rows("customer")}
+    with session_scope(engine) as session:
+        conn = session.connection()
+        for n, (current, status, confirmed, offset) in enumerate(cases):
+            for way in ("api-", "imp-"):
+                if current is not None:
+                    record_consent(conn, customer[f"{way}{n}"], "email", current, "old", AT)
+            give_consent(
+                conn,
+                customer[f"api-{n}"],
+                "email",
+                status,
+                source="shop",
+                at=AT + offset,
+                confirmed=confirmed,
+            )
+            row = ConsentRow(f"imp-{n}", "email", status, "shop", AT + offset, confirmed=confirmed)
+            import_consents(conn, [row])
+    state = {r["customer_id"]: r["status"] for r in peek.rows("consent")}
+    history = {}
+    for r in peek.rows("consent_change"):
+        if r["source"] == "shop":
+            history[r["customer_id"]] = (r["status"], r["previous_status"], r["detail"])
+    for n, case in enumerate(cases):
+        api, imp = customer[f"api-{n}"], customer[f"imp-{n}"]
+        assert (state[api], history[api]) == (state[imp], history[imp]), case
