@@ -83,8 +83,9 @@ def run_import(
         BarColumn(),
         _RowsPerSecond(),
         TimeElapsedColumn(),
-        TextColumn("left"),
+        TextColumn("·"),
         TimeRemainingColumn(),
+        TextColumn("left"),
     ]
     size = path.stat().st_size if path.is_file() else None
     with Progress(*columns, console=console, transient=True) as bar:
