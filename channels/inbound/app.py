@@ -15,15 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
-from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from journeys.errors import did_you_mean
 
 from .config import ReceiverConfig
-from .errors import InboundError, Unavailable, UnknownSource, Unprocessable
+from .errors import InboundError, UnknownSource
+from .failures import refusal
 from .inbox import Inbox
 from .request import read_request
 from .sources import Source, build_sources
@@ -38,8 +37,10 @@ journeyflow's front door. Every accepted event is stored before the answer; a
 duplicate (same source and id) is acknowledged and applied once.
 
 Refusals: 401 bad or missing signature, or a timestamp outside the window; 400 a body
-that cannot be read; 422 an invalid event (the fields are named); 404 an unknown
-source; 413 a body over the size limit.
+that cannot be read (or a request that failed in an unexpected way, which the service
+logs); 422 an invalid event (the fields are named) or a value the store refuses; 404 an
+unknown source; 413 a body over the size limit. No body gets a 5xx: a 503 (with
+Retry-After) means the store is unavailable, and the same request later succeeds.
 """
 
 
@@ -111,25 +112,16 @@ def _endpoint(
     source: Source, inbox: Inbox, config: ReceiverConfig
 ) -> Callable[[Request], Awaitable[Response]]:
     async def receive(request: Request) -> Response:
-        raw = await read_request(
-            request, max_bytes=config.max_body_bytes, public_url=config.public_url, now=inbox.now()
-        )
         try:
+            raw = await read_request(
+                request,
+                max_bytes=config.max_body_bytes,
+                public_url=config.public_url,
+                now=inbox.now(),
+            )
             return await source.receive(raw, inbox)
-        except ValidationError as exc:
-            # A value the source's own checks let through and the event model refused
-            # (a field too long for its column, say): the sender's fault, named, not a
-            # 5xx that it would retry for ever.
-            problems = [
-                {"loc": list(e["loc"]), "msg": e["msg"]}
-                for e in exc.errors(include_url=False, include_input=False)
-            ]
-            fields = ", ".join(".".join(map(str, p["loc"])) for p in problems[:5])
-            raise Unprocessable(f"invalid event fields: {fields}", detail=problems) from None
-        except (OperationalError, InterfaceError) as exc:
-            # The database is down or busy: nothing was stored, the sender retries later.
-            log.warning("%s: the store is unavailable (%s)", source.name, type(exc).__name__)
-            raise Unavailable("the store is unavailable; try again later") from None
+        except Exception as exc:  # never a 500: see failures.py for what each becomes
+            raise refusal(source.name, exc) from None
 
     receive.__name__ = f"receive_{source.name.replace('-', '_').replace('.', '_')}"
     return receive

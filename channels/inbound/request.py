@@ -42,7 +42,13 @@ class RawRequest:
             text = self.body.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("the form body is not UTF-8") from None
-        return dict(parse_qsl(text, keep_blank_values=True))
+        form = dict(parse_qsl(text, keep_blank_values=True))
+        for name, value in form.items():
+            # %00 decodes to a NUL, which PostgreSQL keeps in no text column.
+            if "\x00" in name or "\x00" in value:
+                shown = name.replace("\x00", "\\x00")[:40]
+                raise BadRequest(f"the form field {shown} holds a NUL character (%00)")
+        return form
 
 
 async def read_request(

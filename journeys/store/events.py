@@ -24,7 +24,14 @@ PROFILE_FIELDS = ("email", "phone", "first_name", "last_name", "locale", "timezo
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
+    if value.tzinfo is UTC:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59-01:00 is a valid timestamp but past what a datetime holds in
+        # UTC; as a ValueError it is an invalid field, named, not a crash.
+        raise ValueError("the time lies outside the years 1 to 9999 in UTC") from None
 
 
 UTCTime = Annotated[AwareDatetime, AfterValidator(_as_utc)]

@@ -35,6 +35,8 @@ def test_a_json_line_becomes_an_event_in_utc() -> None:
     ("change", "message"),
     [
         ({"occurred_at": "2026-03-01T10:15:00"}, "timezone"),
+        ({"occurred_at": "9999-12-31T23:30:00-01:00"}, "outside the years 1 to 9999 in UTC"),
+        ({"occurred_at": "0001-01-01T00:30:00+01:00"}, "outside the years 1 to 9999 in UTC"),
         ({"type": "Order Completed"}, "pattern"),
         ({"colour": "red"}, "Extra inputs"),
         ({"customer": {"phone": "12345"}}, "phone number .12345. cannot be read"),
