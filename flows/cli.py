@@ -166,7 +166,7 @@ def demo(
         err_console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
         err_console.print("(--on-error skip goes on past bad lines)")
         raise typer.Exit(1) from None
-    except JourneyflowError as exc:  # a customers or consent file that cannot be read
+    except JourneyflowError as exc:  # customers or consent unreadable, an unknown journey
         err_console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     seconds = time.perf_counter() - started
@@ -177,6 +177,8 @@ def demo(
         for reason in report.bad_lines.first:
             console.print(f"  {reason}", highlight=False, soft_wrap=True)
     r = report.result
+    names = ", ".join(j.journey for j in report.journeys)
+    console.print(f"journeys run: {names} ({report.chosen_by})", highlight=False)
     console.print(
         f"[bold]{len(report.journeys)} journeys[/bold] · {r.events} events applied, "
         f"{r.duplicates} duplicate deliveries ignored · {report.days} days on a virtual clock"

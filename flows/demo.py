@@ -29,7 +29,7 @@ from channels.protocol import Channel
 from channels.render import Renderer
 from channels.render_settings import RenderSettings
 from channels.settings import ChannelSettings
-from journeys import Journey, load_journeys
+from journeys import Journey
 from journeys.config import templates_dir
 from journeys.model import WebhookAction
 from journeys.store import (
@@ -45,8 +45,8 @@ from journeys.store import (
     stage_funnel,
 )
 from journeys.store.tables import action_run_t
-from journeys.validate import enabled
 
+from .demo_journeys import demo_journeys
 from .demo_rules import CountingRules
 from .dispatch import DispatchSummary, dispatch_due
 from .events_file import BadLines, OnError, read_events_file
@@ -76,6 +76,7 @@ class DemoReport:
     imported: list[ImportSummary] = field(default_factory=list)
     held: Counter[tuple[str, str]] = field(default_factory=Counter)
     replaced: bool = False  # an earlier demo's database and outbox were replaced
+    chosen_by: str = "given"  # who chose the journeys it ran (see demo_journeys)
 
 
 def _by_day(events: Iterable[IncomingEvent]) -> dict[datetime, list[IncomingEvent]]:
@@ -103,6 +104,10 @@ def run_demo(
     first, as a team moving to journeyflow would (for the bundled sample: the sample's
     own files); the send rules then decide on that consent, as in production.
     """
+    # Chosen first: a setting naming no journey leaves the earlier results alone.
+    chosen_by = "given"
+    if journeys is None:
+        journeys, chosen_by = demo_journeys()
     database.parent.mkdir(parents=True, exist_ok=True)
     replaced = database.exists()
     for suffix in ("", "-wal", "-shm"):
@@ -111,7 +116,6 @@ def run_demo(
     _clean_outbox(outbox)
     engine = create_db_engine(f"sqlite:///{database}")
     create_schema(engine)
-    journeys = journeys if journeys is not None else enabled(load_journeys())
     registry = JourneyRegistry()
     with session_scope(engine) as session:
         registry.register(session, journeys)
@@ -172,7 +176,7 @@ def run_demo(
         {(journey, kind, status, reason or ""): n for journey, kind, status, reason, n in rows}
     )
     report = DemoReport(database, journeys, total, count, funnel, actions, outbox, sent, bad)
-    report.replaced = replaced
+    report.replaced, report.chosen_by = replaced, chosen_by
     report.imported, report.held = imported, rules.held()
     return report
 

@@ -256,8 +256,18 @@ def register(app: typer.Typer) -> None:
         receiver (see `journeyflow webhooks`) unless --no-webhooks.
         """
         from journeys.config import folders_in_use
+        from journeys.errors import JourneyflowError
+
+        from . import runtime
 
         typer.echo(folders_in_use())
+        try:
+            # The journeys that run, loaded before anything starts: a broken definition
+            # or a JOURNEYFLOW_ENABLED_JOURNEYS naming no journey stops here, not in a flow.
+            runtime.open_store()
+        except JourneyflowError as exc:
+            typer.echo(f"journeyflow serve: {exc}", err=True)
+            raise typer.Exit(2) from None
         if once:
             from .jobs import run_once
 

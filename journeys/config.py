@@ -52,10 +52,11 @@ def templates_dir() -> Path:
 
 def enabled_journeys() -> list[str] | None:
     """JOURNEYFLOW_ENABLED_JOURNEYS as a list of keys; None when not set."""
-    configured = os.environ.get("JOURNEYFLOW_ENABLED_JOURNEYS")
-    if configured is None:
-        return None
-    return [key.strip() for key in configured.split(",") if key.strip()]
+    configured = os.environ.get("JOURNEYFLOW_ENABLED_JOURNEYS", "")
+    keys = [key.strip() for key in configured.split(",") if key.strip()]
+    # Empty counts as not set, as for the other settings: a blank line in .env must not
+    # quietly switch every journey off.
+    return keys or None
 
 
 def webhooks_file() -> Path:

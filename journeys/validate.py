@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .enabled import enabled as enabled  # re-exported: where callers found it first
+from .enabled import overlaps
 from .errors import JourneyError, Problem, UnknownJourneyError, did_you_mean
 from .loader import (
     Path_,
@@ -283,60 +285,6 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
     except UnknownJourneyError as exc:  # JOURNEYFLOW_ENABLED_JOURNEYS names no journey here
         report.problems.append(Problem(f"JOURNEYFLOW_ENABLED_JOURNEYS: {exc}", "(settings)"))
     return report
-
-
-def enabled(journeys: Iterable[Journey]) -> list[Journey]:
-    """The journeys that run: those JOURNEYFLOW_ENABLED_JOURNEYS lists, else those not
-    marked `enabled: false`. An unknown key in the setting is an error, not a silence."""
-    from .config import enabled_journeys
-
-    given = list(journeys)
-    listed = enabled_journeys()
-    if listed is None:
-        return [j for j in given if j.enabled]
-    known = {j.journey for j in given}
-    for key in listed:
-        if key not in known:
-            raise UnknownJourneyError(key, sorted(known))
-    return [j for j in given if j.journey in listed]
-
-
-def overlaps(checked: list[tuple[Journey, SourceMap, str]]) -> list[Problem]:
-    """Warn where two enabled journeys send the same message on the same event: the
-    customer gets it once (from the first), so one of them is probably not meant to run."""
-    problems: list[Problem] = []
-    first: dict[tuple[str, str, str], str] = {}
-    running = {j.journey for j in enabled(j for j, _, _ in checked)}
-    for journey, spots, file in checked:
-        if journey.journey not in running:
-            continue
-        seen: set[tuple[str, str, str]] = set()
-        for i, stage in enumerate(journey.stages):
-            events = [t.event for t in stage.enter_when if isinstance(t, EventTrigger)]
-            for a, action in enumerate(stage.on_enter):
-                if not isinstance(action, _MessageAction) or action.after is not None:
-                    continue
-                for event in events:
-                    for template in action.templates:
-                        message = (event, action.kind, template)
-                        owner = first.setdefault(message, journey.journey)
-                        if owner != journey.journey and message not in seen:
-                            seen.add(message)
-                            line, col = locate(spots, ("stages", i, "on_enter", a, action.kind))
-                            problems.append(
-                                Problem(
-                                    f"journey {owner} also sends {template} ({action.kind}) "
-                                    f"on {event}: the customer gets it once, from {owner}; "
-                                    "enable only one of them (enabled: false, or "
-                                    "JOURNEYFLOW_ENABLED_JOURNEYS)",
-                                    file,
-                                    line,
-                                    col,
-                                    ("stages", i, "on_enter", a, action.kind),
-                                    "warning",
-                                )
-                            )
-    return problems
 
 
 def load_journeys(

@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from journeys.config import definitions_dir, templates_dir
 from journeys.errors import UnknownJourneyError
@@ -47,9 +50,72 @@ def test_validate_warns_where_enabled_journeys_send_the_same_message_on_one_even
         report = validate_paths([folder], templates_dir())
         return [p.message for p in report.problems if p.severity == "warning"]
 
-    assert any(
-        "journey customer_lifecycle also sends thank_you (email) on order.completed" in w
-        for w in warnings()
+    # Both journeys and both stages named; the warning sits at the second one's line.
+    report = validate_paths([folder], templates_dir())
+    (thanks,) = [p for p in report.problems if "thank_you" in p.message]
+    assert thanks.severity == "warning"
+    assert thanks.file.endswith("moments_of_truth.yaml") and thanks.line
+    assert (
+        "journeys customer_lifecycle (stage decision, "
+        f"{folder / 'customer_lifecycle.yaml'}:" in thanks.message
+    )
+    assert "moments_of_truth (stage fmot) both send thank_you (email) on order.completed" in (
+        thanks.message
     )
     monkeypatch.setenv("JOURNEYFLOW_ENABLED_JOURNEYS", "moments_of_truth")
-    assert not any("also sends" in w for w in warnings())
+    assert not any("both send" in w for w in warnings())
+
+
+def test_an_empty_setting_is_no_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A blank line in .env must not switch every journey off.
+    journeys = load_journeys()
+    for blank in ("", " ", " , ,"):
+        monkeypatch.setenv("JOURNEYFLOW_ENABLED_JOURNEYS", blank)
+        assert enabled(journeys) == journeys
+
+
+JOURNEYS = load_journeys()  # once: validating them renders every template
+KEYS = [j.journey for j in JOURNEYS]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(KEYS), st.text(max_size=20)).filter(lambda k: "\x00" not in k),
+        max_size=6,
+    ).map(",".join)
+)
+def test_any_setting_runs_the_listed_journeys_or_names_the_one_it_does_not_know(
+    value: str,
+) -> None:
+    journeys = JOURNEYS
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JOURNEYFLOW_ENABLED_JOURNEYS", value)
+        listed = [k.strip() for k in value.split(",") if k.strip()]
+        try:
+            running = enabled(journeys)
+        except UnknownJourneyError as exc:
+            assert exc.key in listed and exc.key not in KEYS
+            assert exc.key in str(exc)
+            return
+    assert [j.journey for j in running] == [k for k in KEYS if not listed or k in listed]
+
+
+def test_serve_names_a_setting_that_names_no_journey(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import runtime
+    from flows.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JOURNEYFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'j.db'}")
+    monkeypatch.setenv("JOURNEYFLOW_ENABLED_JOURNEYS", "customer_lifecycle,newsleter_opt_in")
+    runtime.forget()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--once"])
+    finally:
+        runtime.forget()
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert "JOURNEYFLOW_ENABLED_JOURNEYS" in result.output
+    assert "did you mean 'newsletter_opt_in'" in result.output
