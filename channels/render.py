@@ -35,7 +35,7 @@ from channels.render_settings import RenderSettings
 from channels.settings import ChannelSettings
 from journeys.model import Journey
 from journeys.store.outbox import ClaimedAction
-from journeys.templating import make_environment, render_email, render_sms
+from journeys.templating import make_environment, render_email, render_sms, where
 from journeys.templating.context import LinksContext, RenderContext
 
 MESSAGE_KINDS = ("email", "sms")
@@ -123,7 +123,10 @@ class Renderer:
                 return self._email(action, journey, choice.name, context)
             text = render_sms(self.env, choice.name, context)
         except jinja2.TemplateError as exc:
-            return _failed(f"template {choice.name}: {exc}", "template_error")
+            # The budget's messages say what exceeds which limit; where names file:line.
+            return _failed(
+                f"render error: template {where(exc, choice.name)}: {exc}", "template_error"
+            )
         return OutboundMessage(
             idempotency_key=action.idempotency_key,
             channel="sms",

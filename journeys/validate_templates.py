@@ -73,18 +73,6 @@ def _template_problems(
     return c.problems
 
 
-def _where(exc: BaseException, template: str) -> str:
-    """`file:line` of the template line that raised (Jinja maps its frames to them)."""
-    line, file = None, template
-    tb = exc.__traceback__
-    while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
-        if name.endswith(".j2"):
-            file, line = name, tb.tb_lineno
-        tb = tb.tb_next
-    return f"{file}:{line}" if line else file
-
-
 def _check_email_render(
     c: Places, path: Path_, env: Any, template: str, locale: str, has_code: bool
 ) -> None:
@@ -93,13 +81,13 @@ def _check_email_render(
     Every email must carry the postal address and the unsubscribe link (UWG § 7, DDG § 5,
     CAN-SPAM); a template that overrides the layout's text or html block loses them.
     """
-    from .templating import render_email, sample_context
+    from .templating import render_email, sample_context, where
 
     context = sample_context(locale, promo_code=has_code)
     try:
         email = render_email(env, template, context)
     except Exception as exc:
-        c.add(path, f"template {_where(exc, template)}: does not render with sample values: {exc}")
+        c.add(path, f"template {where(exc, template)}: does not render with sample values: {exc}")
         return
     unsubscribe, address = context["links"]["unsubscribe"], context["company"]["address"]
     for part, body in (("text", email.text), ("html", email.html.replace("&amp;", "&"))):
@@ -116,13 +104,13 @@ def _check_sms_length(
     c: Places, path: Path_, env: Any, template: str, locale: str, has_code: bool, limit: int
 ) -> None:
     """Render with sample values: every segment is billed, and carriers cap the count."""
-    from .templating import render_sms, sample_context, sms_segments
+    from .templating import render_sms, sample_context, sms_segments, where
 
     name = template
     try:
         text = render_sms(env, name, sample_context(locale, promo_code=has_code))
     except Exception as exc:  # a template that cannot render is reported by check_template
-        c.add(path, f"template {_where(exc, template)}: does not render with sample values: {exc}")
+        c.add(path, f"template {where(exc, template)}: does not render with sample values: {exc}")
         return
     length = sms_segments(text)
     summary = (

@@ -13,6 +13,7 @@ from .environment import (
     CHANNELS,
     EMAIL_PARTS,
     RenderedEmail,
+    RenderError,
     TemplateEnvironment,
     find_template,
     locale_chain,
@@ -21,6 +22,7 @@ from .environment import (
     render_sms,
     template_name,
     template_path,
+    where,
 )
 from .filters import FILTERS
 from .sms import SmsLength, sms_segments
@@ -31,6 +33,7 @@ __all__ = [
     "EMAIL_PARTS",
     "FILTERS",
     "RenderContext",
+    "RenderError",
     "RenderedEmail",
     "SmsLength",
     "TemplateEnvironment",
@@ -45,4 +48,5 @@ __all__ = [
     "sms_segments",
     "template_name",
     "template_path",
+    "where",
 ]

@@ -1,18 +1,21 @@
-"""What one render may cost: time, output, loop iterations, and the size of values.
+"""What one render may cost: time, loop steps, the size of each value and of all of them.
 
 A template is code that marketers write and journeyflow runs for every customer. The
 sandbox keeps it from reaching Python's internals; the budget keeps it from running for
-minutes or producing megabytes: `'x' * 10**9`, `10**100000`, nested `range(100000)`
-loops. Jinja would even fold constant expressions like `'x' * 10**9` while compiling,
-so the environment compiles without its optimizer and computes them here, checked.
+minutes or producing gigabytes: `'x' * 10**9`, `10**100000`, nested loops, a string
+doubled in a loop. Jinja would even fold constant expressions like `'x' * 10**9` while
+compiling, so the environment compiles without its optimizer and every operation that
+can grow a value is checked here, before it runs when its size can be known in advance
+(`*`, `**`, widths, replacements), after it when it cannot grow much.
 
 A render opens a budget (`rendering`); the hooks of the sandboxed environment charge it.
+Every message it raises says what exceeds which limit.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -21,24 +24,27 @@ from typing import Any
 import jinja2
 
 MAX_SECONDS = 2.0
-MAX_ITERATIONS = 100_000  # loop steps over range() in one render
+MAX_ITERATIONS = 100_000  # loop steps in one render
 MAX_RANGE = 10_000  # one range(): no message lists more
-MAX_VALUE_CHARS = 100_000  # a string or list built by * (or +) in a template
+MAX_VALUE_CHARS = 1_000_000  # one value (string, list) and one part of a message
+MAX_BUILT_CHARS = 10_000_000  # every value built in one render together: bounds memory
 MAX_EXPONENT = 64
+MAX_INT_BITS = 10_000  # about 3,000 digits; Python refuses to print more than 4,300
 
 
 class BudgetExceeded(jinja2.TemplateRuntimeError):
-    """A render went past its budget; the message says which and how to fix it."""
+    """A render went past its budget; the message says which limit it exceeds."""
 
 
 @dataclass
 class Budget:
     deadline: float
     iterations: int = 0
+    built: int = 0
 
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
-            raise BudgetExceeded(f"rendering takes longer than {MAX_SECONDS:g} s")
+            raise BudgetExceeded(f"rendering exceeds the time limit of {MAX_SECONDS:g} s")
 
 
 _current: ContextVar[Budget | None] = ContextVar("template_budget", default=None)
@@ -65,39 +71,81 @@ def charge() -> None:
         budget.tick()
 
 
-def budget_range(*args: int) -> Iterator[int]:
-    """`range` for templates: at most MAX_RANGE numbers, each step charged to the render."""
+def size_of(value: Any) -> int | None:
+    return len(value) if isinstance(value, str | list | tuple | bytes | dict) else None
+
+
+def refuse_size(size: int, what: str = "a value", limit: int = MAX_VALUE_CHARS) -> None:
+    if size > limit:
+        raise BudgetExceeded(f"{what}: {size:,} characters or items exceed the limit of {limit:,}")
+
+
+def spent(value: Any, what: str = "a value") -> Any:
+    """Charge a value just built to the render: its own size and the total so far."""
+    size = size_of(value)
+    if size is None:
+        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            raise BudgetExceeded(
+                f"a number of {value.bit_length():,} bits exceeds {MAX_INT_BITS:,}"
+            )
+        return value
+    refuse_size(size, what)
+    budget = _current.get()
+    if budget is not None:
+        budget.built += size
+        if budget.built > MAX_BUILT_CHARS:
+            raise BudgetExceeded(
+                f"rendering builds values of {budget.built:,} characters in all, "
+                f"which exceeds {MAX_BUILT_CHARS:,}"
+            )
+        budget.tick()
+    return value
+
+
+def budget_range(*args: int) -> range:
+    """`range` for templates: at most MAX_RANGE numbers (loops over it are charged too)."""
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
-        raise BudgetExceeded(f"range() of {len(numbers):,} numbers; at most {MAX_RANGE:,}")
+        raise BudgetExceeded(f"range() of {len(numbers):,} numbers exceeds {MAX_RANGE:,}")
+    return numbers
+
+
+def loop_steps(iterable: Iterable[Any]) -> Iterator[Any]:
+    """Every `{% for %}` iterates through this: its steps count against the render."""
     budget = _current.get()
-    for number in numbers:
+    for item in iterable:
         if budget is not None:
             budget.iterations += 1
             if budget.iterations > MAX_ITERATIONS:
-                raise BudgetExceeded(f"loops run more than {MAX_ITERATIONS:,} steps")
-            if budget.iterations % 1000 == 0:
+                raise BudgetExceeded(f"loops run more than {MAX_ITERATIONS:,} steps in all")
+            if budget.iterations % 256 == 0:
                 budget.tick()
-        yield number
+        yield item
 
 
-def _size(value: Any) -> int | None:
-    return len(value) if isinstance(value, str | list | tuple | bytes) else None
+def _int_bits(value: Any) -> int | None:
+    return abs(value).bit_length() if isinstance(value, int) else None
 
 
 def checked_binop(operator: str, left: Any, right: Any) -> None:
-    """Refuse `*` and `**` (and `+` of sequences) whose result would be too large."""
+    """Refuse `*`, `**` and `+` whose result would be too large, before computing it."""
     if operator == "**":
         if isinstance(right, int | float) and abs(right) > MAX_EXPONENT and abs(left) > 1:
-            raise BudgetExceeded(f"a power of {right}; exponents go up to {MAX_EXPONENT}")
+            raise BudgetExceeded(f"a power of {right} exceeds the largest exponent, {MAX_EXPONENT}")
+        bits = _int_bits(left)
+        if bits is not None and isinstance(right, int) and bits * right > MAX_INT_BITS:
+            raise BudgetExceeded(
+                f"a power of {bits * right:,} bits exceeds the limit of {MAX_INT_BITS:,} bits"
+            )
     elif operator == "*":
         for seq, times in ((left, right), (right, left)):
-            size = _size(seq)
-            if size is not None and isinstance(times, int) and size * times > MAX_VALUE_CHARS:
-                raise BudgetExceeded(
-                    f"a value of {size * times:,} characters or items; at most {MAX_VALUE_CHARS:,}"
-                )
+            size = size_of(seq)
+            if size is not None and isinstance(times, int):
+                refuse_size(size * times)
+        factors = (_int_bits(left), _int_bits(right))
+        if None not in factors and sum(b or 0 for b in factors) > MAX_INT_BITS:
+            raise BudgetExceeded(f"a product of numbers exceeds {MAX_INT_BITS:,} bits")
     elif operator == "+":
-        sizes = (_size(left), _size(right))
-        if None not in sizes and sum(s or 0 for s in sizes) > MAX_VALUE_CHARS:
-            raise BudgetExceeded(f"a value of more than {MAX_VALUE_CHARS:,} characters or items")
+        sizes = (size_of(left), size_of(right))
+        if None not in sizes:
+            refuse_size(sum(s or 0 for s in sizes))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from jinja2 import meta, nodes
 from ..errors import did_you_mean
 from .context import CONTEXT_SPEC
 from .environment import EMAIL_PARTS, TemplateEnvironment
+from .sandbox import UNSAFE_ATTRIBUTES
 
 # --- static check ---------------------------------------------------------------------------
 
@@ -32,6 +33,19 @@ _PRIVATE = (
     "attribute '{name}' is not allowed: names starting with '_' reach Python's internals, "
     "and the sandbox refuses them at send time"
 )
+_UNSAFE = (
+    "attribute '{name}' is not allowed: it reaches Python's internals, "
+    "and the sandbox refuses it at send time"
+)
+
+
+def _check_unsafe(name: Any, line: int, report: Callable[[str, int | None], None]) -> None:
+    if not isinstance(name, str):
+        return
+    if name.startswith("_"):
+        report(_PRIVATE.format(name=name), line)
+    elif name in UNSAFE_ATTRIBUTES:
+        report(_UNSAFE.format(name=name), line)
 
 
 def _stand_in(*_: Any) -> Any:
@@ -95,13 +109,14 @@ def _check_tree(
             report(f"'{target.name}' has no attribute '{attr}'{did_you_mean(attr, valid)}", line)
 
     for get in tree.find_all(nodes.Getattr):
-        if get.attr.startswith("_"):
-            report(_PRIVATE.format(name=get.attr), get.lineno)
+        _check_unsafe(get.attr, get.lineno, report)
         check_attribute(get.node, get.attr, get.lineno)
     for item in tree.find_all(nodes.Getitem):
         key = item.arg.value if isinstance(item.arg, nodes.Const) else None
-        if isinstance(key, str) and key.startswith("_"):
-            report(_PRIVATE.format(name=key), item.lineno)
+        _check_unsafe(key, item.lineno, report)
+    for flt in tree.find_all(nodes.Filter):  # {{ x|attr('__class__') }}
+        if flt.name == "attr" and flt.args and isinstance(flt.args[0], nodes.Const):
+            _check_unsafe(flt.args[0].value, flt.lineno, report)
     for item in tree.find_all(nodes.Getitem):
         if isinstance(item.arg, nodes.Const):
             check_attribute(item.node, item.arg.value, item.lineno)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -14,14 +15,11 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..types import LOCALE_PATTERN
-from .budget import (
-    BudgetExceeded,
-    budget_range,
-    charge,
-    checked_binop,
-    rendering,
-)
+from .budget import MAX_VALUE_CHARS, BudgetExceeded, budget_range, charge, rendering
 from .filters import FILTERS
+from .guards import guard_filter
+from .sandbox import BudgetedSandbox
+from .sms import sms_segments
 
 CHANNELS = ("email", "sms")
 EMAIL_PARTS = ("subject", "text", "html")
@@ -50,7 +48,7 @@ class _LocaleLoader(jinja2.FileSystemLoader):
             return super().get_source(environment, f"{head.split('-')[0]}/{rest}")
 
 
-class TemplateEnvironment(SandboxedEnvironment):
+class TemplateEnvironment(BudgetedSandbox):
     """The sandboxed environment, plus `plain`: the same one without HTML escaping.
 
     Escaping is fixed when a template compiles, for the whole template, yet an email holds
@@ -63,22 +61,6 @@ class TemplateEnvironment(SandboxedEnvironment):
 
     templates_dir: Path
     plain: SandboxedEnvironment
-
-    # Every render is on a budget (see `budget`): sizes of * ** + are checked, every
-    # call charges the clock.
-    intercepted_binops = frozenset({"*", "**", "+"})
-
-    def call_binop(
-        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
-    ) -> Any:
-        checked_binop(operator, left, right)
-        return super().call_binop(context, operator, left, right)
-
-    def call(
-        __self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any
-    ) -> Any:
-        charge()
-        return super().call(__context, __obj, *args, **kwargs)
 
     def join_path(self, template: str, parent: str) -> str:
         # '_layouts/email.j2' in 'de/x.email.j2' means 'de/_layouts/email.j2'.
@@ -100,6 +82,7 @@ def make_environment(templates_dir: Path) -> TemplateEnvironment:
         optimized=False,
     )
     env.filters.update(FILTERS)
+    env.filters.update({name: guard_filter(name, f) for name, f in env.filters.items()})
     env.globals["range"] = budget_range
     del env.globals["lipsum"]  # placeholder text has no place in a message
     env.templates_dir = Path(templates_dir)
@@ -183,20 +166,51 @@ def _bounded(chunks: Iterator[str], limit: int, what: str) -> str:
     for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise BudgetExceeded(f"{what} renders to more than {limit:,} characters")
+            raise BudgetExceeded(f"{what} exceeds {limit:,} characters")
         out.append(chunk)
         charge()
     return "".join(out)
 
 
+class RenderError(jinja2.TemplateRuntimeError):
+    """A template raised a plain Python error (1/0, a number too large to print, ...)."""
+
+
+@contextmanager
+def _template_errors() -> Iterator[None]:
+    # Every failure of a render is the template's: callers catch TemplateError alone.
+    try:
+        yield
+    except jinja2.TemplateError:
+        raise
+    except Exception as exc:  # ZeroDivisionError, RecursionError, MemoryError, TypeError ...
+        raise RenderError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def where(exc: BaseException, template: str) -> str:
+    """`file:line` of the template line that raised (Jinja maps its frames to them)."""
+    line, file = None, template
+    error: BaseException | None = exc
+    while error is not None and line is None:
+        tb = error.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename
+            if name.endswith(".j2"):
+                file, line = name, tb.tb_lineno
+            tb = tb.tb_next
+        error = error.__cause__
+    return f"{file}:{line}" if line else file
+
+
 # Far above any real message, far below what would hurt a dispatcher or a provider.
-MAX_PART_CHARS = 1_000_000
-MAX_SMS_CHARS = 1_600  # 10 segments of 160
+MAX_PART_CHARS = MAX_VALUE_CHARS
+MAX_SMS_SEGMENTS = 10  # the most any journey may allow (settings.sms_max_segments)
+MAX_SMS_OUTPUT = 16_000  # before blank lines and runs of spaces are dropped
 
 
 def render_email(env: TemplateEnvironment, name: str, context: Mapping[str, Any]) -> RenderedEmail:
     plain = cast(TemplateEnvironment, env.plain)
-    with rendering():
+    with rendering(), _template_errors():
         subject = " ".join(_render_block(plain, name, "subject", context).split())
         text = re.sub(r"[ \t]+\n", "\n", _render_block(plain, name, "text", context))
         html = _render_block(env, name, "html", context)
@@ -212,8 +226,15 @@ _GSM_SAFE = str.maketrans("\u00a0\u202f„“”‚‘’–—", "  \"\"\"'''--
 def render_sms(env: TemplateEnvironment, name: str, context: Mapping[str, Any]) -> str:
     """The SMS text: GSM-7 friendly, single spaces, no blank lines (each one costs)."""
     template = env.plain.get_template(name)
-    with rendering():
-        rendered = _bounded(template.generate(context), MAX_SMS_CHARS, "the SMS")
+    with rendering(), _template_errors():
+        rendered = _bounded(template.generate(context), MAX_SMS_OUTPUT, "the SMS")
     text = rendered.translate(_GSM_SAFE)
     lines = (" ".join(line.split()) for line in text.replace("…", "...").splitlines())
-    return "\n".join(line for line in lines if line)
+    sms = "\n".join(line for line in lines if line)
+    length = sms_segments(sms)
+    if length.segments > MAX_SMS_SEGMENTS:
+        raise BudgetExceeded(
+            f"the SMS exceeds {MAX_SMS_SEGMENTS} segments: {length.characters:,} "
+            f"{length.encoding} characters are {length.segments:,} segments"
+        )
+    return sms
