@@ -62,7 +62,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     sample = [line for line in lines if int(json.loads(line)["customer_id"][-3:]) % 15 == 0]
     events = root / "events.jsonl"
     events.write_text("".join(sample), encoding="utf-8")
-    report = run_demo(root / "demo.db", events, outbox=root / "outbox")
+    # All the shipped journeys, not the demo's set: more kinds of message per persona.
+    report = run_demo(root / "demo.db", events, outbox=root / "outbox", journeys=load_journeys())
     first = min(datetime.fromisoformat(json.loads(line)["occurred_at"]) for line in sample)
     midnight = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     end = midnight + timedelta(days=report.days) - timedelta(microseconds=1)
