@@ -70,6 +70,7 @@ _FORM_FIELDS = {
     "Body": "The text of an inbound message",
     "MessageStatus": "A status callback: queued, sent, delivered, undelivered, failed, …",
     "ErrorCode": "Why a message failed, e.g. 21610 (the recipient replied STOP)",
+    "OptOutType": "Advanced Opt-Out: STOP, START or HELP, a keyword Twilio answered itself",
 }
 
 
@@ -100,7 +101,9 @@ class TwilioSource:
             "CANCEL, END, QUIT, REVOKE or OPTOUT (any case) unsubscribes the number from "
             "SMS, START, YES or UNSTOP subscribes it again, HELP or INFO is answered with "
             "the help text; more words are configurable (by default STOPP and ABMELDEN, "
-            "HILFE). Answers TwiML; a redelivery is acknowledged and applied once."
+            "HILFE). With Advanced Opt-Out, Twilio has answered a keyword itself (OptOutType): "
+            "the answer is empty TwiML, the consent change is applied. Answers TwiML; a "
+            "redelivery is acknowledged and applied once."
         )
         self.openapi_extra: dict[str, Any] = signed_request(
             (SIGNATURE_HEADER,),

@@ -150,23 +150,6 @@ def test_a_nul_in_a_twilio_field_is_refused_with_400_naming_it(
     assert stored_events(receiver) == 0
 
 
-def test_advanced_opt_out_is_not_answered_twice(receiver: Receiver) -> None:
-    base = {"From": "+4915112345678", "To": "+4930123456", "AccountSid": "AC" + "0" * 32}
-    ours = post_form(receiver, {**base, "MessageSid": "SM-help-1", "Body": "HELP"})
-    theirs = post_form(
-        receiver, {**base, "MessageSid": "SM-help-2", "Body": "HELP", "OptOutType": "HELP"}
-    )
-    custom = post_form(
-        receiver, {**base, "MessageSid": "SM-stop-1", "Body": "ARRET", "OptOutType": "STOP"}
-    )
-    assert "<Message>" in ours.text  # without Advanced Opt-Out, journeyflow answers HELP
-    assert theirs.status_code == 200 and "<Message>" not in theirs.text
-    assert custom.status_code == 200 and "<Message>" not in custom.text
-    types = receiver.rows("SELECT external_id, type FROM inbound_event ORDER BY external_id")
-    # Twilio's class of the keyword counts, also for a word journeyflow does not know.
-    assert ("SM-stop-1", "sms.opted_out") in [tuple(r) for r in types]
-
-
 def test_the_checks_take_numbers_as_json_does() -> None:
     # The bounds refuse what cannot be stored, not ordinary numbers.
     from channels.inbound.json_body import load_json
