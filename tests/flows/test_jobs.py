@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -275,32 +276,63 @@ def test_serve_builds_the_deployments_of_prefect_yaml() -> None:
     assert declared["ingest"]["triggers"][0]["expect"] == [jobs.INBOX_EVENT]
 
 
-def test_prefect_deploy_all_against_a_local_server(tmp_path: Path) -> None:
+POOL = "journeyflow-local"  # the work pool prefect.yaml deploys to
+
+
+@pytest.fixture(scope="module")
+def local_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `prefect server start` (API only) with prefect.yaml's work pool, shared by the
+    deployment tests: a start costs 5-10 s, more under load."""
     from prefect.workers.process import ProcessWorker
 
-    yaml_before = (PROJECT_ROOT / "prefect.yaml").read_bytes()
+    home = tmp_path_factory.mktemp("prefect-server")
     with serve.local_server(
-        home=tmp_path / "prefect", log=tmp_path / "server.log", services=False, ui=False
+        home=home / "prefect", log=home / "server.log", services=False, ui=False
     ) as api:
         pool = {
-            "name": "journeyflow-local",
+            "name": POOL,
             "type": "process",
             "base_job_template": ProcessWorker.get_default_base_job_template(),
         }
         httpx.post(f"{api}/work_pools/", json=pool, timeout=30).raise_for_status()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update(serve.QUIET_SERVER_ENV, PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / "cli"))
-        deploy = subprocess.run(
-            [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-        found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
-        automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
+        yield api
+
+
+@pytest.fixture
+def prefect_api(local_api: str) -> Iterator[str]:
+    """The shared server with no deployment, automation or flow run: each test finds
+    only what it deployed and ran itself."""
+
+    def clear() -> None:
+        for kind in ("flow_runs", "deployments", "automations"):
+            for item in httpx.post(f"{local_api}/{kind}/filter", json={}, timeout=30).json():
+                httpx.delete(f"{local_api}/{kind}/{item['id']}", timeout=30).raise_for_status()
+
+    clear()
+    yield local_api
+    clear()
+
+
+def _cli_env(api: str, home: Path, drop: tuple[str, ...] = ("PREFECT_",)) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(serve.QUIET_SERVER_ENV, PREFECT_API_URL=api, PREFECT_HOME=str(home))
+    return env
+
+
+def test_prefect_deploy_all_against_a_local_server(prefect_api: str, tmp_path: Path) -> None:
+    api = prefect_api
+    yaml_before = (PROJECT_ROOT / "prefect.yaml").read_bytes()
+    deploy = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=PROJECT_ROOT,
+        env=_cli_env(api, tmp_path / "cli"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+    automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
 
     deployments = {d["name"]: d for d in found}
     schedules = {
@@ -313,7 +345,7 @@ def test_prefect_deploy_all_against_a_local_server(tmp_path: Path) -> None:
         "reengagement-sweep": [("0 9 * * *", "Europe/Berlin")],
         "dispatch": [("* * * * *", "UTC")],
     }
-    assert {d["work_pool_name"] for d in found} == {"journeyflow-local"}
+    assert {d["work_pool_name"] for d in found} == {POOL}
     assert deployments["reengagement-sweep"]["parameters"]["params"]["journeys"] == [
         "customer_lifecycle"
     ]
@@ -347,57 +379,37 @@ def test_register_adds_the_serve_command(jobs_env: Path) -> None:
     assert "dispatch: batches 1" in once.output  # the wall clock is long past T0
 
 
-def test_a_worker_runs_the_deployed_flows_from_its_own_project_folder(tmp_path: Path) -> None:
+def test_a_worker_runs_the_deployed_flows_from_its_own_project_folder(
+    prefect_api: str, tmp_path: Path
+) -> None:
     """Deployed from the repository, run by a worker elsewhere: its folder (named by
     JOURNEYFLOW_PROJECT_DIR) supplies the journeys, nothing of the deploying machine."""
-    from prefect.workers.process import ProcessWorker
-
     from flows.cli_init import scaffold
 
+    api = prefect_api
     team = tmp_path / "another" / "place" / "team"
     scaffold(team)
-    with serve.local_server(
-        home=tmp_path / "prefect", log=tmp_path / "server.log", services=False, ui=False
-    ) as api:
-        pool = {
-            "name": "journeyflow-local",
-            "type": "process",
-            "base_job_template": ProcessWorker.get_default_base_job_template(),
-        }
-        httpx.post(f"{api}/work_pools/", json=pool, timeout=30).raise_for_status()
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "JOURNEYFLOW_"))
-        }
-        env.update(serve.QUIET_SERVER_ENV, PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / "cli"))
-        command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "dispatch"]
-        deploy = subprocess.run(
-            command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
-        )
-        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-        [deployment] = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
-        run = httpx.post(
-            f"{api}/deployments/{deployment['id']}/create_flow_run",
-            json={"parameters": {"params": {"max_batches": 1}}},
-            timeout=30,
-        ).json()
-        worker = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "worker",
-                "start",
-                "--pool",
-                pool["name"],
-                "--run-once",
-            ],
-            cwd=tmp_path,
-            env={**env, "JOURNEYFLOW_PROJECT_DIR": str(team)},
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-        state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=30).json()["state"]
+    env = _cli_env(api, tmp_path / "cli", drop=("PREFECT_", "JOURNEYFLOW_"))
+    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "dispatch"]
+    deploy = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    [deployment] = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+    run = httpx.post(
+        f"{api}/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": {"params": {"max_batches": 1}}},
+        timeout=30,
+    ).json()
+    worker = subprocess.run(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--run-once"],
+        cwd=tmp_path,
+        env={**env, "JOURNEYFLOW_PROJECT_DIR": str(team)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=30).json()["state"]
     assert state["type"] == "COMPLETED", worker.stdout[-3000:] + worker.stderr[-3000:]
     # The team's store and journeys, found from its folder: only its example journey.
     engine = create_engine(f"sqlite:///{team / 'var' / 'journeyflow.db'}")
