@@ -164,7 +164,8 @@ def demo(
             )
     except EventsFileError as exc:
         err_console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
-        err_console.print("(--on-error skip goes on past bad lines)")
+        if on_error is _OnError.stop:
+            err_console.print("(--on-error skip goes on past bad lines)")
         raise typer.Exit(1) from None
     except JourneyflowError as exc:  # customers or consent unreadable, an unknown journey
         err_console.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)

@@ -49,7 +49,7 @@ from journeys.store.tables import action_run_t
 from .demo_journeys import demo_journeys
 from .demo_rules import CountingRules
 from .dispatch import DispatchSummary, dispatch_due
-from .events_file import BadLines, OnError, read_events_file
+from .events_file import BadLines, EventsFileError, OnError, read_events_file
 from .importing import ImportSummary, import_file
 from .sample_data import SAMPLE_PATH
 from .sample_people import SAMPLE_CONSENT, SAMPLE_CUSTOMERS
@@ -122,6 +122,9 @@ def run_demo(
 
     bad = BadLines()
     days = _by_day(read_events_file(events_file, on_error=on_error, bad=bad))
+    if not days:
+        skipped = f" ({bad.count} bad line(s) skipped)" if bad.count else ""
+        raise EventsFileError(f"{events_file}: no events to replay{skipped}")
     if events_file == SAMPLE_PATH and customers is None and consent is None:
         customers, consent = SAMPLE_CUSTOMERS, SAMPLE_CONSENT
     imported = []

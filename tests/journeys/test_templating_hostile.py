@@ -153,23 +153,24 @@ def test_validate_refuses_a_hostile_sms_template_quickly_with_its_place(
     assert any("hostile.sms.j2" in e for e in errors), errors
 
 
+@pytest.mark.parametrize("part", ["html", "text"])
 def test_an_email_that_overrides_the_layout_loses_its_footer_and_is_refused(
-    tmp_path: Path, templates: Path
+    tmp_path: Path, templates: Path, part: str
 ) -> None:
     template = (
         "{% extends '_layouts/email.j2' %}\n"
         "{% block subject %}Angebot{% endblock %}\n"
         "{% block text_body %}Hallo{% endblock %}\n"
         "{% block html_body %}<p>Hallo</p>{% endblock %}\n"
-        "{% block html %}<p>Nur Werbung, keine Adresse.</p>{% endblock %}\n"
+        f"{{% block {part} %}}Nur Werbung, keine Adresse.{{% endblock %}}\n"
     )
     (templates / "de" / "hostile.email.j2").write_text(template, encoding="utf-8")
     shutil.copy(templates / "en" / "thank_you.email.j2", templates / "en" / "hostile.email.j2")
     errors = _errors(tmp_path, templates, EMAIL_JOURNEY)
     assert errors == [
-        "template de/hostile.email.j2: the html part has no footer with the postal address "
+        f"template de/hostile.email.j2: the {part} part has no footer with the postal address "
         "and the unsubscribe link; fill in text_body and html_body instead of overriding the "
-        "layout's html block"
+        f"layout's {part} block"
     ]
 
 
