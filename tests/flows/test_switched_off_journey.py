@@ -85,4 +85,4 @@ def test_a_switched_off_journey_stops_but_sends_what_it_had_scheduled(
         stages = conn.execute(select(e.c.journey, e.c.stage)).all()
     # Anna's thank-you and getting-started mail went out; no review request, no Ben.
     assert [t for (t,) in sent] == ["getting_started", "thank_you"]
-    assert stages == [("customer_lifecycle", "receiving_offer")]
+    assert [tuple(row) for row in stages] == [("customer_lifecycle", "receiving_offer")]
