@@ -33,6 +33,10 @@ _PRIVATE = (
     "attribute '{name}' is not allowed: names starting with '_' reach Python's internals, "
     "and the sandbox refuses them at send time"
 )
+_DEEP = (
+    "the template nests expressions or blocks too deeply to be read; "
+    "split it up with {% set %} or macros"
+)
 _UNSAFE = (
     "attribute '{name}' is not allowed: it reaches Python's internals, "
     "and the sandbox refuses it at send time"
@@ -161,10 +165,13 @@ def check_template(
         files[name] = file = Path(filename or name)
         try:
             tree = trees[name] = env.parse(source, name, filename)
+            issues.extend(_check_tree(env, tree, file, has_promo_code))
         except jinja2.TemplateSyntaxError as exc:
             issues.append(TemplateIssue(f"syntax error: {exc.message}", file, exc.lineno))
             return
-        issues.extend(_check_tree(env, tree, file, has_promo_code))
+        except RecursionError:  # Jinja's parser and compiler recurse once per level
+            issues.append(TemplateIssue(_DEEP, file))
+            return
         refs = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
         for ref in tree.find_all(refs):
             target = getattr(ref, "template", None)

@@ -225,8 +225,8 @@ _GSM_SAFE = str.maketrans("\u00a0\u202f„“”‚‘’–—", "  \"\"\"'''--
 
 def render_sms(env: TemplateEnvironment, name: str, context: Mapping[str, Any]) -> str:
     """The SMS text: GSM-7 friendly, single spaces, no blank lines (each one costs)."""
-    template = env.plain.get_template(name)
     with rendering(), _template_errors():
+        template = env.plain.get_template(name)  # compiling may fail too: nesting too deep
         rendered = _bounded(template.generate(context), MAX_SMS_OUTPUT, "the SMS")
     text = rendered.translate(_GSM_SAFE)
     lines = (" ".join(line.split()) for line in text.replace("…", "...").splitlines())

@@ -109,6 +109,8 @@ S = "{% set s = 'x' * 30000 %}"  # a string at the value limit's scale, for ampl
         ),
         ("{{ 1 / 0 }}", "ZeroDivisionError: division by zero"),
         ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "RecursionError"),
+        ("{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}", "nests expressions or blocks too deeply"),
+        ("{% if 1 %}" * 500 + "{% endif %}" * 500, "nests expressions or blocks too deeply"),
     ],
     ids=[
         "class",
@@ -139,6 +141,8 @@ S = "{% set s = 'x' * 30000 %}"  # a string at the value limit's scale, for ampl
         "map-churn",
         "zero-division",
         "recursion",
+        "deep-expression",
+        "deep-blocks",
     ],
 )
 def test_validate_refuses_a_hostile_sms_template_quickly_with_its_place(
