@@ -5,14 +5,16 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import shutil
 import sqlite3
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.demo import run_demo
+from flows.demo import DemoReport, run_demo
 from flows.sample_data import SAMPLE_PATH, generate
 from flows.sample_people import SAMPLE_CONSENT, SAMPLE_CUSTOMERS, consent_csv, customers_csv
 
@@ -41,12 +43,19 @@ def generated_events(tmp_path: Path, customers: int = 5) -> Path:
     return events
 
 
-def test_demo_applies_each_event_once_and_fills_every_journey(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> DemoReport:
+    """The demo on the bundled sample, as `journeyflow demo` runs it, into a fresh folder:
+    about 15 s, so the tests that read its results share one run (they only read)."""
+    return run_demo(tmp_path_factory.mktemp("bundled") / "demo.db")
+
+
+def test_demo_applies_each_event_once_and_fills_every_journey(
+    bundled: DemoReport, tmp_path: Path
+) -> None:
     raw = [json.loads(line) for line in SAMPLE_PATH.read_text(encoding="utf-8").splitlines()]
     deliveries = Counter((e["source"], e["external_id"]) for e in raw)
-    database = tmp_path / "demo.db"
-
-    report = run_demo(database)
+    report, database = bundled, bundled.database
 
     assert report.result.events == len(deliveries)
     assert report.result.duplicates == sum(n - 1 for n in deliveries.values()) > 0
@@ -76,7 +85,7 @@ def test_demo_applies_each_event_once_and_fills_every_journey(tmp_path: Path) ->
     assert sum(report.actions.values()) == report.result.actions_scheduled
     # Skipped actions, by why: the cancelled ones the engine counted (the customer left
     # the stage first) and the holdouts dispatch counted; the same numbers everywhere.
-    skipped = Counter()
+    skipped: Counter[str] = Counter()
     for (_, _, status, why), n in report.actions.items():
         if status == "skipped":
             skipped[why] += n
@@ -93,12 +102,15 @@ def test_demo_applies_each_event_once_and_fills_every_journey(tmp_path: Path) ->
         }
     )
     assert not report.replaced
-    assert run_demo(database, generated_events(tmp_path)).replaced
+    # Run again over (a copy of) its files: the results of the run before are replaced.
+    again = Path(shutil.copy(database, tmp_path / "demo.db"))
+    assert run_demo(again, generated_events(tmp_path)).replaced
 
 
-def test_demo_imports_consent_and_the_send_rules_hold_marketing_to_it(tmp_path: Path) -> None:
-    database = tmp_path / "demo.db"
-    report = run_demo(database)
+def test_demo_imports_consent_and_the_send_rules_hold_marketing_to_it(
+    bundled: DemoReport,
+) -> None:
+    report, database = bundled, bundled.database
 
     customers, consent = report.imported
     consent_rows = SAMPLE_CONSENT.read_text(encoding="utf-8").count("\n") - 1
