@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import BadRequest
@@ -46,41 +47,65 @@ def _constant(text: str) -> Any:
     raise ValueError(f"{text} is not a JSON value")
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` nests more than `limit` levels, walked without recursion."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return False
+# A place in the payload as (key or index, parent): a child's place costs one pair, not
+# a copy of its parent's path (long keys over many elements would take gigabytes).
+_Place = tuple[str | int, "_Place"] | None
 
 
-def _unstorable_text(value: Any) -> str | None:
-    """Where `value` holds a string (key or value) no store can keep, and why; else None."""
-    stack: list[tuple[Any, str]] = [(value, "")]
+def _shown(place: _Place) -> str:
+    segments: list[str] = []
+    while place is not None:
+        segment, place = place
+        segments.append(str(segment)[:40])
+    return ".".join(reversed(segments)) or "the body"
+
+
+def _unstorable(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    what = "a NUL character" if char == "\x00" else "a lone UTF-16 surrogate"
+    return f"holds {what} (\\u{ord(char):04x})"
+
+
+def _children(item: Any) -> Iterator[tuple[str | int, Any]] | None:
+    if isinstance(item, dict):
+        return iter(item.items())
+    if isinstance(item, list):
+        return enumerate(item)
+    return None
+
+
+def _problem(payload: Any, *, texts: bool) -> str | None:
+    """What no store can take in `payload`: nesting past MAX_DEPTH levels and, with
+    `texts`, a string (key or value) it cannot keep; None if there is nothing.
+
+    Depth first with one iterator per open level, so memory stays bounded by the depth
+    however wide the payload.
+    """
+    if texts and isinstance(payload, str) and (why := _unstorable(payload)):
+        return f"cannot be stored: the body {why}"
+    root = _children(payload)
+    stack: list[tuple[Iterator[tuple[str | int, Any]], _Place]] = []
+    if root is not None:
+        stack.append((root, None))
     while stack:
-        item, path = stack.pop()
-        if isinstance(item, str):
-            texts = [(item, path)]
-        elif isinstance(item, dict):
-            texts = [(key, f"a key in {path or 'the body'}") for key in item]
-            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in item.items())
-        elif isinstance(item, list):
-            texts = []
-            stack.extend((v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(item))
-        else:
+        children, place = stack[-1]
+        step = next(children, None)  # the next child of this level
+        if step is None:
+            stack.pop()
             continue
-        for text, where in texts:
-            found = _UNSTORABLE.search(text)
-            if found is not None:
-                char = found.group()
-                what = "a NUL character" if char == "\x00" else "a lone UTF-16 surrogate"
-                return f"{where or 'the body'} holds {what} (\\u{ord(char):04x})"
+        segment, child = step
+        if len(stack) + 1 > MAX_DEPTH:  # the root is level 1
+            return f"nests deeper than {MAX_DEPTH} levels"
+        if texts and isinstance(segment, str) and (why := _unstorable(segment)):
+            return f"cannot be stored: a key in {_shown(place)} {why}"
+        if texts and isinstance(child, str) and (why := _unstorable(child)):
+            return f"cannot be stored: {_shown((segment, place))} {why}"
+        grandchildren = _children(child)
+        if grandchildren is not None:
+            stack.append((grandchildren, (segment, place)))
     return None
 
 
@@ -100,10 +125,7 @@ def load_json(body: bytes) -> Any:
         raise BadRequest(f"the JSON nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
         raise BadRequest(f"the body is not acceptable JSON: {exc}") from None
-    if _deeper_than(payload, MAX_DEPTH):
-        raise BadRequest(f"the JSON nests deeper than {MAX_DEPTH} levels")
-    if _SUSPECT_ESCAPE.search(text):
-        problem = _unstorable_text(payload)
-        if problem is not None:
-            raise BadRequest(f"the JSON cannot be stored: {problem}")
+    problem = _problem(payload, texts=_SUSPECT_ESCAPE.search(text) is not None)
+    if problem is not None:
+        raise BadRequest(f"the JSON {problem}")
     return payload

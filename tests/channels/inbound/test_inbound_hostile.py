@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import tracemalloc
 
 import pytest
 from receiver_harness import ON_BOTH_STORES, MakeReceiver, Receiver
@@ -160,3 +161,21 @@ def test_the_checks_take_numbers_as_json_does() -> None:
         "c": [[[]]],
     }
     assert math.isfinite(load_json(b"-1e308"))
+
+
+def test_the_checks_take_memory_by_depth_not_by_width() -> None:
+    # A long key over a wide array, with a NUL to find: each element's place must not
+    # copy its parent's path (that would be 100,000 copies of a 2,000-character key).
+    from channels.inbound.errors import BadRequest
+    from channels.inbound.json_body import load_json
+
+    key = "k" * 2000
+    body = f'{{"z": "\\u0000", "{key}": [{",".join(["0"] * 100_000)}]}}'.encode()
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadRequest, match=r"z holds a NUL character"):
+            load_json(body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * len(body), f"{peak / 1e6:.0f} MB for a body of {len(body) / 1e6:.1f} MB"
