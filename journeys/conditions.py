@@ -10,7 +10,7 @@ Syntax: literals (`4`, `-2`, `3.5`, `'text'` or `"text"` with `\\n \\t \\r \\\\
 literals `[1, 'a']`); dotted paths (`customer.segment`); comparisons `==`, `!=`,
 `<`, `<=`, `>`, `>=`, `in`, `not in`, which do not chain; `not`, `and`, `or` and
 parentheses. Tightest first: comparison, not, and, or. A bare value is tested
-for truthiness.
+for truthiness. At most 50 `(` and `not` nest, and a number has at most 30 digits.
 
 Evaluation against a scope mapping:
 
@@ -52,6 +52,9 @@ _ORDERING = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operat
 # Exact types, so that bool (a subclass of int) never takes the fast path.
 _FAST = frozenset({int, float})
 _CONTAINERS = frozenset({list, tuple, set, frozenset, dict, str})
+# Parsing and evaluating recurse once per '(' and 'not': a fixed bound, so that a condition
+# that validates also evaluates wherever the engine calls it (Python's stack is ~1,000 deep).
+MAX_NESTING = 50
 
 
 class _Literal(NamedTuple):
@@ -69,6 +72,7 @@ class _Parser:
         self.previous = ""  # text of the last token consumed, for "expected ... after ..."
         self.paths: set[tuple[str, ...]] = set()
         self.bare = False  # whether the last operand had no comparison, so one may follow
+        self.depth = 0  # open '(' and 'not' around the current position
 
     def parse(self) -> Evaluator:
         if self.tokens[0].kind == "end":
@@ -112,11 +116,17 @@ class _Parser:
             parts.append(self.parse_binary(level + 1))
         return parts[0] if len(parts) == 1 else _join(_BINARY[level], list(map(_function, parts)))
 
+    def nest(self, token: _Token, step: int) -> None:
+        self.depth += step
+        if self.depth > MAX_NESTING:
+            self.fail(token, f"condition nests too deeply (more than {MAX_NESTING} '(' and 'not')")
+
     def parse_not(self) -> Node:
         if not self.at("not"):
             return self.parse_comparison()
-        self.advance()
+        self.nest(self.advance(), 1)
         inner = _function(self.parse_not())
+        self.nest(self.peek(), -1)
         return lambda scope: not inner(scope)
 
     def parse_comparison(self) -> Node:
@@ -151,12 +161,12 @@ class _Parser:
         if token.kind == "name":
             return self.parse_path()
         if self.at("("):
-            self.advance()
+            self.nest(self.advance(), 1)
             inner = self.parse_binary()
             if not self.at(")"):
                 wanted = f"expected ')' to close the '(' from position {token.pos}"
                 self.fail(self.peek(), wanted + self.found(self.peek()))
-            self.advance()
+            self.nest(self.advance(), -1)
             return inner
         if self.at("["):
             return self.parse_list()
@@ -304,10 +314,7 @@ class Condition:
         if not isinstance(source, str):
             raise TypeError(f"a condition must be a string, not {type(source).__name__}")
         parser = _Parser(source)
-        try:
-            self._evaluate = parser.parse()
-        except RecursionError:
-            raise ConditionSyntaxError(source, 0, "condition nests too deeply") from None
+        self._evaluate = parser.parse()
         self.source = source
         self.paths = frozenset(parser.paths)
 

@@ -77,8 +77,17 @@ class ConditionSyntaxError(JourneyflowError):
         self.expression = expression
         self.position = position
         self.reason = message
-        pointer = " " * position + "^"
-        super().__init__(f"{message} at position {position}\n    {expression}\n    {pointer}")
+        # Around the position only: the expression may be as long as the file allows.
+        start = max(0, position - _SHOWN // 2)
+        shown = expression[start : start + _SHOWN]
+        before, after = ("…" if start else ""), ("…" if start + _SHOWN < len(expression) else "")
+        pointer = " " * (len(before) + position - start) + "^"
+        super().__init__(
+            f"{message} at position {position}\n    {before}{shown}{after}\n    {pointer}"
+        )
+
+
+_SHOWN = 100  # characters of a condition shown around an error
 
 
 class UnknownJourneyError(JourneyflowError, KeyError):

@@ -50,6 +50,8 @@ TemplateName = Annotated[
     str,
     Field(
         pattern=r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*$",
+        # The name becomes a file path; longer than a file name may be, it is a typo.
+        max_length=120,
         description="Template name, looked up as templates/<locale>/<name>.<channel>.j2",
     ),
 ]

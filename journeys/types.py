@@ -110,16 +110,24 @@ EventType = Annotated[
 ]
 
 
+_MAX_ZONE_NAME = 64  # the longest IANA name has 32 characters
+
+
 def _check_timezone(value: str) -> str:
     try:
+        # The name is looked up as a file: a long one is no zone (and no OSError either).
+        if len(value) > _MAX_ZONE_NAME:
+            raise ValueError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         import difflib
 
-        close = difflib.get_close_matches(value, sorted(available_timezones()), n=3)
+        zones = sorted(available_timezones()) if len(value) <= _MAX_ZONE_NAME else []
+        close = difflib.get_close_matches(value, zones, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"unknown time zone '{value}'; use an IANA name such as 'Europe/Berlin'{hint}"
+            f"unknown time zone {value[:40] + ('…' if len(value) > 40 else '')!r}; "
+            f"use an IANA name such as 'Europe/Berlin'{hint}"
         ) from None
     return value
 

@@ -14,6 +14,7 @@ aliases are expanded (a 2 KB file of nested aliases can otherwise expand to bill
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,33 @@ Path_ = tuple[str | int, ...]
 SourceMap = dict[Path_, tuple[int, int]]
 
 
+class _TooDeep(yaml.MarkedYAMLError):
+    pass
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema booleans, ints and floats."""
+    """SafeLoader with YAML 1.2 core-schema booleans, ints and floats, nesting at most
+    MAX_DEPTH collections.
+
+    The depth is refused where the scanner opens a collection: PyYAML's scanner slows
+    down with every open bracket and its composer recurses once per level, so a check
+    after parsing would come too late (and a guess from the raw text can be fooled by
+    quotes and by `- - - x`, which nests without indenting).
+    """
+
+    def _deeper(self) -> None:
+        if self.flow_level + len(self.indents) >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise _TooDeep(None, None, f"nesting deeper than {MAX_DEPTH} levels", mark)
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        self._deeper()
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if self.indent < column:
+            self._deeper()
+        return super().add_indent(column)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -59,10 +85,13 @@ _Loader.add_implicit_resolver(
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_NODES = 100_000
-_CORE_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}"
-    for name in ("str", "int", "float", "bool", "null", "seq", "map", "merge")
-)
+_CORE = "tag:yaml.org,2002:"
+# The tags each kind of node may carry (merge keys are gone once a mapping is flattened).
+_TAGS: dict[type[yaml.Node], frozenset[str]] = {
+    yaml.ScalarNode: frozenset(_CORE + name for name in ("str", "int", "float", "bool", "null")),
+    yaml.SequenceNode: frozenset({_CORE + "seq"}),
+    yaml.MappingNode: frozenset({_CORE + "map"}),
+}
 
 
 def _problem(message: str, file: str, mark: Any = None) -> JourneyError:
@@ -115,7 +144,26 @@ def _check_budget(root: yaml.Node, file: str) -> None:
         stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
 
 
+def _check_tag(node: yaml.Node, loader: _Loader, file: str) -> None:
+    """Only the core tags, on the kind of node they name, and an explicit `!!int`, `!!bool`,
+    `!!float` or `!!null` only on a value that plainly is one (`!!bool x` would otherwise
+    reach PyYAML's constructor, which fails with a KeyError)."""
+    tag = node.tag.replace(_CORE, "!!")
+    if node.tag not in _TAGS.get(type(node), frozenset()):
+        raise _problem(
+            f"the YAML tag '{tag}' is not supported here; write the value plainly",
+            file,
+            node.start_mark,
+        )
+    if isinstance(node, yaml.ScalarNode) and node.tag != _CORE + "str":
+        plain = loader.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+        if plain != node.tag:
+            value = node.value if len(node.value) <= 40 else node.value[:40] + "…"
+            raise _problem(f"{value!r} is not a value of the tag '{tag}'", file, node.start_mark)
+
+
 def _scalar(node: yaml.Node, loader: _Loader, file: str) -> Any:
+    _check_tag(node, loader, file)
     try:
         return loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError) as exc:
@@ -124,18 +172,12 @@ def _scalar(node: yaml.Node, loader: _Loader, file: str) -> Any:
 
 def _build(node: yaml.Node, path: Path_, spots: SourceMap, loader: _Loader, file: str) -> Any:
     spots[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if node.tag not in _CORE_TAGS:
-        raise _problem(
-            f"the YAML tag '{node.tag.replace('tag:yaml.org,2002:', '!!')}' is not supported "
-            "here; write the value plainly",
-            file,
-            node.start_mark,
-        )
+    _check_tag(node, loader, file)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _CORE_TAGS:
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise _problem("a key must be a plain name", file, key_node.start_mark)
             key = _scalar(key_node, loader, file)
             if key in out:
@@ -158,52 +200,11 @@ def _build(node: yaml.Node, path: Path_, spots: SourceMap, loader: _Loader, file
     return _scalar(node, loader, file)
 
 
-def _nesting(text: str, file: str) -> None:
-    """Refuse deep nesting before the YAML parser sees it: PyYAML's scanner slows down
-    with every open bracket (seconds for a few thousand) and its composer recurses."""
-    depth, quote, i, n = 0, "", 0, len(text)
-    while i < n:
-        char = text[i]
-        if quote:
-            if char == "\\" and quote == '"':
-                i += 1
-            elif char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char == "#" and (i == 0 or text[i - 1] in " \t\n"):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-            continue
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                line, col = _position(text, i)
-                raise JourneyError(
-                    [Problem(f"nesting deeper than {MAX_DEPTH} levels", file, line, col)]
-                )
-        elif char in "]}":
-            depth -= 1
-        elif char == "\n":
-            j = i + 1
-            while j < n and text[j] == " ":
-                j += 1
-            if j - i - 1 > 4 * MAX_DEPTH:  # block nesting: one level per indent step
-                line, _ = _position(text, i + 1)
-                raise JourneyError(
-                    [Problem(f"indented deeper than {4 * MAX_DEPTH} spaces", file, line, 1)]
-                )
-            i = j
-            continue
-        i += 1
-
-
 def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     """Parse YAML into plain data plus a map from field path to (line, column)."""
     spots: SourceMap = {}
     loader: _Loader | None = None
     try:
-        _nesting(text, file)
         loader = _Loader(text)  # checks every character at once
         node = loader.get_single_node()
         if node is None:
@@ -220,6 +221,8 @@ def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
             )
         _check_budget(node, file)
         return _build(node, (), spots, loader, file), spots
+    except _TooDeep as exc:
+        raise _problem(str(exc.problem), file, exc.problem_mark) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -235,8 +238,6 @@ def read_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
                 )
             ]
         ) from None
-    except RecursionError:
-        raise _problem(f"nesting deeper than {MAX_DEPTH} levels", file) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -255,12 +256,16 @@ def _position(text: str, index: int) -> tuple[int, int]:
 def read_source(path: str | Path) -> str:
     """A journey file's text: at most MAX_FILE_BYTES, UTF-8, or JourneyError with the place."""
     path = Path(path)
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
+    # Only regular files: a pipe or a link to /dev/zero named *.yaml would never end.
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise JourneyError([Problem("not a regular file", str(path))])
+    with path.open("rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)  # the file may grow after it was looked at
+    if len(data) > MAX_FILE_BYTES:
+        size = max(path.stat().st_size, len(data))
         raise JourneyError(
             [Problem(f"the file has {size:,} bytes; at most {MAX_FILE_BYTES:,}", str(path))]
         )
-    data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from journeys._condition_lexer import MAX_NUMBER_DIGITS
-from journeys.conditions import Condition, compile_condition
+from journeys.conditions import MAX_NESTING, Condition, compile_condition
 from journeys.errors import ConditionSyntaxError
 
 SCOPE: dict[str, Any] = {
@@ -420,3 +420,33 @@ def test_long_chains_evaluate_and_deep_nesting_is_a_syntax_error() -> None:
     assert check("not " * 40 + "customer.vip")
     assert "nests too deeply" in syntax_error("(" * 3000 + "x" + ")" * 3000).reason
     assert "nests too deeply" in syntax_error("not " * 3000 + "x").reason
+
+
+def _from_a_deep_stack(frames: int, call: Callable[[], bool]) -> bool:
+    """Call as the engine might: with most of Python's stack already in use."""
+    return _from_a_deep_stack(frames - 1, call) if frames else call()
+
+
+def test_nesting_evaluates_anywhere_within_the_limit_and_is_refused_past_it() -> None:
+    # A condition that validates (compiled when the journey loads) must evaluate
+    # wherever the engine calls it.
+    deep_not = compile_condition("not " * MAX_NESTING + "customer.vip")  # even: still True
+    assert _from_a_deep_stack(800, lambda: deep_not(SCOPE)) is True
+    parens = compile_condition("(" * MAX_NESTING + "rating == 5" + ")" * MAX_NESTING)
+    assert _from_a_deep_stack(800, lambda: parens(SCOPE)) is True
+
+    error = syntax_error("not " * (MAX_NESTING + 1) + "customer.vip")
+    assert "nests too deeply" in error.reason
+    assert error.position == 4 * MAX_NESTING  # the first 'not' past the limit
+    mixed = "(not " * MAX_NESTING + "x" + ")" * MAX_NESTING  # '(' and 'not' both count
+    assert syntax_error(mixed).position == 5 * (MAX_NESTING // 2)
+
+
+def test_an_error_in_a_long_condition_shows_its_place_not_the_whole_condition() -> None:
+    source = "rating == 5 and " * 20_000 + "rating = 5 and customer.vip"
+    error = syntax_error(source)
+    assert error.expression == source
+    _, shown, pointer = str(error).splitlines()
+    assert len(shown) < 120
+    assert shown[len(pointer) - 1] == "="
+    assert shown[len(pointer) - 8 : len(pointer) + 3] == "rating = 5 "
