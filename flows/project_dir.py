@@ -34,6 +34,9 @@ def project_dir(environ: dict[str, str] | None = None) -> Path:
         )
     try:
         path = Path(value).expanduser()
+    except RuntimeError as exc:  # "~" with no home directory in the environment
+        raise ProjectDirError(f"{VARIABLE}={value!r}: {exc}") from None
+    try:
         if not path.is_absolute():
             # A flow run starts in a temporary folder of the worker: relative to nothing.
             raise ProjectDirError(f"{VARIABLE}={value!r} must be an absolute path")

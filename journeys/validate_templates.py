@@ -7,6 +7,7 @@ one schema error must not hide the template errors of the other stages.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ from pydantic import ValidationError
 from .errors import JourneyError, Problem
 from .loader import Path_, SourceMap, read_yaml
 from .model import Journey, Settings, Stage, _MessageAction
+from .types import LOCALE_PATTERN
 from .validate_places import Places
+
+_LOCALE = re.compile(LOCALE_PATTERN)
 
 
 def check_templates(
@@ -130,9 +134,10 @@ def templates_of_valid_stages(text: str, file: str, templates: Path) -> list[Pro
         return []  # the YAML itself is broken: already reported
     if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
         return []
-    locales = [data.get("locale"), *(data.get("locales") or [])]
-    if not all(isinstance(code, str) for code in locales):
-        return []
+    more = data.get("locales") or []
+    locales = [data.get("locale"), *(more if isinstance(more, list) else [None])]
+    if not all(isinstance(code, str) and _LOCALE.fullmatch(code) for code in locales):
+        return []  # reported by the schema check; and a locale names a folder to look in
     stages = []
     for i, raw in enumerate(data["stages"]):
         try:

@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 from starlette.responses import JSONResponse, Response
 
@@ -24,12 +23,14 @@ from journeys.engine_manual import ManualRefused
 from journeys.store import IncomingEvent, store_events, store_new_events
 from journeys.store.erased import ErasedCustomer
 from journeys.store.erasure import erase_customer
+from journeys.store.events import UTCTime
 from journeys.store.manual import apply_manual
 from journeys.store.people import ProfileError, customer_id_of, give_consent, upsert_customer
 from journeys.store.people_view import customer_export, customer_view
 
 from .api_auth import ApiToken, TokenCheck
 from .errors import InboundError, Unavailable, Unprocessable
+from .failures import refusal
 from .inbox import Inbox
 from .json_body import load_json
 from .request import read_request
@@ -62,7 +63,9 @@ class ConsentIn(BaseModel):
     status: Literal["subscribed", "unsubscribed", "pending", "suppressed"]
     purpose: Literal["marketing"] = "marketing"
     source: str = Field(min_length=1, max_length=64, description="shop, crm, paper_form, …")
-    at: AwareDatetime = Field(description="When the customer gave or withdrew it")
+    # In UTC at once: a time past year 9999 in UTC is an invalid field here, not an
+    # overflow where the store converts it.
+    at: UTCTime = Field(description="When the customer gave or withdrew it")
     ip: str | None = Field(default=None, max_length=64)
     system: str | None = Field(default=None, max_length=128)
     wording: str | None = Field(
@@ -99,8 +102,8 @@ def include_people_api(
             raise Gone(str(exc)) from None
         except ManualRefused as exc:
             raise Conflict(str(exc)) from None
-        except (OperationalError, InterfaceError):
-            raise Unavailable("the store is unavailable; try again later") from None
+        except Exception as exc:  # an outage is a 503, anything else never a 500
+            raise refusal("people API", exc) from None
 
     @router.put("/customers/{customer_id}", summary="Create or update a customer's profile")
     async def put_customer(

@@ -27,6 +27,7 @@ from channels.settings import ChannelSettings
 from flows.demo import DemoReport, run_demo
 from flows.dispatch import Defer, Skip, allow_all, dispatch_due
 from flows.sample_data import SAMPLE_PATH
+from flows.sample_people import SAMPLE_CONSENT, SAMPLE_CUSTOMERS
 from journeys import load_journeys
 from journeys.config import templates_dir
 from journeys.store import (
@@ -63,7 +64,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     events = root / "events.jsonl"
     events.write_text("".join(sample), encoding="utf-8")
     # All the shipped journeys, not the demo's set: more kinds of message per persona.
-    report = run_demo(root / "demo.db", events, outbox=root / "outbox", journeys=load_journeys())
+    # The sample's customers and consent as the demo imports them: the send rules decide.
+    report = run_demo(
+        root / "demo.db",
+        events,
+        outbox=root / "outbox",
+        journeys=load_journeys(),
+        customers=SAMPLE_CUSTOMERS,
+        consent=SAMPLE_CONSENT,
+    )
     first = min(datetime.fromisoformat(json.loads(line)["occurred_at"]) for line in sample)
     midnight = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     end = midnight + timedelta(days=report.days) - timedelta(microseconds=1)
@@ -98,8 +107,16 @@ def test_every_due_action_is_sent_exactly_once(demo: Demo) -> None:
     # Besides holdouts and actions voided by a move on: a message another journey sent
     # for the same event (the shipped journeys overlap; the customer gets it once).
     skipped = {"once" if "for the same event" in why else why for why in skipped}
-    assert skipped <= {"holdout", "left the stage before it was due", "once"}
+    # And marketing the sample's consent does not allow (the send rules are on).
+    assert skipped <= {"holdout", "left the stage before it was due", "once", "no consent"}
     assert "holdout" in skipped  # the referral test's control group got nothing
+    assert "no consent" in skipped  # some of the sample's customers were never asked
+    unconsented = demo.db.execute(
+        "select a.kind, c.status from action_run a left join consent c "
+        "on c.customer_id = a.customer_id and c.channel = a.kind "
+        "where a.status = 'skipped' and a.last_error = 'no consent'"
+    ).fetchall()
+    assert unconsented and all(r["status"] != "subscribed" for r in unconsented)
 
     entries = _outbox_entries(demo.outbox)
     per_key = Counter(e["idempotency_key"] for e in entries)

@@ -69,6 +69,8 @@ def _alias_bomb(levels: int) -> str:
         (LIFECYCLE.replace("email: thank_you", "email: " + "t" * 300, 1), "at most 120 characters"),
         (LIFECYCLE.replace('where: "', 'where: "' + "not " * 3000, 1), "nests too deeply"),
         (LIFECYCLE.replace("Europe/Berlin", "Europe/Berlin" + "9" * 300, 1), "unknown time zone"),
+        (LIFECYCLE.replace("locale: de", "locale: d" + "9" * 300, 1), "language code"),
+        (LIFECYCLE.replace("locales: [de, en]", "locales: 5", 1), "valid list"),
     ],
     ids=[
         "not-utf8",
@@ -88,6 +90,8 @@ def _alias_bomb(levels: int) -> str:
         "template-name-longer-than-a-file-name",
         "condition-deep-not",
         "time-zone-longer-than-a-file-name",
+        "locale-longer-than-a-file-name",
+        "locales-not-a-list",
     ],
 )
 def test_a_hostile_file_is_one_clear_error_in_bounded_time(

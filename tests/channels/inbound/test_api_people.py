@@ -160,6 +160,28 @@ def test_consent_with_proof_never_lifts_suppressed(api: Api) -> None:
     assert api.call("POST", "/customers/nobody/consent", proof).status_code == 404
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"])
+def test_a_consent_time_beyond_the_years_a_store_holds_is_named(api: Api, at: str) -> None:
+    api.call("PUT", "/customers/c-1", {"email": "anna@example.com"})
+    proof = {"channel": "email", "status": "subscribed", "source": "shop", "at": at}
+    response = api.call("POST", "/customers/c-1/consent", proof)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid fields: at"
+
+
+@ON_BOTH_STORES
+@pytest.mark.parametrize(
+    ("method", "path", "token"),
+    [("GET", "", READ), ("GET", "/export", READ), ("DELETE", "", WRITE)],
+    ids=["view", "export", "erase"],
+)
+def test_a_nul_in_the_customer_id_is_a_4xx(api: Api, method: str, path: str, token: str) -> None:
+    # PostgreSQL keeps no NUL in text: the query with it fails in the store.
+    response = api.call(method, f"/customers/c%00x{path}", token=token)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]
+
+
 @ON_BOTH_STORES
 def test_journeys_by_hand_follow_the_engine(api: Api) -> None:
     api.call("PUT", "/customers/c-1", {"email": "anna@example.com"})
