@@ -29,6 +29,9 @@ class ArmCount(NamedTuple):
     holdout: bool  # a variant without a template: it is sent nothing
     recipients: int
     conversions: int
+    # Shown, but out of the contest: no longer assigned (weight 0, or dropped from the
+    # journey), so its sample would never grow.
+    retired: bool = False
 
 
 class _Result(BaseModel):
@@ -50,6 +53,7 @@ class Comparison(_Result):
 class ArmResult(_Result):
     variant: str
     holdout: bool
+    retired: bool
     recipients: int
     conversions: int
     rate: float | None  # None without recipients
@@ -106,7 +110,7 @@ def judge(
 ) -> tuple[list[ArmResult], Decision]:
     """Every variant's figures and the decision. `holdout_converts=False` (the click
     metric: a holdout has no message to click) leaves holdouts out of the contest."""
-    contest = [a for a in counts if holdout_converts or not a.holdout]
+    contest = [a for a in counts if not a.retired and (holdout_converts or not a.holdout)]
     best = dict(
         zip(
             (a.variant for a in contest),
@@ -124,6 +128,7 @@ def judge(
             ArmResult(
                 variant=arm.variant,
                 holdout=arm.holdout,
+                retired=arm.retired,
                 recipients=arm.recipients,
                 conversions=arm.conversions,
                 rate=arm.conversions / arm.recipients if arm.recipients else None,
