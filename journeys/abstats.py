@@ -61,7 +61,10 @@ def wilson(conversions: int, n: int, confidence: float = CONFIDENCE) -> Bounds |
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return Bounds(max(0.0, centre - half), min(1.0, centre + half))
+    # At 0 and at n the bound is exactly the rate; rounding must not move it past it.
+    low = 0.0 if conversions == 0 else max(0.0, centre - half)
+    high = 1.0 if conversions == n else min(1.0, centre + half)
+    return Bounds(low, high)
 
 
 def newcombe(
@@ -74,7 +77,7 @@ def newcombe(
     p1, p2 = c1 / n1, c2 / n2
     below = math.hypot(p1 - w1.low, w2.high - p2)
     above = math.hypot(w1.high - p1, p2 - w2.low)
-    return p1 - p2, Bounds(p1 - p2 - below, p1 - p2 + above)
+    return p1 - p2, Bounds(max(-1.0, p1 - p2 - below), min(1.0, p1 - p2 + above))
 
 
 def relative(
@@ -140,4 +143,5 @@ def further_per_arm(
     if difference <= 0:
         return None
     z = float(stats.norm.ppf(threshold))
-    return math.ceil((z / difference) ** 2 * (p1 * (1 - p1) + p2 * (1 - p2)))
+    # At least one: rates of exactly 0 and 1 have no variance, and the formula says 0.
+    return max(1, math.ceil((z / difference) ** 2 * (p1 * (1 - p1) + p2 * (1 - p2))))
