@@ -317,6 +317,10 @@ _register_graph(app)  # `journeyflow graph JOURNEY [--counts] [-o map.svg]`
 
 _register_import(app)  # `journeyflow import customers|consent|events FILE`
 
+from .cli_abtests import register as _register_abtests  # noqa: E402
+
+_register_abtests(app)  # `journeyflow abtests [JOURNEY] [--since --until] [--json]`
+
 
 def _version(show: bool) -> None:
     if show:
