@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Connection, and_, select, true
@@ -73,6 +73,12 @@ class Period:
                 raise ReportError(f"{name} must be a date and time, got {value!r}")
             if value.tzinfo is None or value.utcoffset() is None:
                 raise ReportError(f"{name} {value.isoformat()} has no time zone; give one")
+            try:
+                object.__setattr__(self, name, value.astimezone(UTC))
+            except OverflowError:
+                raise ReportError(
+                    f"{name} {value.isoformat()} lies outside the years 1 to 9999 in UTC"
+                ) from None
         if self.since is not None and self.since >= self.until:
             raise ReportError(
                 f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()})"
@@ -115,6 +121,13 @@ class Period:
         if self.by is None:
             return []
         return [customer_t.c[self.by].label("segment")]
+
+    def back(self, moment: datetime) -> datetime:
+        """`moment` minus the look-back window (from the first instant a datetime holds)."""
+        try:
+            return moment - self.options.lookback
+        except OverflowError:
+            return datetime.min.replace(tzinfo=UTC)
 
     @property
     def until_seconds(self) -> int:

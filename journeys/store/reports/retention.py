@@ -37,16 +37,16 @@ class RetentionRow(SliceRow):
 def retention(conn: Connection, period: Period) -> list[RetentionRow]:
     if period.since is None:
         return []
-    since, until, lookback = period.since, period.until, period.options.lookback
+    since, until = period.since, period.until
     i = inbound_event_t.c
     # One row per buyer: bought in the window before `since`? before `until`? first when?
     per_customer = (
         select(
             i.customer_id.label("external_id"),
-            _bought(and_(i.occurred_at >= since - lookback, i.occurred_at < since)).label(
+            _bought(and_(i.occurred_at >= period.back(since), i.occurred_at < since)).label(
                 "at_start"
             ),
-            _bought(i.occurred_at >= until - lookback).label("at_end"),
+            _bought(i.occurred_at >= period.back(until)).label("at_end"),
             func.min(i.occurred_at).label("first_at"),
         )
         .where(i.type == period.options.purchase_event, i.occurred_at < until)
