@@ -23,7 +23,7 @@ from journeys.store.ingest import advance_timers, apply_events
 from journeys.store.outbox import claim_due, mark_send_started, record_outcomes
 from journeys.store.outbox_types import ActionOutcome, ClaimedAction
 from journeys.store.surveys import record_survey_answer
-from journeys.store.tables import action_run_t
+from journeys.store.tables import action_run_t, customer_t, promo_code_t
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -139,9 +139,20 @@ class Shop:
         with session_scope(self.engine) as session:
             assert record_survey_answer(session, key, kind, score, at) is not None
 
-    def actions(self, **where: Any) -> list[dict[str, Any]]:
-        """Outbox rows matching column = value, as dicts (for picking keys in a test)."""
-        a = action_run_t
-        query = select(a).where(*(a.c[k] == v for k, v in where.items())).order_by(a.c.id)
+    def codes(self) -> dict[str, str]:
+        """The promo code each customer was issued, by the customer's id."""
+        p, c = promo_code_t, customer_t
+        query = select(c.c.external_id, p.c.code).join(c, c.c.id == p.c.customer_id)
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            return {who: code for who, code in conn.execute(query)}
+
+    def keys(self, action_key: str) -> dict[str, str]:
+        """The idempotency keys of one action, by the customer's id."""
+        a, c = action_run_t, customer_t
+        query = (
+            select(c.c.external_id, a.c.idempotency_key)
+            .join(c, c.c.id == a.c.customer_id)
+            .where(a.c.action_key == action_key)
+        )
+        with self.engine.connect() as conn:
+            return {who: key for who, key in conn.execute(query)}
