@@ -70,7 +70,10 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     centre = p + z * z / (2 * n)
     margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     scale = 1 + z * z / n
-    return max(0.0, (centre - margin) / scale), min(1.0, (centre + margin) / scale)
+    # At 0 and n the bound is exactly 0 or 1; in floating point it comes out 1e-15 off.
+    low = 0.0 if successes == 0 else max(0.0, (centre - margin) / scale)
+    high = 1.0 if successes == n else min(1.0, (centre + margin) / scale)
+    return low, high
 
 
 def csat(satisfied: int, n: int) -> Estimate | None:
