@@ -346,6 +346,10 @@ from .cli_customer import register as _register_customer  # noqa: E402
 
 _register_customer(app)  # `journeyflow customer export|erase ID`
 
+from .cli_report import register as _register_report  # noqa: E402
+
+_register_report(app)  # `journeyflow report [JOURNEY] [--since D] [--until D] [--by …] [--json]`
+
 
 def main() -> None:
     app()
