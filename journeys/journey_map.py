@@ -28,6 +28,7 @@ from .model import (
     _Action,
     _MessageAction,
 )
+from .tracking import TrackingPlan
 from .types import format_duration
 
 START, END, ANY = "__start__", "__end__", "__any__"
@@ -82,12 +83,22 @@ class JourneyMap:
 
 
 def journey_map(
-    journey: Journey, locale: str | None = None, *, technical: bool = False
+    journey: Journey,
+    locale: str | None = None,
+    *,
+    technical: bool = False,
+    plan: TrackingPlan | None = None,
 ) -> JourneyMap:
-    """The map of `journey`, its words in `locale` (default: the journey's)."""
+    """The map of `journey`, its words in `locale` (default: the journey's); events are
+    named by the tracking plan's descriptions where `plan` has them."""
     loc = locale or journey.locale
     titles = {s.key: s.title_in(loc) for s in journey.stages}
-    words = Words(loc, titles)
+    described: dict[str, str] = {}
+    for event, spec in plan.events.items() if plan else ():
+        said = spec.says(loc)
+        if said:
+            described[event] = said
+    words = Words(loc, titles, described)
     say = _Sayer(words, technical)
     nodes = [MapNode(START, words["start"], "start")]
     nodes += [
@@ -198,13 +209,13 @@ class _Sayer:
             return self.words.say("silent", span=self.words.span(trigger.no_event_for))
         if self.technical:
             return f"after {format_duration(trigger.after)}"
-        return self.words.say("after", span=self.words.span(trigger.after))
+        return self.words.after(trigger.after)
 
     def after(self, action: _Action) -> str:
         assert action.after is not None
         if self.technical:
             return f"after {format_duration(action.after)}"
-        return self.words.say("after", span=self.words.span(action.after))
+        return self.words.after(action.after)
 
 
 def _actions(stage: Stage, say: _Sayer) -> list[MapAction]:

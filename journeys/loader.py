@@ -185,12 +185,18 @@ def parse_journey(text: str, file: str = "<string>") -> tuple[Journey, SourceMap
         raise JourneyError(problems) from None
 
 
+# The tracking plan lives beside the journeys (see journeys/tracking.py); it is no journey.
+PLAN_FILE = "tracking_plan.yaml"
+
+
 def journey_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     """Expand folders into their *.yaml / *.yml files, in a stable order."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
+            yield from sorted(
+                p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.name != PLAN_FILE
+            )
         else:
             yield path
 

@@ -94,11 +94,17 @@ _SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 class Words:
     """The map's words in one language; `stage_titles` name stages for conditions."""
 
-    def __init__(self, locale: str, stage_titles: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        locale: str,
+        stage_titles: Mapping[str, str] | None = None,
+        events: Mapping[str, str] | None = None,
+    ) -> None:
         self.language = locale.split("-")[0].lower()
         self._words = _WORDS.get(self.language, _WORDS["en"])
         self._babel_locale = self.language if self.language in _WORDS else "en"
         self.stage_titles = dict(stage_titles or {})
+        self.events = dict(events or {})  # the tracking plan's descriptions, by type
 
     def __getitem__(self, key: str) -> str:
         return self._words[key]
@@ -117,8 +123,18 @@ class Words:
                 )
         return format_unit(seconds, "duration-second", length="long", locale=self._babel_locale)
 
+    def after(self, value: timedelta) -> str:
+        """'after 3 days', 'nach 3 Tagen' (German takes the dative here)."""
+        span = self.span(value)
+        if self.language == "de" and span.endswith(" Tage"):
+            span += "n"
+        return self.say("after", span=span)
+
     def event(self, event_type: str) -> str:
-        """`order.completed` → 'order completed': the type's own words, without code."""
+        """The tracking plan's description of the type ('Bestellung abgeschlossen'), else
+        the type's own words without code: `order.completed` → 'order completed'."""
+        if event_type in self.events:
+            return self.events[event_type]
         return " ".join(part.replace("_", " ") for part in event_type.split("."))
 
     def condition(self, source: str) -> str:
