@@ -1,10 +1,12 @@
 """`journeyflow init DIR`: a marketing team's own journeyflow project, ready to edit.
 
     journeys/moments_of_truth.yaml   one example journey (the team's journeys live here)
+    journeys/tracking_plan.yaml      the events and attributes journeys use (a starting point)
     templates/de/, templates/en/     the email layouts and the example's templates
     webhooks.yaml                    the webhook sources (secrets from the environment)
     prefect.yaml                     the deployments (entrypoints of the installed package)
     journey.schema.json              for editors: the journeys' `$schema=../journey.schema.json`
+    tracking_plan.schema.json        for editors of the tracking plan
     .env.example                     every setting, to copy into .env
     README.md                        five lines: validate, preview, demo, serve
 
@@ -20,9 +22,9 @@ from typing import Annotated
 import typer
 
 from journeys.config import SHIPPED_DEFINITIONS, shipped_file
-from journeys.loader import load_journey
+from journeys.loader import PLAN_FILE, load_journey
 from journeys.model import _MessageAction
-from journeys.schema import schema_text
+from journeys.schema import schema_text, tracking_schema_text
 
 EXAMPLE = "moments_of_truth"
 LOCALES = ("de", "en")
@@ -94,6 +96,7 @@ def _scaffold(dest: Path, force: bool) -> list[Path]:
 
     example = SHIPPED_DEFINITIONS / f"{EXAMPLE}.yaml"
     put(dest / "journeys" / example.name, source=example)
+    put(dest / "journeys" / PLAN_FILE, source=SHIPPED_DEFINITIONS / PLAN_FILE)
     journey = load_journey(example)
     templates = shipped_file("templates")
     names = {
@@ -113,6 +116,7 @@ def _scaffold(dest: Path, force: bool) -> list[Path]:
         put(dest / name, source=shipped_file(name))
     # Each journey's first line points editors at ../journey.schema.json.
     put(dest / "journey.schema.json", schema_text())
+    put(dest / "tracking_plan.schema.json", tracking_schema_text())
     put(dest / ".env.example", ENV_EXAMPLE)
     put(dest / "README.md", README.format(example=EXAMPLE))
     return written
