@@ -41,6 +41,13 @@ def validate(
         Path | None,
         typer.Option(help="Templates folder (default: JOURNEYFLOW_TEMPLATES or templates/)"),
     ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="Also check a JSON Lines file of events against the tracking plan",
+        ),
+    ] = None,
 ) -> None:
     """Check journey definitions and print every problem with file:line and a hint."""
     from journeys.config import definitions_dir, templates_dir
@@ -68,10 +75,45 @@ def validate(
         f"{len(report.files)} file(s), {len(report.journeys)} journey(s) valid, "
         f"{len(errors)} error(s), {len(warnings)} warning(s)"
     )
+    if events is not None and not _events_fit(events, chosen):
+        raise typer.Exit(1)
     if errors:
         console.print(f"[red]✗[/red] {summary}")
         raise typer.Exit(1)
     console.print(f"[green]✓[/green] {summary}")
+
+
+def _events_fit(path: Path, chosen: list[Path]) -> bool:
+    """Print what of the events file does not fit the tracking plan; whether all fits."""
+    from journeys.errors import JourneyError
+    from journeys.tracking import load_plan
+
+    from .events_check import check_events_file
+    from .events_file import EventsFileError
+
+    folder = chosen[0] if chosen[0].is_dir() else chosen[0].parent
+    try:
+        plan = load_plan(folder)
+    except JourneyError:
+        return False  # its problems are printed above
+    if plan is None:
+        err_console.print(f"[red]no tracking plan in {folder}[/red] (tracking_plan.yaml)")
+        raise typer.Exit(2)
+    try:
+        check = check_events_file(path, plan)
+    except EventsFileError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    for line in check.problems(plan):
+        console.print(
+            f"[bold]{path}[/bold] [red]error[/red] {line}", highlight=False, soft_wrap=True
+        )
+    mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+    console.print(
+        f"{mark} {check.events} event(s): {sum(check.undeclared.values())} of undeclared "
+        f"types, {check.misfits} not fitting the plan, {check.bad.count} bad line(s)"
+    )
+    return check.ok
 
 
 @app.command()

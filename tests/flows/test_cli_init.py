@@ -56,8 +56,10 @@ def test_init_lays_out_a_project_of_its_own(tmp_path: Path) -> None:
     schema = json.loads((journey.parent / "../journey.schema.json").read_text(encoding="utf-8"))
     assert "stages" in schema["properties"]
     plan = ours / "journeys" / "tracking_plan.yaml"
-    assert plan.read_text(encoding="utf-8").splitlines()[0].endswith(
-        "$schema=../tracking_plan.schema.json"
+    assert (
+        plan.read_text(encoding="utf-8")
+        .splitlines()[0]
+        .endswith("$schema=../tracking_plan.schema.json")
     )
     plan_schema = json.loads((ours / "tracking_plan.schema.json").read_text(encoding="utf-8"))
     assert "events" in plan_schema["properties"]

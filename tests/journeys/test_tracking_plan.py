@@ -206,3 +206,38 @@ def test_any_event_data_is_fine_or_named_by_field(event_type: str, data: dict[st
     for wrong in check_event_data(plan, event_type, data):
         field = wrong.split(":", 1)[0]
         assert field.removeprefix("data.") in data
+
+
+def test_validate_events_names_undeclared_types_and_misfits(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    lines = [
+        {"type": "order.completed", "data": {"total": "12"}},
+        {"type": "order.complete"},
+        {"type": "order.completed", "data": {"total": 12.5}},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps(
+                {"customer_id": "c1", "occurred_at": "2026-01-01T00:00:00Z", "external_id": f"o{n}"}
+                | line
+            )
+            for n, line in enumerate(lines)
+        )
+        + "\nnot json\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["validate", "--events", str(path)])
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    assert "'order.complete' (1 event(s)) is not in the tracking plan" in out
+    assert "did you mean 'order.completed'" in out
+    assert "order.completed api:o0: data.total: expected number, got string" in out
+    assert f"{path}:4: not JSON" in out
+    assert "3 event(s): 1 of undeclared types, 1 not fitting the plan, 1 bad line(s)" in out
+    assert "Traceback" not in result.output
