@@ -176,6 +176,18 @@ def test_messages_codes_reviews_and_retention_are_the_store_own_counts(cli: Demo
     assert crr["crr_pct"] == pytest.approx(100 * (at_end - crr["new"]) / at_start)
 
 
+def test_crr_counts_the_purchase_event_in_the_window_given(cli: Demo) -> None:
+    report = report_json(cli, "--purchase-event", "order.delivered", "--lookback", "30d")
+    assert report["definitions"]["purchase_event"] == "order.delivered"
+    assert report["definitions"]["lookback_days"] == 30
+    buyers = """select count(distinct customer_id) from inbound_event
+                where type = 'order.delivered' and occurred_at >= ? and occurred_at < ?"""
+    month = timedelta(days=30)
+    at_start = cli.db.execute(buyers, (stamp(SINCE - month), stamp(SINCE))).fetchone()[0]
+    (crr,) = [r for r in report["retention"] if r["journey"] is None]
+    assert crr["at_start"] == at_start
+
+
 def test_tables_for_one_journey_split_by_country(cli: Demo) -> None:
     period = ["--since", "2026-10-01", "--until", cli.until.date().isoformat()]
     result = runner.invoke(app, ["report", "customer_lifecycle", *period, "--by", "country"])
@@ -198,6 +210,8 @@ def test_tables_for_one_journey_split_by_country(cli: Demo) -> None:
         (["--by", "city"], 2, "'city' is not one of"),
         (["--version", "2"], 2, "version: name the journey"),
         (["five_phases", "--version", "9"], 2, "has no version 9"),
+        (["--lookback", "a year"], 2, "'a year' is not a duration"),
+        (["--lookback", "0s"], 2, "lookback must be longer than 0"),
     ],
 )
 def test_bad_options_are_clear_errors(cli: Demo, args: list[str], code: int, message: str) -> None:
