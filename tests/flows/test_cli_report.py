@@ -12,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import typer
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from flows import cli_report
@@ -222,3 +225,19 @@ def test_bad_options_are_clear_errors(cli: Demo, args: list[str], code: int, mes
     assert message in words
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
+
+
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.datetimes(timezones=st.one_of(st.none(), st.timezones())).map(str),
+        st.dates().map(str),
+    )
+)
+def test_any_text_is_a_moment_or_a_bad_parameter(text: str) -> None:
+    try:
+        moment = cli_report.parse_moment(text, "--since")
+    except typer.BadParameter as exc:
+        assert exc.param_hint == "'--since'" and text in exc.message
+    else:
+        assert moment.tzinfo is UTC

@@ -4,8 +4,6 @@ matches the plain-Python computation of its definition (report_reference.py)."""
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from report_factories import DAY, T0, Shop
 from report_reference import Reference, Scope
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
-from journeys.store import create_db_engine, create_schema, session_scope
+from journeys.store import session_scope
 from journeys.store.outbox_types import ClaimedAction
 from journeys.store.reports import SEGMENTS, Report, build_report
 from journeys.store.reports.messages import DEFER_REASONS, SKIP_REASONS
@@ -55,28 +53,6 @@ scopes = st.tuples(
     st.integers(1, 16 * 24),  # until, hours after since (or T0)
     st.sampled_from([None, *SEGMENTS]),
 )
-
-
-@pytest.fixture(scope="module")
-def stores(
-    tmp_path_factory: pytest.TempPathFactory, _pg_session_url: str | None
-) -> Iterator[list[Engine]]:
-    """A SQLite store, and a PostgreSQL one when the tests have a server."""
-    engines = [create_db_engine(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'r.db'}")]
-    if _pg_session_url is not None:
-        reset = create_engine(_pg_session_url, isolation_level="AUTOCOMMIT")
-        with reset.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        reset.dispose()
-        engines.append(create_db_engine(_pg_session_url))
-    elif os.environ.get("CI") == "true":
-        pytest.fail("CI=true but JOURNEYFLOW_TEST_POSTGRES_URL is not set")
-    for engine in engines:
-        create_schema(engine)
-    yield engines
-    for engine in engines:
-        engine.dispose()
 
 
 def _chance(seed: int, *parts: Any) -> int:
