@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -73,27 +72,6 @@ def validate(
         console.print(f"[red]✗[/red] {summary}")
         raise typer.Exit(1)
     console.print(f"[green]✓[/green] {summary}")
-
-
-@app.command()
-def graph(
-    journey: Annotated[str, typer.Argument(help="Journey key, or a path to its YAML file")],
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write here (.mmd or .md); default: stdout"),
-    ] = None,
-    locale: Annotated[str | None, typer.Option(help="Locale of stage titles")] = None,
-) -> None:
-    """Write a Mermaid flowchart of a journey: its stages, triggers and actions."""
-    from journeys.graph import mermaid
-
-    chart = mermaid(_find_journey(journey), locale)
-    if output is None:
-        sys.stdout.write(chart)
-        return
-    text = f"```mermaid\n{chart}```\n" if output.suffix == ".md" else chart
-    output.write_text(text, encoding="utf-8")
-    console.print(f"wrote {output}")
 
 
 @app.command()
@@ -332,9 +310,16 @@ from .cli_init import register as _register_init  # noqa: E402
 
 _register_init(app)  # `journeyflow init DIR`
 
+from .cli_graph import register as _register_graph  # noqa: E402
 from .cli_import import register as _register_import  # noqa: E402
 
+_register_graph(app)  # `journeyflow graph JOURNEY [--counts] [-o map.svg]`
+
 _register_import(app)  # `journeyflow import customers|consent|events FILE`
+
+from .cli_abtests import register as _register_abtests  # noqa: E402
+
+_register_abtests(app)  # `journeyflow abtests [JOURNEY] [--since --until] [--json]`
 
 
 def _version(show: bool) -> None:

@@ -104,6 +104,14 @@ def check_graph(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
                 names = [v.key for v in action.variants]
                 for dup in sorted({n for n in names if names.count(n) > 1}):
                     c.add((*path, "variants"), f"variant key '{dup}' is used twice")
+                ab = action.ab_test
+                if ab is not None and ab.metric == "goal" and c.journey.goal is None:
+                    c.add(
+                        (*path, "ab_test", "metric"),
+                        "the A/B test's metric is the journey's goal, but the journey has no "
+                        "'goal:'; declare one, or name the metric: click, redemption or "
+                        "{event: <type>}",
+                    )
         if stage.final and (edges[stage.key] - {stage.key}):
             pass  # a final stage ends the enrollment; its outgoing triggers never fire
     _check_entry(c)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from crash_storm import postgres_database
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
@@ -36,11 +37,24 @@ def shared_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("JOURNEYFLOW_DATABASE_URL", url)
-    return url
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The store the command imports into (JOURNEYFLOW_DATABASE_URL): a new SQLite file,
+    or a new PostgreSQL database."""
+    from flows import runtime
+
+    runtime.forget()  # the store of another test's database
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cli.db'}"
+        monkeypatch.setenv("JOURNEYFLOW_DATABASE_URL", url)
+        yield url
+    else:
+        with postgres_database("journeyflow_import") as url:
+            monkeypatch.setenv("JOURNEYFLOW_DATABASE_URL", url)
+            yield url
+    runtime.forget()
 
 
 def _count(engine: Engine, table: object, prefix: str) -> int:
