@@ -17,7 +17,8 @@ from sqlalchemy import make_url
 
 from journeys.errors import JourneyflowError
 from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.reports import Report, ReportError, Segment, build_report
+from journeys.store.reports import Report, ReportError, ReportOptions, Segment, build_report
+from journeys.types import parse_duration
 
 from .report_tables import sections
 
@@ -60,12 +61,13 @@ def load_report(
     until: datetime | None = None,
     by: Segment | None = None,
     version: int | None = None,
+    options: ReportOptions | None = None,
 ) -> Report:
     """The report over the configured database (JOURNEYFLOW_DATABASE_URL)."""
     engine = get_engine(database_url())
     create_schema(engine)
     with session_scope(engine, readonly=True) as session:
-        return build_report(session, journey, since, until, by, version=version)
+        return build_report(session, journey, since, until, by, version=version, options=options)
 
 
 def report_command(
@@ -86,6 +88,12 @@ def report_command(
     version: Annotated[
         int | None, typer.Option(min=1, help="Only this version of the journey")
     ] = None,
+    purchase_event: Annotated[
+        str, typer.Option(help="The event that is a purchase, for CRR")
+    ] = ReportOptions.purchase_event,
+    lookback: Annotated[
+        str, typer.Option(help="CRR's look-back window: a customer bought within it")
+    ] = "365d",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (for other tools)")
     ] = False,
@@ -94,7 +102,12 @@ def report_command(
     start = parse_moment(since, "--since") if since is not None else None
     end = parse_moment(until, "--until") if until is not None else None
     try:
-        report = load_report(journey, start, end, SEGMENT_OF.get(by), version)
+        window = parse_duration(lookback)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--lookback'") from None
+    try:
+        options = ReportOptions(purchase_event=purchase_event, lookback=window)
+        report = load_report(journey, start, end, SEGMENT_OF.get(by), version, options)
     except ReportError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

@@ -57,7 +57,7 @@ def retention(conn: Connection, period: Period) -> list[RetentionRow]:
     c = customer_t.c
     joined: Any = per_customer.outerjoin(customer_t, c.external_id == b.external_id)
     new = func.count().filter(b.first_at >= since)
-    counts = [func.sum(b.at_start), func.sum(b.at_end), new]  # S, E, N
+    counts = [func.sum(b.at_start), func.sum(b.at_end), new, func.count()]  # S, E, N, buyers
     queries = []
     if period.journey is None:
         queries.append(
@@ -82,6 +82,8 @@ def retention(conn: Connection, period: Period) -> list[RetentionRow]:
     for query in queries:
         for raw in conn.execute(query):
             key, k = slice_of(raw, period)
+            if not raw[k + 3]:
+                continue  # no buyers at all (the store-wide row of an empty store)
             start, end, fresh = int(raw[k] or 0), int(raw[k + 1] or 0), int(raw[k + 2])
             crr = 100 * (end - fresh) / start if start else None
             fields = slice_fields(key)

@@ -8,7 +8,8 @@ figure does not depend on the database it was computed in:
   and `julianday` arithmetic in floating point would differ from PostgreSQL's in the
   last digits).
 - `json_text(doc, key)`: a JSON document's top-level string or integer as text, NULL
-  for anything else (`5` and `"5"` both read `'5'`; `true`, `5.0`, objects: NULL).
+  for anything else (`5` and `"5"` both read `'5'`; `true`, `5.0`, objects, integers
+  of 19 digits or more: NULL).
 - `json_cents(doc, key)`: a JSON number as whole cents (rounded half away from zero),
   NULL for anything else or beyond ±10^13: integers sum exactly on both, floating
   point sums would not.
@@ -28,6 +29,9 @@ from sqlalchemy.sql.functions import FunctionElement
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Amounts up to ten trillion: the cents fit a 64-bit integer with room to sum them.
 _MAX_AMOUNT = 10**13
+# Integers SQLite's JSON keeps as integers on every platform, and PostgreSQL as digits:
+# at most 18 of them. (BETWEEN, not abs(): abs of the least 64-bit integer overflows.)
+_MAX_INTEGER = 10**18 - 1
 
 
 def check_json_key(key: str, what: str = "field") -> str:
@@ -84,9 +88,12 @@ def _doc(element: _JsonField, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(json_text, "sqlite")
 def _text_sqlite(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
     doc, path = _doc(element, compiler, **kw), f"'$.\"{element.key}\"'"
+    value = f"json_extract({doc}, {path})"
     return (
-        f"CASE WHEN json_type({doc}, {path}) IN ('integer', 'text') "
-        f"THEN CAST(json_extract({doc}, {path}) AS TEXT) END"
+        f"CASE WHEN json_type({doc}, {path}) = 'text' THEN {value} "
+        f"WHEN json_type({doc}, {path}) = 'integer' "
+        f"AND {value} BETWEEN -{_MAX_INTEGER} AND {_MAX_INTEGER} "
+        f"THEN CAST({value} AS TEXT) END"
     )
 
 
@@ -96,7 +103,8 @@ def _text_postgresql(element: json_text, compiler: SQLCompiler, **kw: Any) -> st
     # jsonb keeps 5 and 5.0 apart ('5' and '5.0'), as SQLite's integer and real do.
     return (
         f"CASE WHEN jsonb_typeof({doc} -> {key}) = 'string' "
-        f"OR (jsonb_typeof({doc} -> {key}) = 'number' AND ({doc} ->> {key}) ~ '^-?[0-9]+$') "
+        f"OR (jsonb_typeof({doc} -> {key}) = 'number' "
+        f"AND ({doc} ->> {key}) ~ '^-?[0-9]{{1,18}}$') "
         f"THEN {doc} ->> {key} END"
     )
 
@@ -107,7 +115,7 @@ def _cents_sqlite(element: json_cents, compiler: SQLCompiler, **kw: Any) -> str:
     value = f"json_extract({doc}, {path})"
     return (
         f"CASE WHEN json_type({doc}, {path}) IN ('integer', 'real') "
-        f"AND abs({value}) <= {_MAX_AMOUNT} "
+        f"AND {value} BETWEEN -{_MAX_AMOUNT} AND {_MAX_AMOUNT} "
         f"THEN CAST(ROUND({value} * 100) AS INTEGER) END"
     )
 
@@ -119,7 +127,7 @@ def _cents_postgresql(element: json_cents, compiler: SQLCompiler, **kw: Any) -> 
     value = f"({doc} ->> {key})::numeric"
     return (
         f"CASE WHEN jsonb_typeof({doc} -> {key}) = 'number' THEN "
-        f"CASE WHEN abs({value}) <= {_MAX_AMOUNT} "
+        f"CASE WHEN {value} BETWEEN -{_MAX_AMOUNT} AND {_MAX_AMOUNT} "
         f"THEN CAST(ROUND({value} * 100) AS BIGINT) END END"
     )
 

@@ -3,10 +3,12 @@ who left the journey and who reached its goal; per version and per segment."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from report_factories import DAY, T0, Shop, shop_journey
 from sqlalchemy import Engine
 
@@ -137,3 +139,21 @@ def test_a_period_that_describes_nothing_names_the_option(
 ) -> None:
     with pytest.raises(ReportError, match=message):
         Period(**{"until": UNTIL, **scope})  # type: ignore[arg-type]
+
+
+@given(
+    st.one_of(st.none(), st.datetimes(timezones=st.sampled_from([UTC, None])), st.text(max_size=5)),
+    st.one_of(st.datetimes(timezones=st.sampled_from([UTC, None])), st.integers()),
+    st.one_of(st.none(), st.text(max_size=8)),
+    st.one_of(st.none(), st.integers(), st.booleans(), st.text(max_size=3)),
+    st.one_of(st.none(), st.just("shop")),
+)
+def test_any_scope_is_a_period_or_an_error_naming_the_option(
+    since: Any, until: Any, by: Any, version: Any, journey: Any
+) -> None:
+    try:
+        period = Period(until=until, since=since, by=by, version=version, journey=journey)
+    except ReportError as exc:
+        assert str(exc).split()[0].rstrip(":") in {"since", "until", "by", "version"}
+    else:
+        assert period.until.tzinfo is UTC and (period.since is None or period.since < period.until)
