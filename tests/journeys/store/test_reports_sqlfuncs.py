@@ -17,7 +17,7 @@ from journeys.store.reports.sqlfuncs import check_json_key, epoch_seconds, json_
 from journeys.store.tables import inbound_event_t
 
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 # Scalars a JSON event may carry: strings, integers of any size, amounts to the cent,
