@@ -101,6 +101,8 @@ class ScheduledAction:
     due_at: datetime
     cancel_on_leave: bool
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Recorded as skipped at once, with this reason (a date that has passed, none given).
+    skip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ from .model import (
     _Action,
     _MessageAction,
 )
+from .send_time import due_time
 
 # A chain of immediate moves longer than this is a loop the validator should have
 # caught; stop rather than spin.
@@ -97,7 +98,7 @@ class _Index:
     entry_where: Condition | None
     stages: dict[str, Stage] = field(default_factory=dict)
     # stage -> (action key, delay) of delayed actions dropped when the customer leaves
-    cancellable: dict[str, list[tuple[str, timedelta]]] = field(default_factory=dict)
+    cancellable: dict[str, list[tuple[str, timedelta | None]]] = field(default_factory=dict)
 
 
 _INDEXES: dict[int, tuple[Journey, _Index]] = {}
@@ -154,15 +155,30 @@ def _build_index(journey: Journey) -> _Index:
                 mode="json",
                 by_alias=True,
                 exclude_none=True,
-                exclude={"key", "after", "when", "cancel_on_leave", "variants", "ab_test"},
+                exclude={
+                    "key",
+                    "after",
+                    "when",
+                    "cancel_on_leave",
+                    "variants",
+                    "ab_test",
+                    "before",
+                    "of",
+                    "if_past",
+                    "at",
+                    "on",
+                },
             )
     goal = (journey.goal.event, _cond(journey.goal.where)) if journey.goal else None
     exits = [(r.event, _cond(r.where)) for r in journey.exit]
+    # A delayed action is voided when the customer leaves before its delay is over; one
+    # timed by a date or a send window (delay None) always, and the store keeps it if
+    # it was due by then (LeftStage.at).
     cancellable = {
         stage.key: [
-            (a.action_key, a.after)
+            (a.action_key, None if a.timed else a.after)
             for a in stage.on_enter
-            if a.after is not None
+            if (a.after is not None or a.timed)
             and a.cancel_on_leave
             and not isinstance(a, MoveToAction | SetAttributeAction)
         ]
@@ -301,7 +317,7 @@ class _Run:
             elif isinstance(action, SetAttributeAction):
                 self._set_attributes(state.customer_id, action.set_attribute, at)
             else:
-                self._schedule(state, target, action, at)
+                self._schedule(state, target, action, at, event)
         if stage.final:
             self.out.append(
                 Ended(j.journey, state.customer_id, state.number, "completed", cause, at)
@@ -315,8 +331,20 @@ class _Run:
         merged["attributes"] = {**self.customer.get("attributes", {}), **values}
         self.customer = merged
 
-    def _schedule(self, state: EnrollmentState, stage: str, action: _Action, at: datetime) -> None:
+    def _schedule(
+        self,
+        state: EnrollmentState,
+        stage: str,
+        action: _Action,
+        at: datetime,
+        event: Mapping[str, Any],
+    ) -> None:
         template = action.template if isinstance(action, _MessageAction) else None
+        skip = None
+        if action.timed:
+            due, skip = due_time(action, at, event, self.customer, self.journey.settings)
+        else:
+            due = at + action.after if action.after is not None else at
         variant = None
         if isinstance(action, _MessageAction):
             picked = _variant(state.journey, state.customer_id, stage, action)
@@ -338,9 +366,10 @@ class _Run:
                 action.kind,
                 template,
                 variant,
-                at + action.after if action.after is not None else at,
-                action.cancel_on_leave and action.after is not None,
+                due,
+                action.cancel_on_leave and (action.after is not None or action.timed),
                 self.ix.params[id(action)],
+                skip,
             )
         )
 
@@ -364,7 +393,7 @@ class _Run:
                 key,
             )
             for key, delay in self.ix.cancellable.get(state.stage, ())
-            if state.stage_entered_at + delay > at
+            if delay is None or state.stage_entered_at + delay > at
         )
         return LeftStage(
             state.journey,

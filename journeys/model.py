@@ -26,7 +26,18 @@ from pydantic import (
 
 from .model_abtest import AbEventMetric as AbEventMetric  # re-exported with AbTest
 from .model_abtest import AbTest
-from .types import Duration, EventType, FrequencyCap, Key, Locale, QuietHours, TimeZone
+from .types import (
+    DatePath,
+    Duration,
+    EventType,
+    FrequencyCap,
+    Key,
+    Locale,
+    LocalTime,
+    QuietHours,
+    TimeZone,
+    Weekday,
+)
 
 
 def _check_condition(source: str) -> str:
@@ -169,6 +180,45 @@ class _Action(_Model):
         default=True,
         description="A delayed action is dropped if the customer has left the stage by then.",
     )
+    before: Duration | None = Field(
+        default=None, description="Act this long before the date `of` names (e.g. 1d)."
+    )
+    of: DatePath | None = Field(
+        default=None,
+        description="A date in the data (event.starts_at, customer.birthday): `after` and "
+        "`before` count from it instead of from entering the stage; read in the customer's "
+        "time zone when it has none of its own.",
+    )
+    if_past: Literal["skip", "send_now"] = Field(
+        default="skip",
+        description="When the moment `of` gives has passed on entering the stage: record the "
+        "action as skipped with the reason (skip), or act at once (send_now).",
+    )
+    at: LocalTime | None = Field(
+        default=None,
+        description="Send window: at this local time of day (the customer's time zone), the "
+        "first one from when the action falls due.",
+    )
+    on: list[Weekday] | None = Field(
+        default=None,
+        min_length=1,
+        description="Send window: only on these weekdays (mon … sun) of the customer's calendar.",
+    )
+
+    @model_validator(mode="after")
+    def _timing(self) -> _Action:
+        if self.before is not None and self.of is None:
+            raise ValueError("'before' counts back from a date: name it with 'of' (event.<field>)")
+        if self.before is not None and self.after is not None:
+            raise ValueError("give 'after' or 'before' the date, not both")
+        if self.if_past != "skip" and self.of is None:
+            raise ValueError("'if_past' applies to an action timed by a date ('of')")
+        return self
+
+    @property
+    def timed(self) -> bool:
+        """Whether the action waits for something other than a delay after the entry."""
+        return self.of is not None or self.at is not None or self.on is not None
 
     @property
     def action_key(self) -> str:
@@ -267,6 +317,15 @@ class MoveToAction(_Action):
 
     kind: ClassVar[str] = "move_to"
     move_to: Key
+
+    @model_validator(mode="after")
+    def _moves_by_delay(self) -> MoveToAction:
+        if self.timed:
+            raise ValueError(
+                "a move_to waits by 'after' only; to act at a date, move to a stage whose "
+                "message is timed by 'of', 'at' or 'on'"
+            )
+        return self
 
     def _default_key(self) -> str:
         return f"move_to_{self.move_to}"

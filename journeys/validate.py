@@ -209,6 +209,31 @@ def _check_instant_loops(c: _Checker, instant: dict[str, set[str]]) -> None:
             visit(key, [key])
 
 
+def check_timing(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
+    """Send windows that quiet hours would keep closed forever."""
+    c = _Checker(journey, spots, file)
+    quiet = journey.settings.quiet_hours
+    for i, stage in enumerate(journey.stages):
+        for a, action in enumerate(stage.on_enter):
+            if not (isinstance(action, _MessageAction) and action.marketing):
+                continue
+            if action.at is not None and quiet is not None:
+                start, end = quiet
+                inside = (
+                    start <= action.at < end
+                    if start < end
+                    else (action.at >= start or action.at < end)
+                )
+                if inside:
+                    c.add(
+                        ("stages", i, "on_enter", a, "at"),
+                        f"the send window at {action.at:%H:%M} lies in the quiet hours "
+                        f"{start:%H:%M}-{end:%H:%M}: the message would wait forever; "
+                        "choose a time outside them",
+                    )
+    return c.problems
+
+
 def check_migrations(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
     c = _Checker(journey, spots, file)
     for m, mig in enumerate(journey.migrations):
@@ -273,6 +298,7 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
         file = str(path)
         found = (
             check_graph(journey, spots, file)
+            + check_timing(journey, spots, file)
             + check_migrations(journey, spots, file)
             + check_templates(journey, spots, file, tdir)
         )

@@ -145,6 +145,41 @@ class _Checker(Places):
                 f"{did_you_mean(event, list(self.plan.events))}; declare it in tracking_plan.yaml",
             )
 
+    def date_path(self, path: Path_, source: str, reach: set[Context]) -> None:
+        """`of: event.x` / `customer.x`: declared, and a date (datetime or string)."""
+        head, _, name = source.partition(".")
+        if head == "customer":
+            fields = self.plan.customer_fields()
+            if name not in fields:
+                self.add(
+                    path,
+                    f"of: customer attribute '{name}' is not in the tracking plan"
+                    f"{did_you_mean(name, list(fields))}",
+                )
+            elif fields[name] not in ("datetime", "string"):
+                self.add(path, f"of: customer.{name} is a {fields[name]}, not a date")
+            return
+        if TIMER in reach:
+            self.add(
+                path,
+                f"of: {source} cannot be read when a timer or a delayed move enters the "
+                "stage (there is no event): the action would be skipped; time it by a "
+                "customer attribute, or enter the stage by the event",
+            )
+        for event in sorted(e for e in reach if e is not None):
+            spec = self.plan.events.get(event)
+            if spec is None:
+                continue
+            found = spec.data.get(name)
+            if found is None:
+                self.add(
+                    path,
+                    f"of: event field '{name}' is not in the data of '{event}' in the tracking "
+                    f"plan{did_you_mean(name, list(spec.data))}",
+                )
+            elif found.type not in ("datetime", "string"):
+                self.add(path, f"of: {event} field '{name}' is a {found.type}, not a date")
+
     def condition(self, path: Path_, source: str, reach: set[Context], what: str) -> None:
         try:
             parsed = _Paths(source)
@@ -233,6 +268,8 @@ def check_tracking(
     reach = contexts(journey, carried_by_moves=True)
     for i, stage in enumerate(journey.stages):
         for a, action in enumerate(stage.on_enter):
+            if action.of is not None:
+                c.date_path(("stages", i, "on_enter", a, "of"), action.of, reach[stage.key])
             if action.when:
                 c.condition(
                     ("stages", i, "on_enter", a, "when"), action.when, reach[stage.key], "when"

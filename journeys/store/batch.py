@@ -43,7 +43,7 @@ class Batch:
         self.transitions: list[tuple[EnrollmentRow, Transitioned]] = []
         self.actions: list[tuple[EnrollmentRow, ScheduledAction]] = []
         # Idempotency keys of delayed actions the customer left before they fell due.
-        self.void: list[str] = []
+        self.void: list[tuple[str, datetime]] = []  # (key, when the customer left)
         # Actions another journey already scheduled for the same event: key -> why.
         self.duplicates: dict[str, str] = {}
         # (customer, code as typed, when) of events that carry a `promo_code`.
@@ -167,7 +167,7 @@ class Batch:
             elif isinstance(decision, ScheduledAction):
                 self.actions.append((owner, decision))
             elif isinstance(decision, LeftStage):
-                self.void.extend(decision.void)
+                self.void.extend((key, decision.at) for key in decision.void)
             elif isinstance(decision, Enrolled):
                 result.enrolled += 1
             elif isinstance(decision, Ended):
