@@ -336,6 +336,10 @@ from .cli_import import register as _register_import  # noqa: E402
 
 _register_import(app)  # `journeyflow import customers|consent|events FILE`
 
+from .cli_test import register as _register_test  # noqa: E402
+
+_register_test(app)  # `journeyflow test [PATH…] [-k NAME] [--coverage]`
+
 
 def _version(show: bool) -> None:
     if show:
