@@ -100,15 +100,22 @@ def graph(
 def schema(
     write: Annotated[
         bool,
-        typer.Option("--write", help="Write journeys/journey.schema.json and the reference docs"),
+        typer.Option(
+            "--write",
+            help="Write journeys/journey.schema.json, the reference docs and the scenario "
+            "files' schema (flows/scenarios/scenario.schema.json)",
+        ),
     ] = False,
 ) -> None:
     """Print (or write) the JSON Schema of the journey language."""
     from journeys.schema import REFERENCE_PATH, SCHEMA_PATH, schema_text, write_generated
 
+    from .scenarios.schema import write_schema
+
     if write:
         write_generated()
-        console.print(f"wrote {SCHEMA_PATH} and {REFERENCE_PATH}")
+        scenarios = write_schema()
+        console.print(f"wrote {SCHEMA_PATH}, {REFERENCE_PATH} and {scenarios}")
     else:
         print(schema_text(), end="")
 

@@ -19,7 +19,7 @@ from journeys.errors import JourneyError, JourneyflowError, Problem, did_you_mea
 from journeys.loader import locate
 from journeys.yaml_source import Path_, SourceMap, read_source, read_yaml
 
-from .model import STEP_TAGS, ScenarioFile, _step_tag
+from .model import STEP_TAGS, Scenario, ScenarioFile, _step_tag
 
 
 class ScenarioError(JourneyflowError):
@@ -85,6 +85,20 @@ def parse_scenarios(text: str, file: str = "<string>") -> tuple[ScenarioFile, So
             path = _clean_loc(err["loc"])
             line, col = locate(spots, path)
             problems.append(Problem(_message(err, path, data), file, line, col, path))
+        raise ScenarioError(problems) from None
+
+
+def validate_scenario(data: Any, where: str = "<python>") -> Scenario:
+    """One scenario from plain data (a Python test's); ScenarioError names each field."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            path = _clean_loc(err["loc"])
+            wrapped = {"scenarios": [data]}
+            message = _message(err, ("scenarios", 0, *path), wrapped)
+            problems.append(Problem(message, where, path=path))
         raise ScenarioError(problems) from None
 
 
