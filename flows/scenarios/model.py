@@ -51,6 +51,8 @@ DEFAULT_START = datetime(2026, 3, 2, 9, 0)
 # How long a scenario runs on after the last time it names, unless it says `until`.
 DEFAULT_RUN_ON = timedelta(days=30)
 DEFAULT_WITHIN = timedelta(hours=1)
+# Dates a store keeps and a scenario plus a hundred years of durations cannot overflow.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
 
 _MOMENT_HINT = (
     "write a duration since the scenario's start such as '0s', '3d' or '1d12h', "
@@ -75,10 +77,13 @@ def parse_moment(value: Any) -> timedelta | datetime:
         if "longer than" in str(exc):
             raise
     try:
-        return datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         shown = value if len(value) <= 40 else value[:40] + "…"
         raise ValueError(f"{shown!r} is not a time; {_MOMENT_HINT}") from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"{value!r}: a date lies in the years {FIRST_YEAR} to {LAST_YEAR}")
+    return moment
 
 
 def _absolute(value: Any) -> Any:
@@ -139,7 +144,9 @@ class CustomerSpec(_Model):
     """Who the scenario is about. Every field has a default: a German customer, Kim, who
     has subscribed to email and SMS."""
 
-    id: str = Field(default="customer", min_length=1, max_length=255)
+    id: str = Field(
+        default="customer", min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$"
+    )
     email: str | None = "kim@example.com"
     phone: str | None = Field(default="+4915123456789", description="E.164, or national form")
     first_name: str | None = "Kim"
@@ -183,7 +190,11 @@ class EventStep(_Model):
     data: dict[str, JsonValue] = Field(default_factory=dict)
     source: str = Field(default="scenario", pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)
     id: str | None = Field(
-        default=None, min_length=1, max_length=255, description="default: numbered in order"
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="default: numbered in order",
     )
     customer: dict[str, JsonValue] | None = Field(
         default=None, description="Profile fields the event carries (email, locale, attributes)"

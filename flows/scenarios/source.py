@@ -156,6 +156,7 @@ _PATTERN_HINTS = {
     "optionally in folders: 'review_request' or 'lifecycle/review_request'",
     r"^[^\n\r\t]+$": "a name is one line of text",
     r"^[A-Z0-9]{1,12}$": "a prefix is 1 to 12 capital letters or digits",
+    r"^[^\x00-\x1f\x7f]+$": "an id has no control characters",
 }
 
 
