@@ -72,7 +72,7 @@ def test_scenarios_lie_in_the_journeys_folders_tests(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert config.scenarios_dir() == config.SHIPPED_SCENARIOS
-    assert config.SHIPPED_SCENARIOS == Path(config.__file__).parent / "tests"
+    assert Path(config.__file__).parent / "tests" == config.SHIPPED_SCENARIOS
 
     (tmp_path / "journeys").mkdir()
     assert config.scenarios_dir() == tmp_path / "journeys" / "tests"
