@@ -27,103 +27,68 @@ editors (`scenario.schema.json`) all derive from it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     JsonValue,
     Tag,
-    WithJsonSchema,
     model_validator,
 )
 
-from journeys.model import TemplateName
 from journeys.store.people import ProfileError, parse_profile
-from journeys.types import Duration, EventType, Key, Locale, TimeZone, parse_duration
+from journeys.types import EventType, Key, Locale, TimeZone
 
-# A Monday morning, outside the usual quiet hours: where a scenario gives no `start`.
-DEFAULT_START = datetime(2026, 3, 2, 9, 0)
-# How long a scenario runs on after the last time it names, unless it says `until`.
-DEFAULT_RUN_ON = timedelta(days=30)
-DEFAULT_WITHIN = timedelta(hours=1)
-# Dates a store keeps and a scenario plus a hundred years of durations cannot overflow.
-FIRST_YEAR, LAST_YEAR = 1970, 2999
-
-_MOMENT_HINT = (
-    "write a duration since the scenario's start such as '0s', '3d' or '1d12h', "
-    "or a date and time such as '2026-03-05 10:00'"
+from .expectations import (
+    DeferredExpect,
+    Expectations,
+    MessageRef,
+    NotSentExpect,
+    PromoExpect,
+    SentExpect,
+    StageExpect,
+)
+from .times import (
+    DEFAULT_RUN_ON,
+    DEFAULT_START,
+    DEFAULT_WITHIN,
+    FIRST_YEAR,
+    LAST_YEAR,
+    Moment,
+    StartTime,
+    parse_moment,
 )
 
-
-def parse_moment(value: Any) -> timedelta | datetime:
-    """'3d' (since the start), '2026-03-05 10:00' or '2026-03-05T10:00:00+01:00'."""
-    if isinstance(value, timedelta | datetime):
-        return value
-    if value == 0 and not isinstance(value, bool):
-        return timedelta(0)
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a time; {_MOMENT_HINT}")
-    text = value.strip().removeprefix("+")
-    if text == "0":
-        return timedelta(0)
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        if "longer than" in str(exc):
-            raise
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        shown = value if len(value) <= 40 else value[:40] + "…"
-        raise ValueError(f"{shown!r} is not a time; {_MOMENT_HINT}") from None
-    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-        raise ValueError(f"{value!r}: a date lies in the years {FIRST_YEAR} to {LAST_YEAR}")
-    return moment
-
-
-def _absolute(value: Any) -> Any:
-    moment = parse_moment(value)
-    if isinstance(moment, timedelta):
-        raise ValueError(f"{value!r}: the start is a date and time, e.g. '2026-03-02 09:00'")
-    return moment
-
-
-Moment = Annotated[
-    timedelta | datetime,
-    BeforeValidator(parse_moment),
-    WithJsonSchema(
-        {
-            "type": ["string", "integer"],
-            "description": "A duration since the scenario's start ('0s', '3d', '1d12h') or a "
-            "date and time ('2026-03-05 10:00', in the customer's time zone unless it has one).",
-            "examples": ["0s", "3d", "1d12h", "2026-03-05 10:00"],
-        }
-    ),
+__all__ = [
+    "DEFAULT_RUN_ON",
+    "DEFAULT_START",
+    "DEFAULT_WITHIN",
+    "FIRST_YEAR",
+    "LAST_YEAR",
+    "ConsentStep",
+    "CustomerSpec",
+    "DeferredExpect",
+    "EventStep",
+    "Expectations",
+    "MessageRef",
+    "Moment",
+    "NotSentExpect",
+    "ProfileStep",
+    "PromoExpect",
+    "Scenario",
+    "ScenarioFile",
+    "SentExpect",
+    "StageExpect",
+    "Step",
+    "parse_moment",
 ]
-StartTime = Annotated[
-    datetime,
-    BeforeValidator(_absolute),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "description": "Date and time the scenario starts at; without a zone, in the "
-            "customer's time zone (else the journey's).",
-            "examples": ["2026-03-02 09:00", "2026-03-02T22:30:00+01:00"],
-        }
-    ),
-]
+
 ConsentStatus = Literal["subscribed", "pending", "unsubscribed", "suppressed"]
 ConsentOrNone = Literal["subscribed", "pending", "unsubscribed", "suppressed", "none"]
 ConsentChannel = Literal["email", "sms"]
-Within = Annotated[
-    Duration,
-    Field(description="How far the real time may lie from `at` (default 1h)."),
-]
 
 
 class _Model(BaseModel):
@@ -250,102 +215,6 @@ Step = Annotated[
         custom_error_message="a step needs one of the keys: type (an event), consent, customer",
     ),
 ]
-
-
-# --- what should come of it -----------------------------------------------------------------
-
-
-class MessageRef(_Model):
-    """A message of the journey: `email: NAME`, `sms: NAME` or `webhook: ENDPOINT`."""
-
-    email: TemplateName | None = None
-    sms: TemplateName | None = None
-    webhook: str | None = Field(default=None, min_length=1, max_length=300)
-    variant: Key | None = Field(default=None, description="the A/B variant")
-    stage: Key | None = Field(default=None, description="the stage whose action it is")
-
-    @model_validator(mode="after")
-    def _one_channel(self) -> MessageRef:
-        given = [k for k in ("email", "sms", "webhook") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("name the message with exactly one of: email, sms, webhook")
-        return self
-
-    @property
-    def channel(self) -> str:
-        return next(k for k in ("email", "sms", "webhook") if getattr(self, k) is not None)
-
-    @property
-    def name(self) -> str:
-        return str(getattr(self, self.channel))
-
-
-class SentExpect(MessageRef):
-    """A message that is sent (`at` about when, if given)."""
-
-    at: Moment | None = None
-    within: Within = DEFAULT_WITHIN
-    promo_code: bool | None = Field(default=None, description="it carries a promo code (or not)")
-    contains: str | None = Field(
-        default=None, min_length=1, description="text its subject or body contains"
-    )
-
-
-class NotSentExpect(MessageRef):
-    """A message that is never sent (`because`: text of the reason it was held back)."""
-
-    because: str | None = Field(
-        default=None,
-        min_length=1,
-        description="e.g. 'no consent', 'holdout', 'no phone number': the message was due "
-        "and the reason it was not sent contains this text",
-    )
-
-
-def _rule_name(value: Any) -> Any:
-    return value.replace("_", " ") if isinstance(value, str) else value
-
-
-class DeferredExpect(MessageRef):
-    """A message the send rules held back for a while."""
-
-    by: Annotated[Literal["quiet hours", "frequency cap"], BeforeValidator(_rule_name)]
-    until: Moment | None = Field(default=None, description="about when it was let go")
-    within: Within = DEFAULT_WITHIN
-
-
-class StageExpect(_Model):
-    """Where the customer is at a time (after everything that happens at that time)."""
-
-    at: Moment
-    stage: Key | None = Field(description="null: not in the journey")
-    status: Literal["active", "completed", "exited", "goal"] | None = None
-
-
-class PromoExpect(_Model):
-    """A promo code issued to the customer."""
-
-    campaign: Key | None = None
-    discount: str | None = None
-    prefix: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,12}$")
-    expires: Moment | None = Field(default=None, description="about when it expires")
-    within: Within = DEFAULT_WITHIN
-
-
-class Expectations(_Model):
-    """What the scenario checks. A list left out is not checked; `sent: []` means none."""
-
-    stages: list[StageExpect] = Field(default_factory=list)
-    sent: list[SentExpect] | None = Field(
-        default=None, description="Every message sent, in the order they go out"
-    )
-    not_sent: list[NotSentExpect] = Field(default_factory=list)
-    deferred: list[DeferredExpect] | None = Field(
-        default=None, description="Every message deferred by quiet hours or a frequency cap"
-    )
-    promo_codes: list[PromoExpect] | None = Field(
-        default=None, description="Every promo code issued to the customer"
-    )
 
 
 class Scenario(_Model):
