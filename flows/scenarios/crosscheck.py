@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from journeys.errors import Problem, did_you_mean
 from journeys.model import Journey, PromoCodeAction, WebhookAction, _MessageAction
@@ -16,7 +17,7 @@ from journeys.yaml_source import Path_
 
 from .model import MessageRef, Scenario
 from .source import ScenarioSource
-from .timeline import Timeline
+from .timeline import Timeline, end_of
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,7 @@ def check_against(source: ScenarioSource, journeys: Mapping[str, Journey]) -> li
 def _scenario(scenario: Scenario, journey: Journey) -> list[tuple[Path_, str]]:
     found: list[tuple[Path_, str]] = []
     timeline = Timeline.of(scenario, journey)
-    before = f"lies before the scenario's start ({timeline.describe()})"
-    for j, step in enumerate(scenario.events):
-        if timeline.at(step.at) < timeline.start:
-            found.append((("events", j, "at"), before))
-    if scenario.until is not None and timeline.at(scenario.until) < timeline.start:
-        found.append((("until",), before))
+    found += _times(scenario, timeline)
     expect = scenario.expect
     stages = journey.stage_keys
     for j, stage in enumerate(expect.stages):
@@ -119,6 +115,34 @@ def _scenario(scenario: Scenario, journey: Journey) -> list[tuple[Path_, str]]:
             hint = did_you_mean(promo.campaign, known) or "; it issues no promo codes"
             message = f"the journey has no campaign '{promo.campaign}'{hint}"
             found.append((("expect", "promo_codes", j, "campaign"), message))
+    return found
+
+
+def _times(scenario: Scenario, timeline: Timeline) -> list[tuple[Path_, str]]:
+    """Every time a scenario names lies between its start and its end."""
+    expect = scenario.expect
+    named: list[tuple[Path_, timedelta | datetime | None]] = [
+        *((("events", j, "at"), step.at) for j, step in enumerate(scenario.events)),
+        (("until",), scenario.until),
+        *((("expect", "stages", j, "at"), s.at) for j, s in enumerate(expect.stages)),
+        *((("expect", "sent", j, "at"), m.at) for j, m in enumerate(expect.sent or ())),
+        *(
+            (("expect", "deferred", j, "until"), d.until)
+            for j, d in enumerate(expect.deferred or ())
+        ),
+    ]
+    end = end_of(scenario, timeline)
+    found: list[tuple[Path_, str]] = []
+    for path, moment in named:
+        if moment is None:
+            continue
+        at = timeline.at(moment)
+        if at < timeline.start:
+            found.append((path, f"lies before the scenario's start ({timeline.describe()})"))
+        elif at > end and path != ("until",):
+            found.append(
+                (path, f"lies after the scenario's end, 'until' ({timeline.since_start(end)})")
+            )
     return found
 
 

@@ -36,11 +36,11 @@ from journeys.store.tables import action_run_t, enrollment_t
 
 from ..dispatch import dispatch_due
 from ..replay import Clock, replay_renderer
-from .model import DEFAULT_RUN_ON, ConsentStep, EventStep, ProfileStep, Scenario
+from .model import ConsentStep, EventStep, ProfileStep, Scenario
 from .recording import RecordingChannel, RecordingRules
 from .records import ScenarioRun, collect, current_stage
 from .stores import MemoryStores, StoreFactory
-from .timeline import Timeline
+from .timeline import Timeline, end_of
 
 # A scenario that needs more moments than this loops (a deferral that never ends).
 MAX_MOMENTS = 10_000
@@ -86,19 +86,6 @@ class Kit:
             journey = self.journeys[journey]
         with self.stores() as engine:
             return _Run(self, scenario, journey, engine).run()
-
-
-def end_of(scenario: Scenario, timeline: Timeline) -> datetime:
-    """`until`, else 30 days after the last time the scenario names."""
-    if scenario.until is not None:
-        return timeline.at(scenario.until)
-    expect = scenario.expect
-    named = [step.at for step in scenario.events]
-    named += [stage.at for stage in expect.stages]
-    named += [m.at for m in expect.sent or () if m.at is not None]
-    named += [d.until for d in expect.deferred or () if d.until is not None]
-    last = max((timeline.at(m) for m in named), default=timeline.start)
-    return max(last, timeline.start) + DEFAULT_RUN_ON
 
 
 class _Run:

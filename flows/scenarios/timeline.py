@@ -10,7 +10,7 @@ from journeys.model import Journey
 from journeys.policy import customer_zone
 from journeys.types import format_duration
 
-from .model import DEFAULT_START, Scenario
+from .model import DEFAULT_RUN_ON, DEFAULT_START, Scenario
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,16 @@ class Timeline:
     def describe(self) -> str:
         local = self.start.astimezone(self.zone)
         return f"{local:%a %Y-%m-%d %H:%M} {self.zone.key}"
+
+
+def end_of(scenario: Scenario, timeline: Timeline) -> datetime:
+    """`until`, else 30 days after the last time the scenario names."""
+    if scenario.until is not None:
+        return timeline.at(scenario.until)
+    expect = scenario.expect
+    named = [step.at for step in scenario.events]
+    named += [stage.at for stage in expect.stages]
+    named += [m.at for m in expect.sent or () if m.at is not None]
+    named += [d.until for d in expect.deferred or () if d.until is not None]
+    last = max((timeline.at(m) for m in named), default=timeline.start)
+    return max(last, timeline.start) + DEFAULT_RUN_ON

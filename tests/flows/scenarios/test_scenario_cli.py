@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -177,3 +178,27 @@ def test_invalid_journeys_are_reported_and_nothing_runs(tmp_path: Path) -> None:
     out = words(result.output)
     assert "five_phases.yaml:" in out and "'1x' is not a duration" in out
     assert "problem(s) in the journeys; nothing ran" in out
+
+
+def test_a_scenario_that_cannot_run_fails_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A scenario whose clock would need more moments than allowed never ends.
+    monkeypatch.setattr("flows.scenarios.runner.MAX_MOMENTS", 3)
+    path = tmp_path / "moments_of_truth.yaml"
+    events = ", ".join(f"{{at: {n}h, type: page.viewed}}" for n in range(5))
+    path.write_text(
+        f"journey: moments_of_truth\nscenarios:\n  - name: busy\n    events: [{events}]\n",
+        encoding="utf-8",
+    )
+
+    result = runner.invoke(app, ["test", str(path)])
+
+    assert result.exit_code == 1
+    out = words(result.output)
+    assert "::busy FAILED" in out
+    assert (
+        "the scenario could not run: ScenarioStuck: the scenario did not reach its end "
+        "after 3 moments; give it an earlier 'until'" in out
+    )
+    assert "Traceback" not in result.output

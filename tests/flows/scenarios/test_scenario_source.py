@@ -328,3 +328,22 @@ def test_the_command_reports_a_bad_file_with_exit_code_2_and_runs_nothing(tmp_pa
     assert f"{bad}:5:14 scenarios.0.events.0.at: '3x' is not a time" in out
     assert "1 problem(s) in the scenario files; nothing ran" in out
     assert "PASSED" not in out and "Traceback" not in out
+
+
+def test_expectations_after_the_end_are_refused(shipped: Suite, tmp_path: Path) -> None:
+    text = (
+        HEAD
+        + "    until: 5d\n"
+        + "    expect:\n"
+        + "      stages: [{at: 6d, stage: evaluation}]\n"
+        + "      sent: [{email: thank_you, at: 5d1m}]\n"
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    problems = check_against(load_scenario_file(path), shipped.journeys)
+
+    assert [(p.line, p.field, p.message) for p in problems] == [
+        (6, "scenarios.0.expect.stages.0.at", "lies after the scenario's end, 'until' (+5d)"),
+        (7, "scenarios.0.expect.sent.0.at", "lies after the scenario's end, 'until' (+5d)"),
+    ]
