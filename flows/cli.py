@@ -106,16 +106,22 @@ def schema(
             "files' schema (flows/scenarios/scenario.schema.json)",
         ),
     ] = False,
+    scenarios: Annotated[
+        bool,
+        typer.Option("--scenarios", help="Print the schema of scenario files instead"),
+    ] = False,
 ) -> None:
     """Print (or write) the JSON Schema of the journey language."""
     from journeys.schema import REFERENCE_PATH, SCHEMA_PATH, schema_text, write_generated
 
-    from .scenarios.schema import write_schema
+    from .scenarios import schema as scenario_schema
 
     if write:
         write_generated()
-        scenarios = write_schema()
-        console.print(f"wrote {SCHEMA_PATH}, {REFERENCE_PATH} and {scenarios}")
+        written = scenario_schema.write_schema()
+        console.print(f"wrote {SCHEMA_PATH}, {REFERENCE_PATH} and {written}")
+    elif scenarios:
+        print(scenario_schema.schema_text(), end="")
     else:
         print(schema_text(), end="")
 

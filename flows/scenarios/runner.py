@@ -170,8 +170,12 @@ class _Run:
         timer, action = self._due()
         while timer is not None and timer <= now:
             with session_scope(self.engine) as session:
-                advance_timers(session, self.registry, now, limit=SWEEP_LIMIT, observe=observe)
+                swept = advance_timers(
+                    session, self.registry, now, limit=SWEEP_LIMIT, observe=observe
+                )
             timer, action = self._due()
+            if not swept.timers:
+                break  # what is left is not the sweep's to fire
         if action is None or action > now:
             return
         self.clock.now = now

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from typer.testing import CliRunner
 
+from flows.cli import app
 from flows.scenarios.schema import SCHEMA_PATH, json_schema, schema_text
 from flows.scenarios.source import ScenarioError, parse_scenarios
 from journeys.config import SHIPPED_SCENARIOS
@@ -19,6 +21,13 @@ def test_the_committed_schema_matches_the_model() -> None:
     # If this fails, run `journeyflow schema --write` and commit the result.
     assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text()
     jsonschema.Draft202012Validator.check_schema(json_schema())
+
+
+def test_the_command_prints_it() -> None:
+    result = CliRunner().invoke(app, ["schema", "--scenarios"])
+
+    assert result.exit_code == 0
+    assert json.loads(result.output) == json_schema()
 
 
 @pytest.mark.parametrize("path", sorted(SHIPPED_SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
