@@ -27,6 +27,7 @@ editors (`scenario.schema.json`) all derive from it.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -102,6 +103,21 @@ def _check_profile(fields: dict[str, Any]) -> None:
         raise ValueError(str(exc)) from None
 
 
+def _check_storable(name: str, value: Any) -> None:
+    """What the receiver refuses (1e400, a number of 70 digits, NUL, deep nesting), a
+    scenario may not send either: the store could not keep it."""
+    from channels.inbound.errors import BadRequest
+    from channels.inbound.json_body import load_json
+
+    try:
+        load_json(json.dumps(value).encode())
+    except BadRequest as exc:
+        reason = exc.reason.removeprefix("the body is ").removeprefix("the JSON ")
+        raise ValueError(f"{name}: no store keeps this: {reason}") from None
+    except RecursionError:
+        raise ValueError(f"{name}: nested too deeply") from None
+
+
 # --- the customer ---------------------------------------------------------------------------
 
 
@@ -128,6 +144,7 @@ class CustomerSpec(_Model):
 
     @model_validator(mode="after")
     def _valid_profile(self) -> CustomerSpec:
+        _check_storable("attributes", self.attributes)
         _check_profile(self.profile())
         return self
 
@@ -167,7 +184,9 @@ class EventStep(_Model):
 
     @model_validator(mode="after")
     def _valid_profile(self) -> EventStep:
+        _check_storable("data", self.data)
         if self.customer is not None:
+            _check_storable("customer", self.customer)
             _check_profile(dict(self.customer))
         return self
 
@@ -187,6 +206,7 @@ class ProfileStep(_Model):
 
     @model_validator(mode="after")
     def _valid_profile(self) -> ProfileStep:
+        _check_storable("customer", self.customer)
         _check_profile(dict(self.customer))
         return self
 

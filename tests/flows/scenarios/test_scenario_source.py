@@ -125,6 +125,24 @@ def test_each_problem_names_its_line_field_and_a_hint(
     assert message in problem.message
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("{total: 1e400}", "data: no store keeps this: not acceptable JSON: Infinity"),
+        (f"{{total: {10**70}}}", "an integer of 71 digits (at most 64)"),
+        ('{note: "a\\0b"}', "note holds a NUL character"),
+    ],
+    ids=["infinite", "digits", "nul"],
+)
+def test_event_data_no_store_keeps_is_refused(data: str, message: str) -> None:
+    text = HEAD + f"    events:\n      - {{at: 0s, type: order.completed, data: {data}}}\n"
+
+    [problem] = problems_of(text)
+
+    assert (problem.line, problem.field) == (5, "scenarios.0.events.0")
+    assert message in problem.message
+
+
 def test_every_problem_of_a_file_is_reported_at_once() -> None:
     text = HEAD + "    until: soon\n  - name: two\n    events: [{at: 1d}]\n"
 
@@ -241,7 +259,7 @@ FIELDS = [
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(10**30), max_value=10**30),
+    st.integers(min_value=-(10**80), max_value=10**80),
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from(
         [
