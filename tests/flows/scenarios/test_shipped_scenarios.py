@@ -8,11 +8,11 @@ from flows.scenarios.report import failure_text
 from flows.scenarios.stores import StoreFactory
 from flows.scenarios.suite import Suite, run_suite
 from journeys.config import SHIPPED_DEFINITIONS, SHIPPED_SCENARIOS
-from journeys.loader import load_journey
+from journeys.loader import journey_files, load_journey
 
 
 def test_every_shipped_journey_has_a_scenario_file_of_its_own(shipped: Suite) -> None:
-    journeys = {load_journey(p).journey for p in SHIPPED_DEFINITIONS.glob("*.yaml")}
+    journeys = {load_journey(p).journey for p in journey_files([SHIPPED_DEFINITIONS])}
     files = {p.stem: p for p in SHIPPED_SCENARIOS.glob("*.yaml")}
 
     assert set(files) == journeys
