@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,6 +41,13 @@ def validate(
         Path | None,
         typer.Option(help="Templates folder (default: JOURNEYFLOW_TEMPLATES or templates/)"),
     ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="Also check a JSON Lines file of events against the tracking plan",
+        ),
+    ] = None,
 ) -> None:
     """Check journey definitions and print every problem with file:line and a hint."""
     from journeys.config import definitions_dir, templates_dir
@@ -69,31 +75,45 @@ def validate(
         f"{len(report.files)} file(s), {len(report.journeys)} journey(s) valid, "
         f"{len(errors)} error(s), {len(warnings)} warning(s)"
     )
+    if events is not None and not _events_fit(events, chosen):
+        raise typer.Exit(1)
     if errors:
         console.print(f"[red]✗[/red] {summary}")
         raise typer.Exit(1)
     console.print(f"[green]✓[/green] {summary}")
 
 
-@app.command()
-def graph(
-    journey: Annotated[str, typer.Argument(help="Journey key, or a path to its YAML file")],
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write here (.mmd or .md); default: stdout"),
-    ] = None,
-    locale: Annotated[str | None, typer.Option(help="Locale of stage titles")] = None,
-) -> None:
-    """Write a Mermaid flowchart of a journey: its stages, triggers and actions."""
-    from journeys.graph import mermaid
+def _events_fit(path: Path, chosen: list[Path]) -> bool:
+    """Print what of the events file does not fit the tracking plan; whether all fits."""
+    from journeys.errors import JourneyError
+    from journeys.tracking import load_plan
 
-    chart = mermaid(_find_journey(journey), locale)
-    if output is None:
-        sys.stdout.write(chart)
-        return
-    text = f"```mermaid\n{chart}```\n" if output.suffix == ".md" else chart
-    output.write_text(text, encoding="utf-8")
-    console.print(f"wrote {output}")
+    from .events_check import check_events_file
+    from .events_file import EventsFileError
+
+    folder = chosen[0] if chosen[0].is_dir() else chosen[0].parent
+    try:
+        plan = load_plan(folder)
+    except JourneyError:
+        return False  # its problems are printed above
+    if plan is None:
+        err_console.print(f"[red]no tracking plan in {folder}[/red] (tracking_plan.yaml)")
+        raise typer.Exit(2)
+    try:
+        check = check_events_file(path, plan)
+    except EventsFileError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    for line in check.problems(plan):
+        console.print(
+            f"[bold]{path}[/bold] [red]error[/red] {line}", highlight=False, soft_wrap=True
+        )
+    mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+    console.print(
+        f"{mark} {check.events} event(s): {sum(check.undeclared.values())} of undeclared "
+        f"types, {check.misfits} not fitting the plan, {check.bad.count} bad line(s)"
+    )
+    return check.ok
 
 
 @app.command()
@@ -345,13 +365,20 @@ from .cli_init import register as _register_init  # noqa: E402
 
 _register_init(app)  # `journeyflow init DIR`
 
+from .cli_graph import register as _register_graph  # noqa: E402
 from .cli_import import register as _register_import  # noqa: E402
+
+_register_graph(app)  # `journeyflow graph JOURNEY [--counts] [-o map.svg]`
 
 _register_import(app)  # `journeyflow import customers|consent|events FILE`
 
 from .cli_test import register as _register_test  # noqa: E402
 
 _register_test(app)  # `journeyflow test [PATH…] [-k NAME] [--coverage]`
+
+from .cli_abtests import register as _register_abtests  # noqa: E402
+
+_register_abtests(app)  # `journeyflow abtests [JOURNEY] [--since --until] [--json]`
 
 
 def _version(show: bool) -> None:
@@ -377,6 +404,10 @@ def _main(
 from .cli_customer import register as _register_customer  # noqa: E402
 
 _register_customer(app)  # `journeyflow customer export|erase ID`
+
+from .cli_report import register as _register_report  # noqa: E402
+
+_register_report(app)  # `journeyflow report [JOURNEY] [--since D] [--until D] [--by …] [--json]`
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from journeys.store.outbox import (
     record_outcomes,
     renew_lease,
 )
+from journeys.store.outbox_types import HOLDOUT
 
 from .dispatch_summary import DispatchSummary
 
@@ -253,7 +254,7 @@ class BatchRun:
             due = max(decision.until, self.now + MIN_DEFER)
             return outcome("deferred", decision.reason, due_at=due)
         if action.kind in _CONTACT and action.template is None:
-            return outcome("skipped", "holdout")
+            return outcome("skipped", HOLDOUT)
         if action.kind not in self.channels:
             return outcome("failed", f"no channel configured for {action.kind}")
         contact = _CONTACT.get(action.kind)

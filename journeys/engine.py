@@ -158,7 +158,7 @@ def _build_index(journey: Journey) -> _Index:
                 mode="json",
                 by_alias=True,
                 exclude_none=True,
-                exclude={"key", "after", "when", "cancel_on_leave", "variants"},
+                exclude={"key", "after", "when", "cancel_on_leave", "variants", "ab_test"},
             )
     goal = (journey.goal.event, _cond(journey.goal.where)) if journey.goal else None
     exits = [(r.event, _cond(r.where)) for r in journey.exit]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import JourneyError, Problem, did_you_mean
 from .model import ACTION_TAGS, TRIGGER_TAGS, Journey
+from .model_abtest import METRIC_TAGS
 from .yaml_source import Path_, SourceMap, read_source, read_yaml
 
 __all__ = [
@@ -56,7 +57,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> Path_:
     """Drop the union-tag segments pydantic puts into error locations.
 
     Inside a tagged union pydantic reports (..., 'on_enter', 0, 'email', 'after'), where
-    'email' names the union member, not a field.
+    'email' names the union member, not a field; likewise an A/B test's metric
+    ('named' or 'event').
     """
     out: list[str | int] = []
     for i, part in enumerate(loc):
@@ -66,6 +68,8 @@ def _clean_loc(loc: tuple[Any, ...]) -> Path_:
             and loc[i - 2] in ("on_enter", "enter_when")
             and part in (*ACTION_TAGS, *TRIGGER_TAGS)
         ):
+            continue
+        if i >= 2 and loc[i - 1] == "metric" and loc[i - 2] == "ab_test" and part in METRIC_TAGS:
             continue
         out.append(part)
     return tuple(out)
@@ -77,19 +81,24 @@ def _fields_at(path: Path_, data: Any) -> list[str]:
 
     cls: type[BaseModel] | None = Journey
     node = data
+    annotation: Any = None
     for part in path:
-        if cls is None:
-            return []
         if isinstance(part, int):
             node = node[part] if isinstance(node, list) and part < len(node) else None
+            # A list of tagged unions (actions, triggers): the item decides the model.
+            if annotation is not None and isinstance(node, dict):
+                cls = _model_in(annotation, node, model) or cls
             continue
+        if cls is None:
+            return []
         info = cls.model_fields.get(part) or next(
             (f for f in cls.model_fields.values() if f.alias == part), None
         )
         node = node.get(part) if isinstance(node, dict) else None
         if info is None:
             return []
-        cls = _model_in(info.annotation, node, model)
+        annotation = info.annotation
+        cls = _model_in(annotation, node, model)
     if cls is None:
         return []
     return sorted(f.alias or name for name, f in cls.model_fields.items())
@@ -113,6 +122,8 @@ def _model_in(annotation: Any, node: Any, model: Any) -> type[BaseModel] | None:
         "Migration",
         "PromoCodeSpec",
         "Variant",
+        "AbTest",
+        "AbEventMetric",
     ):
         if re.search(rf"\b{name}\b", text):
             return getattr(model, name)  # type: ignore[no-any-return]
@@ -174,6 +185,10 @@ def parse_journey(text: str, file: str = "<string>") -> tuple[Journey, SourceMap
         raise JourneyError(problems) from None
 
 
+# The tracking plan lives beside the journeys (see journeys/tracking.py); it is no journey.
+PLAN_FILE = "tracking_plan.yaml"
+
+
 def journey_files(paths: Iterable[str | Path]) -> Iterator[Path]:
     """Expand folders into their *.yaml / *.yml files, in a stable order.
 
@@ -189,6 +204,7 @@ def journey_files(paths: Iterable[str | Path]) -> Iterator[Path]:
                 p
                 for p in path.rglob("*")
                 if p.suffix in {".yaml", ".yml"}
+                and p.name != PLAN_FILE
                 and p.relative_to(path).parts[0] != SCENARIOS_FOLDER
             )
         else:

@@ -19,9 +19,13 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
+from .model_abtest import AbEventMetric as AbEventMetric  # re-exported with AbTest
+from .model_abtest import AbTest
 from .types import Duration, EventType, FrequencyCap, Key, Locale, QuietHours, TimeZone
 
 
@@ -181,6 +185,11 @@ class _Action(_Model):
 class _MessageAction(_Action):
     promo_code: PromoCodeSpec | None = None
     variants: list[Variant] | None = Field(default=None, min_length=2)
+    ab_test: AbTest | None = Field(
+        default=None,
+        description="How the variants' A/B test is judged; without it, the defaults "
+        "(see AbTest), with the journey's goal as the metric, or clicks without a goal.",
+    )
     marketing: bool = Field(
         default=True,
         description="Marketing messages need the customer's consent; "
@@ -199,6 +208,13 @@ class _MessageAction(_Action):
         names = [self.template]
         names += [v.template for v in self.variants or () if v.template]
         return list(dict.fromkeys(names))
+
+    @field_validator("ab_test")
+    @classmethod
+    def _ab_test_needs_variants(cls, value: AbTest | None, info: ValidationInfo) -> AbTest | None:
+        if value is not None and not info.data.get("variants"):
+            raise ValueError("an A/B test needs 'variants' (two or more) on the same action")
+        return value
 
     @model_validator(mode="after")
     def _weights_positive(self) -> _MessageAction:

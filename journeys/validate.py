@@ -16,6 +16,7 @@ from .enabled import enabled as enabled  # re-exported: where callers found it f
 from .enabled import overlaps
 from .errors import JourneyError, Problem, UnknownJourneyError, did_you_mean
 from .loader import (
+    PLAN_FILE,
     Path_,
     SourceMap,
     journey_files,
@@ -31,8 +32,10 @@ from .model import (
     SetAttributeAction,
     _MessageAction,
 )
+from .tracking import TrackingPlan, load_plan
 from .validate_places import Places
 from .validate_templates import check_templates, templates_of_valid_stages
+from .validate_tracking import check_tracking
 
 
 class _Checker(Places):
@@ -104,6 +107,14 @@ def check_graph(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
                 names = [v.key for v in action.variants]
                 for dup in sorted({n for n in names if names.count(n) > 1}):
                     c.add((*path, "variants"), f"variant key '{dup}' is used twice")
+                ab = action.ab_test
+                if ab is not None and ab.metric == "goal" and c.journey.goal is None:
+                    c.add(
+                        (*path, "ab_test", "metric"),
+                        "the A/B test's metric is the journey's goal, but the journey has no "
+                        "'goal:'; declare one, or name the metric: click, redemption or "
+                        "{event: <type>}",
+                    )
         if stage.final and (edges[stage.key] - {stage.key}):
             pass  # a final stage ends the enrollment; its outgoing triggers never fire
     _check_entry(c)
@@ -234,6 +245,8 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
 
     tdir = templates if templates is not None else templates_dir()
     report = Report()
+    plan, plan_problems = _plan_of(paths)
+    report.problems.extend(plan_problems)
     owners: dict[str, str] = {}
     loaded: list[tuple[Journey, SourceMap, str]] = []
     for path in journey_files(paths):
@@ -263,6 +276,8 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
             + check_migrations(journey, spots, file)
             + check_templates(journey, spots, file, tdir)
         )
+        if plan is not None:
+            found += check_tracking(journey, plan, spots, file, tdir)
         if journey.journey in owners:
             line, col = locate(spots, ("journey",))
             found.append(
@@ -285,6 +300,25 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
     except UnknownJourneyError as exc:  # JOURNEYFLOW_ENABLED_JOURNEYS names no journey here
         report.problems.append(Problem(f"JOURNEYFLOW_ENABLED_JOURNEYS: {exc}", "(settings)"))
     return report
+
+
+def _plan_of(paths: Iterable[str | Path]) -> tuple[TrackingPlan | None, list[Problem]]:
+    """The tracking plan of the journeys' folder (the first folder named, or the folder
+    of the first file), and its own problems."""
+    first = (
+        next(iter(paths), None)
+        if not isinstance(paths, list | tuple)
+        else (paths[0] if paths else None)
+    )
+    if first is None:
+        return None, []
+    folder = Path(first) if Path(first).is_dir() else Path(first).parent
+    try:
+        return load_plan(folder), []
+    except JourneyError as exc:
+        return None, list(exc.problems)
+    except OSError as exc:
+        return None, [Problem(f"cannot read the file: {exc.strerror}", str(folder / PLAN_FILE))]
 
 
 def load_journeys(

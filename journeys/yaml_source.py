@@ -165,9 +165,21 @@ def _check_tag(node: yaml.Node, loader: _Loader, file: str) -> None:
 def _scalar(node: yaml.Node, loader: _Loader, file: str) -> Any:
     _check_tag(node, loader, file)
     try:
-        return loader.construct_object(node, deep=True)
+        value = loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise _problem(f"cannot read this value: {exc}", file, node.start_mark) from None
+    # A "\ud800" escape makes half a character, which no later step can encode or show.
+    if isinstance(value, str) and _SURROGATE.search(value):
+        raise _problem(
+            "a \\uD800-\\uDFFF escape is half a character; write the character itself "
+            "or its \\U0001xxxx escape",
+            file,
+            node.start_mark,
+        )
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _build(node: yaml.Node, path: Path_, spots: SourceMap, loader: _Loader, file: str) -> Any:

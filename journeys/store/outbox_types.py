@@ -9,6 +9,9 @@ from typing import Any, Literal, NamedTuple
 
 # Sends (and retries without a send) before an action that keeps failing gives up.
 DEFAULT_MAX_ATTEMPTS = 5
+# Why a holdout variant's action is skipped (after the send rules allowed it): the A/B
+# results count these as the control group's recipients.
+HOLDOUT = "holdout"
 
 OutcomeStatus = Literal["sent", "failed", "unknown", "skipped", "deferred", "retry"]
 OUTCOME_STATUSES: tuple[OutcomeStatus, ...] = (

@@ -27,6 +27,12 @@ def canonical_definition(journey: Journey) -> dict[str, Any]:
     # Whether a journey runs is operations, not behaviour: switching it on or off is no
     # new version (and definitions stored before the field existed keep their checksum).
     result: dict[str, Any] = journey.model_dump(mode="json", by_alias=True, exclude={"enabled"})
+    # An action without an A/B test block dumps as it did before the block existed, so
+    # the definitions stored then keep their checksum.
+    for stage in result["stages"]:
+        for action in stage["on_enter"]:
+            if "ab_test" in action and action["ab_test"] is None:
+                del action["ab_test"]
     return result
 
 

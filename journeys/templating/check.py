@@ -92,6 +92,11 @@ def _check_tree(
     except jinja2.TemplateAssertionError as exc:
         report(exc.message or str(exc), exc.lineno)
         return issues
+    except jinja2.TemplateError as exc:
+        # Jinja folds constant expressions while it reads the template: one that fails
+        # (`(0).mro` joined to text) would fail every render too.
+        report(f"an expression fails on every render: {exc.message or exc}", None)
+        return issues
 
     for name in sorted(undeclared - set(CONTEXT_SPEC) - set(env.globals)):
         report(f"unknown variable '{name}'{did_you_mean(name, CONTEXT_SPEC)}", first_use(name))

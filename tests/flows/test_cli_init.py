@@ -44,7 +44,7 @@ def test_init_lays_out_a_project_of_its_own(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     ours = tmp_path / "ours"
     journeys = sorted(p.name for p in (ours / "journeys").iterdir())
-    assert journeys == ["moments_of_truth.yaml", "tests"]
+    assert journeys == ["moments_of_truth.yaml", "tests", "tracking_plan.yaml"]
     assert [p.name for p in (ours / "journeys" / "tests").iterdir()] == ["moments_of_truth.yaml"]
     for locale in ("de", "en"):
         assert (ours / "templates" / locale / "_layouts" / "email.j2").is_file()
@@ -57,6 +57,14 @@ def test_init_lays_out_a_project_of_its_own(tmp_path: Path) -> None:
     assert first == "# yaml-language-server: $schema=../journey.schema.json"
     schema = json.loads((journey.parent / "../journey.schema.json").read_text(encoding="utf-8"))
     assert "stages" in schema["properties"]
+    plan = ours / "journeys" / "tracking_plan.yaml"
+    assert (
+        plan.read_text(encoding="utf-8")
+        .splitlines()[0]
+        .endswith("$schema=../tracking_plan.schema.json")
+    )
+    plan_schema = json.loads((ours / "tracking_plan.schema.json").read_text(encoding="utf-8"))
+    assert "events" in plan_schema["properties"]
     scenarios = ours / "journeys" / "tests" / "moments_of_truth.yaml"
     first = scenarios.read_text(encoding="utf-8").splitlines()[0]
     assert first == "# yaml-language-server: $schema=../../scenario.schema.json"

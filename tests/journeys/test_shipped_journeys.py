@@ -12,8 +12,9 @@ from jf_factories import T0, Driver
 
 from journeys import load_journey, validate_paths
 from journeys.config import definitions_dir, templates_dir
+from journeys.loader import journey_files
 
-FILES = sorted(definitions_dir().glob("*.yaml"))
+FILES = sorted(journey_files([definitions_dir()]))
 
 Step = tuple[str, float, dict[str, Any]]  # (event type or "tick", day, event data)
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from journeys.config import PROJECT_ROOT
+from journeys.loader import journey_files
 from journeys.model import Journey, _MessageAction
 from journeys.templating import (
     CONTEXT_SPEC,
@@ -35,7 +36,7 @@ SHIPPED = sorted(
     for locale in LOCALES
     for p in (TEMPLATES / locale).glob("*.j2")
 )
-JOURNEY_FILES = sorted(DEFINITIONS.glob("*.yaml"))
+JOURNEY_FILES = sorted(journey_files([DEFINITIONS]))
 PROMO_TEMPLATES = {"review_request", "loyalty_offer", "welcome", "accessories_offer", "we_miss_you"}
 
 

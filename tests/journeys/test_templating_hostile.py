@@ -389,3 +389,13 @@ def test_garbage_templates_are_checked_and_rendered_within_budget_or_refused_cle
     except jinja2.TemplateError:
         pass  # syntax, sandbox, budget, undefined variable: all say what and where
     assert time.perf_counter() - started < 2.5
+
+
+def test_an_expression_jinja_folds_and_fails_is_a_template_issue(templates: Path) -> None:
+    # Jinja evaluates constant expressions while it reads a template; one that fails is
+    # a problem of the template, found by the check, not a traceback.
+    (templates / "de/folded.sms.j2").write_text("{{ (0 ~ (0).mro) }}", encoding="utf-8")
+    issues = check_template(make_environment(templates), "de/folded.sms.j2")
+    assert [i.message for i in issues] == [
+        "an expression fails on every render: 'int object' has no attribute 'mro'"
+    ]

@@ -22,9 +22,10 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from journeys.config import definitions_dir, templates_dir
+from journeys.loader import journey_files
 from journeys.validate import validate_paths
 
-SHIPPED = sorted(definitions_dir().glob("*.yaml"))
+SHIPPED = sorted(journey_files([definitions_dir()]))
 LIFECYCLE = (definitions_dir() / "customer_lifecycle.yaml").read_text(encoding="utf-8")
 
 

@@ -71,6 +71,30 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any, _pg_session_url: str |
     return _pg_session_url
 
 
+@pytest.fixture(scope="module")
+def stores(
+    tmp_path_factory: pytest.TempPathFactory, _pg_session_url: str | None
+) -> Iterator[list[Engine]]:
+    """Two migrated stores side by side for property tests that compare them: SQLite, and
+    PostgreSQL when the tests have a server (required with CI=true). Module-scoped, so
+    hypothesis examples share them; a test empties them itself."""
+    engines = [create_db_engine(f"sqlite:///{tmp_path_factory.mktemp('stores') / 'r.db'}")]
+    if _pg_session_url is not None:
+        reset = create_engine(_pg_session_url, isolation_level="AUTOCOMMIT")
+        with reset.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        reset.dispose()
+        engines.append(create_db_engine(_pg_session_url))
+    elif os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
+    for engine in engines:
+        create_schema(engine)
+    yield engines
+    for engine in engines:
+        engine.dispose()
+
+
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     """A migrated database."""

@@ -1,4 +1,4 @@
-"""Queries for reports: the stage funnel, straight from enrollments and history."""
+"""The stage funnel as it stands: per stage, customers there now and customers ever there."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import distinct, func, select
 from sqlmodel import Session
 
-from ..errors import UnknownJourneyError
-from .tables import enrollment_t, journey_version_t, stage_transition_t
+from ...errors import UnknownJourneyError
+from ..tables import enrollment_t, journey_version_t, stage_transition_t
 
 
 class FunnelRow(NamedTuple):
