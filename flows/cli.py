@@ -120,15 +120,28 @@ def _events_fit(path: Path, chosen: list[Path]) -> bool:
 def schema(
     write: Annotated[
         bool,
-        typer.Option("--write", help="Write journeys/journey.schema.json and the reference docs"),
+        typer.Option(
+            "--write",
+            help="Write journeys/journey.schema.json, the reference docs and the scenario "
+            "files' schema (flows/scenarios/scenario.schema.json)",
+        ),
+    ] = False,
+    scenarios: Annotated[
+        bool,
+        typer.Option("--scenarios", help="Print the schema of scenario files instead"),
     ] = False,
 ) -> None:
     """Print (or write) the JSON Schema of the journey language."""
     from journeys.schema import REFERENCE_PATH, SCHEMA_PATH, schema_text, write_generated
 
+    from .scenarios import schema as scenario_schema
+
     if write:
         write_generated()
-        console.print(f"wrote {SCHEMA_PATH} and {REFERENCE_PATH}")
+        written = scenario_schema.write_schema()
+        console.print(f"wrote {SCHEMA_PATH}, {REFERENCE_PATH} and {written}")
+    elif scenarios:
+        print(scenario_schema.schema_text(), end="")
     else:
         print(schema_text(), end="")
 
@@ -358,6 +371,10 @@ from .cli_import import register as _register_import  # noqa: E402
 _register_graph(app)  # `journeyflow graph JOURNEY [--counts] [-o map.svg]`
 
 _register_import(app)  # `journeyflow import customers|consent|events FILE`
+
+from .cli_test import register as _register_test  # noqa: E402
+
+_register_test(app)  # `journeyflow test [PATH…] [-k NAME] [--coverage]`
 
 from .cli_abtests import register as _register_abtests  # noqa: E402
 

@@ -82,14 +82,16 @@ class _Timer:
     delay: timedelta
     since_last_event: bool
     condition: Condition | None = None
+    trigger: int | None = None  # index in the target's enter_when; None for a delayed move
 
 
 @dataclass(slots=True)
 class _Index:
     """Per-journey lookups, built once, so each decision is a few dict hits."""
 
-    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None]]]
-    entry_by_event: dict[str, list[tuple[str, Condition | None]]]
+    # event type -> (stage, trigger, its condition, its index in the stage's enter_when)
+    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None, int]]]
+    entry_by_event: dict[str, list[tuple[str, Condition | None, int]]]
     timers: dict[str, list[_Timer]]
     params: dict[int, dict[str, Any]]
     conditions: dict[int, Condition]
@@ -119,25 +121,27 @@ def _index(journey: Journey) -> _Index:
 
 
 def _build_index(journey: Journey) -> _Index:
-    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None]]] = {}
-    entry_by_event: dict[str, list[tuple[str, Condition | None]]] = {}
+    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None, int]]] = {}
+    entry_by_event: dict[str, list[tuple[str, Condition | None, int]]] = {}
     timers: dict[str, list[_Timer]] = {}
     params: dict[int, dict[str, Any]] = {}
     conditions: dict[int, Condition] = {}
     entry = set(journey.entry_stages)
     for stage in journey.stages:
-        for trig in stage.enter_when:
+        for n, trig in enumerate(stage.enter_when):
             if isinstance(trig, EventTrigger):
-                by_event.setdefault(trig.event, []).append((stage.key, trig, _cond(trig.where)))
+                cond = _cond(trig.where)
+                by_event.setdefault(trig.event, []).append((stage.key, trig, cond, n))
                 if stage.key in entry and trig.from_ is None:
-                    entry_by_event.setdefault(trig.event, []).append((stage.key, _cond(trig.where)))
+                    entry_by_event.setdefault(trig.event, []).append((stage.key, cond, n))
             else:
                 inactivity = isinstance(trig, InactivityTrigger)
                 delay = trig.no_event_for if isinstance(trig, InactivityTrigger) else trig.after
                 assert isinstance(trig, InactivityTrigger | DelayTrigger)
                 label = f"{'no_event_for' if inactivity else 'after'}:{_fmt(delay)}"
                 for src in trig.from_:
-                    timers.setdefault(src, []).append(_Timer(stage.key, label, delay, inactivity))
+                    timer = _Timer(stage.key, label, delay, inactivity, trigger=n)
+                    timers.setdefault(src, []).append(timer)
         for action in stage.on_enter:
             if action.when:
                 conditions[id(action)] = compile_condition(action.when)
@@ -268,12 +272,13 @@ class _Run:
         cause: str,
         at: datetime,
         event: Mapping[str, Any],
+        trigger: int | None = None,
     ) -> EnrollmentState:
         for _ in range(MAX_CHAIN):
-            state, move = self._enter_once(state, target, cause, at, event)
+            state, move = self._enter_once(state, target, cause, at, event, trigger)
             if move is None:
                 return state
-            target, cause = move.move_to, f"move_to:{move.action_key}"
+            target, cause, trigger = move.move_to, f"move_to:{move.action_key}", None
         return state
 
     def _enter_once(
@@ -283,6 +288,7 @@ class _Run:
         cause: str,
         at: datetime,
         event: Mapping[str, Any],
+        trigger: int | None,
     ) -> tuple[EnrollmentState, MoveToAction | None]:
         j = self.journey
         first = state.stage_entry == 0
@@ -299,6 +305,7 @@ class _Run:
                 entry,
                 cause,
                 at,
+                trigger,
             )
         )
         state = replace(state, stage=target, stage_entered_at=at, stage_entry=entry)
@@ -315,7 +322,7 @@ class _Run:
             if isinstance(action, MoveToAction):
                 move = move or action
             elif isinstance(action, SetAttributeAction):
-                self._set_attributes(state.customer_id, action.set_attribute, at)
+                self._set_attributes(state.customer_id, action, target, at)
             else:
                 self._schedule(state, target, action, at, event)
         if stage.final:
@@ -325,8 +332,11 @@ class _Run:
             return replace(state, status="completed", ended_at=at), None
         return state, move
 
-    def _set_attributes(self, customer_id: str, values: Mapping[str, Any], at: datetime) -> None:
-        self.out.append(AttributesSet(customer_id, dict(values), at))
+    def _set_attributes(
+        self, customer_id: str, action: SetAttributeAction, stage: str, at: datetime
+    ) -> None:
+        values = action.set_attribute
+        self.out.append(AttributesSet(customer_id, dict(values), at, stage, action.action_key))
         merged = {**self.customer, **values}
         merged["attributes"] = {**self.customer.get("attributes", {}), **values}
         self.customer = merged
@@ -374,11 +384,16 @@ class _Run:
         )
 
     def end(
-        self, state: EnrollmentState, reason: EndReason, cause: str, at: datetime
+        self,
+        state: EnrollmentState,
+        reason: EndReason,
+        cause: str,
+        at: datetime,
+        rule: int | None = None,
     ) -> EnrollmentState:
         j = self.journey
         self.out.append(self._left(state, at))
-        self.out.append(Ended(j.journey, state.customer_id, state.number, reason, cause, at))
+        self.out.append(Ended(j.journey, state.customer_id, state.number, reason, cause, at, rule))
         return replace(state, status=reason, ended_at=at)
 
     def _left(self, state: EnrollmentState, at: datetime) -> LeftStage:
@@ -411,7 +426,7 @@ class _Run:
             if due is None or due[0] > until:
                 break
             at, timer = due
-            state = self.enter(state, timer.target, f"timer:{timer.label}", at, {})
+            state = self.enter(state, timer.target, f"timer:{timer.label}", at, {}, timer.trigger)
         return state
 
 
@@ -468,14 +483,15 @@ def _apply_event(run: _Run, state: EnrollmentState, event: Event) -> EnrollmentS
     ended = _apply_end_rules(run, state, event, scope)
     if ended is not state:
         return ended
-    for target, trig, cond in ix.by_event.get(etype, ()):
+    for target, trig, cond, n in ix.by_event.get(etype, ()):
         if trig.from_ is None:
             if target == state.stage:
                 continue
         elif state.stage not in trig.from_:
             continue
         if cond is None or cond.evaluate(scope):
-            return run.enter(state, target, f"event:{event.id}", event.occurred_at, scope["event"])
+            cause = f"event:{event.id}"
+            return run.enter(state, target, cause, event.occurred_at, scope["event"], n)
     return state
 
 
@@ -490,9 +506,9 @@ def _apply_end_rules(
     at = max(event.occurred_at, state.stage_entered_at)
     if ix.goal is not None and _matches(ix.goal, event.type, scope):
         return run.end(state, "goal", cause, at)
-    for rule in ix.exits:
+    for n, rule in enumerate(ix.exits):
         if _matches(rule, event.type, scope):
-            return run.end(state, "exited", cause, at)
+            return run.end(state, "exited", cause, at, n)
     return state
 
 
@@ -515,7 +531,7 @@ def _maybe_enroll(
     scope = _event_scope(event, run.customer, None)
     if ix.entry_where is not None and not ix.entry_where.evaluate(scope):
         return previous, ()
-    for stage, cond in candidates:
+    for stage, cond, n in candidates:
         if cond is None or cond.evaluate(scope):
             number = previous.number + 1 if previous else 1
             fresh = EnrollmentState(
@@ -533,6 +549,6 @@ def _maybe_enroll(
             run.out.append(
                 Enrolled(journey.journey, journey.version, event.customer_id, number, stage, at)
             )
-            state = run.enter(fresh, stage, f"event:{event.id}", at, scope["event"])
+            state = run.enter(fresh, stage, f"event:{event.id}", at, scope["event"], n)
             return state, tuple(run.out)
     return previous, ()

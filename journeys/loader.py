@@ -190,12 +190,22 @@ PLAN_FILE = "tracking_plan.yaml"
 
 
 def journey_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Expand folders into their *.yaml / *.yml files, in a stable order."""
+    """Expand folders into their *.yaml / *.yml files, in a stable order.
+
+    A folder's `tests/` holds scenario tests of its journeys (`journeyflow test`), not
+    journeys, and is left out.
+    """
+    from .config import SCENARIOS_FOLDER
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             yield from sorted(
-                p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.name != PLAN_FILE
+                p
+                for p in path.rglob("*")
+                if p.suffix in {".yaml", ".yml"}
+                and p.name != PLAN_FILE
+                and p.relative_to(path).parts[0] != SCENARIOS_FOLDER
             )
         else:
             yield path

@@ -87,6 +87,10 @@ def test_the_installed_commands_work_from_an_empty_folder(installed: Path, empty
         installed, empty, "preview", "customer_lifecycle", "thank_you", "--sample", "--locale", "de"
     )
     assert preview.returncode == 0 and "Subject" in preview.stdout, preview.stderr
+    tested = _run(installed, empty, "test", "--coverage")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "site-packages/journeys/tests" in " ".join(tested.stdout.split())
+    assert " passed in " in tested.stdout and "FAILED" not in tested.stdout
     once = _run(installed, empty, "serve", "--once")
     assert once.returncode == 0, once.stdout + once.stderr
     assert "journeys/shipped/webhooks.yaml" in once.stdout  # it says what it uses
@@ -103,6 +107,9 @@ def test_a_team_project_from_init_is_found_from_its_folder(installed: Path, empt
     assert validate.returncode == 0, validate.stdout + validate.stderr
     assert "1 file(s), 1 journey(s) valid" in validate.stdout
     assert f"journeys: {team / 'journeys'}" in " ".join(validate.stdout.split())
+    tested = _run(installed, team, "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "journeys/tests/moments_of_truth.yaml::" in tested.stdout
     again = _run(installed, empty, "init", "team")
     assert again.returncode == 2 and "not empty" in again.stderr
 

@@ -6,7 +6,7 @@ it collected into a handful of multi-row statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -30,10 +30,21 @@ from .registry import JourneyRegistry
 from .result import BatchResult
 from .state import CustomerRow, EnrollmentRow, load_customers, load_enrollments
 
+# Sees every engine outcome's decisions as the batch takes them (journey coverage in
+# scenario tests); production passes none.
+Observer = Callable[[Sequence[Decision]], None]
+
 
 class Batch:
-    def __init__(self, conn: Connection, registry: JourneyRegistry, now: datetime) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        registry: JourneyRegistry,
+        now: datetime,
+        observe: Observer | None = None,
+    ) -> None:
         self.conn = conn
+        self.observe = observe
         self.registry = registry
         self.now = now
         self.keys = registry.keys
@@ -143,6 +154,8 @@ class Batch:
         state = outcome.state
         if state is None:
             return
+        if self.observe is not None and outcome.decisions:
+            self.observe(outcome.decisions)
         if row is None or state.number != row.state.number:
             target = EnrollmentRow(customer, state)
             self.current[(customer.external_id, key)] = target
