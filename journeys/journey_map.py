@@ -211,6 +211,33 @@ class _Sayer:
             return f"after {format_duration(trigger.after)}"
         return self.words.after(trigger.after)
 
+    def timing(self, action: _Action) -> str:
+        """'1 day before starts at, at 10:00 on mon, tue': when the action falls due."""
+        if self.technical:
+            parts = [f"after {format_duration(action.after)}"] if action.after else []
+            parts += [f"before {format_duration(action.before)}"] if action.before else []
+            parts += [f"of {action.of}"] if action.of else []
+            parts += [f"at {action.at:%H:%M}"] if action.at else []
+            parts += [f"on {', '.join(action.on)}"] if action.on else []
+            return " ".join(parts)
+        words = self.words
+        parts = []
+        if action.of is not None:
+            date = action.of.partition(".")[2].replace("_", " ")
+            if action.before is not None:
+                parts.append(words.say("before_of", span=words.span(action.before), date=date))
+            elif action.after is not None:
+                parts.append(words.say("after_of", span=words.span(action.after), date=date))
+            else:
+                parts.append(words.say("at_of", date=date))
+        elif action.after is not None:
+            parts.append(words.after(action.after))
+        if action.at is not None:
+            parts.append(words.say("at_clock", clock=f"{action.at:%H:%M}"))
+        if action.on:
+            parts.append(words.say("on_days", days=", ".join(action.on)))
+        return ", ".join(parts)
+
     def after(self, action: _Action) -> str:
         assert action.after is not None
         if self.technical:
@@ -224,8 +251,9 @@ def _actions(stage: Stage, say: _Sayer) -> list[MapAction]:
         if isinstance(action, MoveToAction):
             continue  # drawn as a way out of the stage
         channel, text = _action_text(action, say)
-        if action.after is not None:
-            text = f"{say.after(action)}: {text}"
+        timing = say.timing(action)
+        if timing:
+            text = f"{timing}: {text}"
         if action.when:
             text += (
                 f" ({say.words['if'] if not say.technical else 'if'} {say.condition(action.when)})"

@@ -51,6 +51,11 @@ _WORDS: dict[str, dict[str, str]] = {
         "entered": "{n} entered",
         "moved": "{n} moved",
         "legend": "Legend",
+        "before_of": "{span} before {date}",
+        "at_of": "at {date}",
+        "after_of": "{span} after {date}",
+        "at_clock": "at {clock}",
+        "on_days": "on {days}",
     },
     "de": {
         "and": "und",
@@ -85,6 +90,11 @@ _WORDS: dict[str, dict[str, str]] = {
         "entered": "{n} eingetreten",
         "moved": "{n} weiter",
         "legend": "Legende",
+        "before_of": "{span} vor {date}",
+        "at_of": "zu {date}",
+        "after_of": "{span} nach {date}",
+        "at_clock": "um {clock}",
+        "on_days": "am {days}",
     },
 }
 _UNITS = (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60))

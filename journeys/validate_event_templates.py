@@ -61,6 +61,12 @@ def _uses(node: nodes.Node, guarded: frozenset[str]) -> Iterator[tuple[str, int,
         for branch in (*node.elif_, *node.else_):
             yield from _uses(branch, guarded)
         return
+    if isinstance(node, nodes.CondExpr):  # `a if event.data.x is defined else b`
+        yield from _uses(node.test, guarded)
+        yield from _uses(node.expr1, guarded | _defined_in(node.test))
+        if node.expr2 is not None:
+            yield from _uses(node.expr2, guarded)
+        return
     if isinstance(node, nodes.And):
         yield from _uses(node.left, guarded)
         yield from _uses(node.right, guarded | _defined_in(node.left))

@@ -105,7 +105,8 @@ def test_a_hostile_file_is_one_clear_error_in_bounded_time(
     assert all(re.match(rf"{re.escape(str(tmp_path))}/bad\.yaml:\d+:\d+ ", e) for e in errors), (
         errors
     )
-    assert seconds < 2, f"took {seconds:.1f} s"
+    # Bounded, not fast: a pathological case takes minutes; a loaded machine, seconds.
+    assert seconds < 5, f"took {seconds:.1f} s"
 
 
 @pytest.mark.parametrize(
@@ -183,7 +184,8 @@ def test_the_command_reports_a_bad_file_and_still_checks_the_good_ones(tmp_path:
     assert result.exit_code == 1
     out = " ".join(result.output.split())
     assert "broken.yaml:2:7 error" in out and "not UTF-8" in out
-    assert "6 file(s), 5 journey(s) valid, 1 error(s)" in out
+    shipped = len(SHIPPED)
+    assert f"{shipped + 1} file(s), {shipped} journey(s) valid, 1 error(s)" in out
     assert "Traceback" not in result.output
 
 
