@@ -8,8 +8,10 @@ exact across DST changes: a time the clocks skip means the moment they jump, a t
 they repeat means its first occurrence.
 
 - `of: event.starts_at` with `before: 1d` is a day before the date, `after: 2h` two
-  hours after it, neither the date itself. A date without a time (`2026-05-14`) is
-  local midnight; a time without an offset is local time.
+  hours after it, neither the date itself. Whole days count on the local calendar (the
+  day before 18:00 is 18:00, across a DST change too); hours and minutes exactly. A
+  date without a time (`2026-05-14`) is local midnight; a time without an offset is
+  local time.
 - A moment that has passed on entering the stage is skipped with the reason
   (`if_past: skip`, the default) or taken as now (`if_past: send_now`); a missing or
   unreadable date is skipped with the reason. Never silently.
@@ -44,9 +46,9 @@ def due_time(
         if isinstance(base, str):
             return entered_at, base
         if action.before is not None:
-            moment = base - action.before
+            moment = shift(base, -action.before, zone)
         elif action.after is not None:
-            moment = base + action.after
+            moment = shift(base, action.after, zone)
         else:
             moment = base
         if moment < entered_at:
@@ -62,6 +64,15 @@ def due_time(
         days = {WEEKDAYS.index(d) for d in action.on} if action.on else None
         moment = next_slot(moment, action.at, days, zone)
     return moment, None
+
+
+def shift(moment: datetime, delta: timedelta, zone: ZoneInfo) -> datetime:
+    """`moment` moved by `delta`: whole days on the local calendar ("a day before 18:00"
+    is 18:00 the day before, also across a DST change), hours and minutes exactly."""
+    if delta % timedelta(days=1):
+        return moment + delta
+    wall = moment.astimezone(zone).replace(tzinfo=None) + delta
+    return _instants_of(wall.date(), wall.time(), zone)[0]
 
 
 def _said(action: _Action) -> str:

@@ -79,6 +79,21 @@ def test_a_send_window_defers_to_the_next_weekday_at_that_local_time() -> None:
     assert _due(window, {})[0] == datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 
 
+def test_a_day_before_counts_on_the_local_calendar_across_dst() -> None:
+    reminder = _action(before="1d", of="event.starts_at")
+    early = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+    # Sunday 29 March 18:00 CEST (summer time began that night): Saturday 18:00 CET.
+    due, _ = due_time(
+        reminder, early, {"starts_at": "2026-03-29T18:00:00+02:00"}, CUSTOMER, Settings()
+    )
+    assert due == datetime(2026, 3, 28, 17, 0, tzinfo=UTC)
+    # Two hours before is two hours, whatever the clocks do.
+    sms = _action(before="2h", of="event.starts_at")
+    event = {"starts_at": "2026-03-29T03:30:00+02:00"}
+    due, _ = due_time(sms, early, event, CUSTOMER, Settings())
+    assert due == datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
+
+
 def test_windows_across_dst_changes() -> None:
     # 29 March 2026: Berlin's clocks jump from 02:00 to 03:00; 02:30 means the jump.
     spring = next_slot(datetime(2026, 3, 28, 23, 0, tzinfo=UTC), time(2, 30), None, BERLIN)
