@@ -48,17 +48,24 @@ from .model import (
     Journey,
     MoveToAction,
     SetAttributeAction,
+    Settings,
     Stage,
+    YearlyTrigger,
     _Action,
     _MessageAction,
 )
-from .send_time import due_time
+from .policy import customer_zone
+from .send_time import due_time, next_anniversary
 
 # A chain of immediate moves longer than this is a loop the validator should have
 # caught; stop rather than spin.
 MAX_CHAIN = 64
 
 __all__ = ["MAX_CHAIN", "customer_scope", "decide", "next_timer"]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def customer_scope(
@@ -83,6 +90,9 @@ class _Timer:
     since_last_event: bool
     condition: Condition | None = None
     trigger: int | None = None  # index in the target's enter_when; None for a delayed move
+    # A yearly date of the customer's (every_year), with the settings its zone falls back to.
+    yearly: YearlyTrigger | None = None
+    settings: Settings | None = None
 
 
 @dataclass(slots=True)
@@ -134,6 +144,19 @@ def _build_index(journey: Journey) -> _Index:
                 by_event.setdefault(trig.event, []).append((stage.key, trig, cond, n))
                 if stage.key in entry and trig.from_ is None:
                     entry_by_event.setdefault(trig.event, []).append((stage.key, cond, n))
+            elif isinstance(trig, YearlyTrigger):
+                label = f"every_year:{trig.every_year}"
+                for src in trig.from_:
+                    timer = _Timer(
+                        stage.key,
+                        label,
+                        timedelta(0),
+                        False,
+                        trigger=n,
+                        yearly=trig,
+                        settings=journey.settings,
+                    )
+                    timers.setdefault(src, []).append(timer)
             else:
                 inactivity = isinstance(trig, InactivityTrigger)
                 delay = trig.no_event_for if isinstance(trig, InactivityTrigger) else trig.after
@@ -228,9 +251,20 @@ def _next_due(
         ):
             continue
         start = state.stage_entered_at
-        if timer.since_last_event and state.last_event_at > start:
-            start = state.last_event_at
-        at = start + timer.delay
+        if timer.yearly is not None:
+            assert timer.settings is not None
+            yearly = timer.yearly
+            zone = customer_zone(_text(customer.get("timezone")), timer.settings)
+            found = next_anniversary(
+                start, yearly.every_year, customer, yearly.at, zone, yearly.leap_day
+            )
+            if found is None:
+                continue  # no date on record: no birthday to wait for
+            at = found
+        else:
+            if timer.since_last_event and state.last_event_at > start:
+                start = state.last_event_at
+            at = start + timer.delay
         if best is None or at < best[0]:
             best = (at, timer)
     return best

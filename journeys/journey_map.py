@@ -25,6 +25,7 @@ from .model import (
     SetAttributeAction,
     Stage,
     WebhookAction,
+    YearlyTrigger,
     _Action,
     _MessageAction,
 )
@@ -128,7 +129,7 @@ def journey_map(
                     add(START, stage.key, "event", label + also)
                 else:
                     add(ANY, stage.key, "event", label)
-            elif isinstance(trigger, DelayTrigger | InactivityTrigger):
+            elif isinstance(trigger, DelayTrigger | InactivityTrigger | YearlyTrigger):
                 label = say.timer(trigger)
                 for source in trigger.from_:
                     add(source, stage.key, "timer", label)
@@ -202,7 +203,14 @@ class _Sayer:
             text += f" {'if' if self.technical else self.words['if']} {self.condition(where)}"
         return text
 
-    def timer(self, trigger: DelayTrigger | InactivityTrigger) -> str:
+    def timer(self, trigger: DelayTrigger | InactivityTrigger | YearlyTrigger) -> str:
+        if isinstance(trigger, YearlyTrigger):
+            name = trigger.every_year.partition(".")[2]
+            if self.technical:
+                return f"every_year {trigger.every_year} at {trigger.at:%H:%M}"
+            return self.words.say(
+                "yearly", date=name.replace("_", " "), clock=f"{trigger.at:%H:%M}"
+            )
         if isinstance(trigger, InactivityTrigger):
             if self.technical:
                 return f"no event for {format_duration(trigger.no_event_for)}"

@@ -142,7 +142,12 @@ def _ACTION_MODELS(m: Any) -> dict[str, type[BaseModel]]:
 
 
 def _TRIGGER_MODELS(m: Any) -> dict[str, type[BaseModel]]:
-    return {"event": m.EventTrigger, "after": m.DelayTrigger, "no_event_for": m.InactivityTrigger}
+    return {
+        "event": m.EventTrigger,
+        "after": m.DelayTrigger,
+        "no_event_for": m.InactivityTrigger,
+        "every_year": m.YearlyTrigger,
+    }
 
 
 def _message(err: Any, path: Path_, data: Any) -> str:

@@ -55,6 +55,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "at_of": "at {date}",
         "after_of": "{span} after {date}",
         "at_clock": "at {clock}",
+        "yearly": "every year on {date}, {clock}",
         "on_days": "on {days}",
     },
     "de": {
@@ -94,6 +95,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "at_of": "zu {date}",
         "after_of": "{span} nach {date}",
         "at_clock": "um {clock}",
+        "yearly": "jährlich am {date}, {clock} Uhr",
         "on_days": "am {days}",
     },
 }

@@ -8,6 +8,7 @@ and on entering, the stage's `on_enter` actions are scheduled.
 
 from __future__ import annotations
 
+from datetime import time
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -118,7 +119,29 @@ class InactivityTrigger(_Model):
     from_: list[Key] = Field(alias="from", min_length=1)
 
 
-TRIGGER_TAGS = ("event", "after", "no_event_for")
+class YearlyTrigger(_Model):
+    """Enter the stage every year on a date the customer carries (a birthday, the
+    anniversary of the first order), at a local time, from one of the `from` stages."""
+
+    kind: ClassVar[str] = "every_year"
+    every_year: Annotated[
+        str,
+        Field(
+            pattern=r"^customer\.[a-z][a-z0-9_]*$",
+            max_length=80,
+            description="customer.<attribute> holding a date (ISO 8601), e.g. customer.birthday",
+        ),
+    ]
+    at: LocalTime = Field(
+        default=time(9, 0), description="Local time of day (the customer's time zone)."
+    )
+    leap_day: Literal["feb28", "mar1"] = Field(
+        default="feb28", description="29 February in a year without one: the day before or after."
+    )
+    from_: list[Key] = Field(alias="from", min_length=1)
+
+
+TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year")
 
 
 def _tag_of(tags: tuple[str, ...]) -> Any:
@@ -133,11 +156,13 @@ def _tag_of(tags: tuple[str, ...]) -> Any:
 Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[DelayTrigger, Tag("after")]
-    | Annotated[InactivityTrigger, Tag("no_event_for")],
+    | Annotated[InactivityTrigger, Tag("no_event_for")]
+    | Annotated[YearlyTrigger, Tag("every_year")],
     Discriminator(
         _tag_of(TRIGGER_TAGS),
         custom_error_type="trigger_kind",
-        custom_error_message="a trigger needs one of the keys: event, after, no_event_for",
+        custom_error_message="a trigger needs one of the keys: event, after, no_event_for, "
+        "every_year",
     ),
 ]
 

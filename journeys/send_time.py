@@ -134,3 +134,30 @@ def next_slot(moment: datetime, at: time | None, days: set[int] | None, zone: Zo
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def next_anniversary(
+    after: datetime,
+    path: str,
+    customer: Mapping[str, Any],
+    at: time,
+    zone: ZoneInfo,
+    leap_day: str = "feb28",
+) -> datetime | None:
+    """The first yearly return of the date `path` names, at local time `at`, strictly
+    after `after`; None when the customer carries no readable date. 29 February falls on
+    28 February (`leap_day: feb28`) or 1 March (`mar1`) in a year without it."""
+    value = read_date(path, {}, customer, zone)
+    if isinstance(value, str):
+        return None
+    local = value.astimezone(zone).date() if value.tzinfo else value.date()
+    start = after.astimezone(zone).year
+    for year in range(start, start + 3):
+        try:
+            day = date(year, local.month, local.day)
+        except ValueError:  # 29 February in a common year
+            day = date(year, 2, 28) if leap_day == "feb28" else date(year, 3, 1)
+        instant = _instants_of(day, at, zone)[0]
+        if instant > after:
+            return instant
+    raise AssertionError("a date returns every year")

@@ -25,6 +25,7 @@ from .model import (
     InactivityTrigger,
     Journey,
     MoveToAction,
+    YearlyTrigger,
 )
 from .tracking import FieldSpec, FieldType, TrackingPlan
 from .validate_places import Places
@@ -45,7 +46,7 @@ def contexts(journey: Journey, *, carried_by_moves: bool) -> dict[str, set[Conte
         for trigger in stage.enter_when:
             if isinstance(trigger, EventTrigger):
                 found[stage.key].add(trigger.event)
-            elif isinstance(trigger, DelayTrigger | InactivityTrigger):
+            elif isinstance(trigger, DelayTrigger | InactivityTrigger | YearlyTrigger):
                 found[stage.key].add(TIMER)
         for action in stage.on_enter:
             if isinstance(action, MoveToAction) and action.move_to in found:
@@ -248,6 +249,9 @@ def check_tracking(
     c = _Checker(journey, plan, spots, file)
     for i, stage in enumerate(journey.stages):
         for t, trigger in enumerate(stage.enter_when):
+            if isinstance(trigger, YearlyTrigger):
+                where = ("stages", i, "enter_when", t, "every_year")
+                c.date_path(where, trigger.every_year, {TIMER})
             if isinstance(trigger, EventTrigger):
                 c.event_type(("stages", i, "enter_when", t, "event"), trigger.event)
                 if trigger.where:

@@ -27,6 +27,7 @@ from journeys.model import (
     PromoCodeAction,
     SetAttributeAction,
     WebhookAction,
+    YearlyTrigger,
     _Action,
     _MessageAction,
 )
@@ -53,6 +54,8 @@ def _trigger(trigger: Any) -> str:
         return text + (f" from {', '.join(trigger.from_)}" if trigger.from_ else "")
     if isinstance(trigger, DelayTrigger):
         return f"after {format_duration(trigger.after)} in {', '.join(trigger.from_)}"
+    if isinstance(trigger, YearlyTrigger):
+        return f"every year on {trigger.every_year} in {', '.join(trigger.from_)}"
     assert isinstance(trigger, InactivityTrigger)
     return f"no event for {format_duration(trigger.no_event_for)} in {', '.join(trigger.from_)}"
 

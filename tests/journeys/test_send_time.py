@@ -150,3 +150,30 @@ def test_the_slot_is_the_first_instant_in_the_window(
         )
     if at is None and days is None:
         assert slot == moment
+
+
+def test_the_next_birthday_at_nine_in_the_customers_zone() -> None:
+    from journeys.send_time import next_anniversary
+
+    customer = {"attributes": {"birthday": "1992-02-29"}}
+    after = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    nine = time(9, 0)
+    # 29 February: 28 February in a common year (or 1 March), 29 February in a leap year.
+    assert next_anniversary(after, "customer.birthday", customer, nine, BERLIN) == datetime(
+        2027, 2, 28, 8, 0, tzinfo=UTC
+    )
+    assert next_anniversary(after, "customer.birthday", customer, nine, BERLIN, "mar1") == datetime(
+        2027, 3, 1, 8, 0, tzinfo=UTC
+    )
+    leap = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+    assert next_anniversary(leap, "customer.birthday", customer, nine, BERLIN) == datetime(
+        2028, 2, 29, 8, 0, tzinfo=UTC
+    )
+    # Strictly after: on the birthday at nine, the next one is a year later; summer time.
+    summer = {"birthday": "1985-07-10"}
+    on_it = datetime(2026, 7, 10, 7, 0, tzinfo=UTC)
+    assert next_anniversary(on_it, "customer.birthday", summer, nine, BERLIN) == datetime(
+        2027, 7, 10, 7, 0, tzinfo=UTC
+    )
+    assert next_anniversary(after, "customer.birthday", {}, nine, BERLIN) is None
+    assert next_anniversary(after, "customer.birthday", {"birthday": "soon"}, nine, BERLIN) is None

@@ -105,6 +105,15 @@ SCRIPTS: dict[str, tuple[list[Step], list[str], str]] = {
         ],
         "exited",
     ),
+    "birthday_club": (
+        [
+            ("account.created", 0, {}),
+            ("tick", 400, {}),
+            ("account.closed", 401, {}),
+        ],
+        ["member", "birthday", "member"],
+        "exited",
+    ),
     "event_registration": (
         [
             ("ad.clicked", 0, {"campaign": "event"}),
@@ -148,7 +157,11 @@ def test_has_a_script(path: Path) -> None:
 def test_a_customer_can_be_driven_from_entry_to_the_end(path: Path) -> None:
     journey = load_journey(path)
     steps, expected_path, end = SCRIPTS[journey.journey]
-    d = Driver(journey, profile={"country": "DE", "locale": "de", "timezone": "Europe/Berlin"})
+    d = Driver(
+        journey,
+        profile={"country": "DE", "locale": "de", "timezone": "Europe/Berlin"},
+        attributes={"birthday": "1990-06-15"},  # for the journeys that greet on it
+    )
 
     for kind, day, data in steps:
         at = T0 + timedelta(days=day)
