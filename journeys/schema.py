@@ -13,6 +13,7 @@ SCHEMA_PATH = PROJECT_ROOT / "journeys" / "journey.schema.json"
 REFERENCE_PATH = PROJECT_ROOT / "docs" / "journey-reference.md"
 SCHEMA_ID = "https://journeyflow.dev/schema/journey.schema.json"
 TRACKING_SCHEMA_PATH = PROJECT_ROOT / "journeys" / "tracking_plan.schema.json"
+TEMPLATES_REFERENCE_PATH = PROJECT_ROOT / "docs" / "templates.md"
 
 
 def json_schema() -> dict[str, Any]:
@@ -109,3 +110,7 @@ def write_generated(schema_path: Path = SCHEMA_PATH, reference_path: Path = REFE
     )
     reference_path.parent.mkdir(parents=True, exist_ok=True)
     reference_path.write_text(reference_text(), encoding="utf-8")
+    from .templating.reference import reference_text as templates_reference
+
+    templates_page = reference_path.with_name(TEMPLATES_REFERENCE_PATH.name)
+    templates_page.write_text(templates_reference(), encoding="utf-8")

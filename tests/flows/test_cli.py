@@ -138,6 +138,10 @@ def test_the_committed_json_schema_and_reference_match_the_model() -> None:
     assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text()
     assert REFERENCE_PATH.read_text(encoding="utf-8") == reference_text()
     assert TRACKING_SCHEMA_PATH.read_text(encoding="utf-8") == tracking_schema_text()
+    from journeys.schema import TEMPLATES_REFERENCE_PATH
+    from journeys.templating.reference import reference_text as templates_reference
+
+    assert TEMPLATES_REFERENCE_PATH.read_text(encoding="utf-8") == templates_reference()
 
 
 def test_shipped_journeys_point_editors_at_the_schema() -> None:
