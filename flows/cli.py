@@ -71,6 +71,13 @@ def validate(
             highlight=False,
             soft_wrap=True,
         )
+    from journeys.errors import Problem
+
+    from .schedules_check import timer_warnings
+
+    for warning in timer_warnings(report.journeys):
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+        warnings.append(Problem(warning, "prefect.yaml", severity="warning"))
     summary = (
         f"{len(report.files)} file(s), {len(report.journeys)} journey(s) valid, "
         f"{len(errors)} error(s), {len(warnings)} warning(s)"

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .conditions import Condition, compile_condition
 from .decisions import (
@@ -47,6 +48,7 @@ from .model import (
     InactivityTrigger,
     Journey,
     MoveToAction,
+    ScheduleTrigger,
     SetAttributeAction,
     Settings,
     Stage,
@@ -55,7 +57,7 @@ from .model import (
     _MessageAction,
 )
 from .policy import customer_zone
-from .send_time import due_time, next_anniversary
+from .send_time import due_time, next_anniversary, next_run
 
 # A chain of immediate moves longer than this is a loop the validator should have
 # caught; stop rather than spin.
@@ -93,6 +95,7 @@ class _Timer:
     # A yearly date of the customer's (every_year), with the settings its zone falls back to.
     yearly: YearlyTrigger | None = None
     settings: Settings | None = None
+    schedule: ScheduleTrigger | None = None  # a cron schedule (every)
 
 
 @dataclass(slots=True)
@@ -144,6 +147,19 @@ def _build_index(journey: Journey) -> _Index:
                 by_event.setdefault(trig.event, []).append((stage.key, trig, cond, n))
                 if stage.key in entry and trig.from_ is None:
                     entry_by_event.setdefault(trig.event, []).append((stage.key, cond, n))
+            elif isinstance(trig, ScheduleTrigger):
+                label = f"every:{trig.every}"
+                for src in trig.from_:
+                    timer = _Timer(
+                        stage.key,
+                        label,
+                        timedelta(0),
+                        False,
+                        trigger=n,
+                        schedule=trig,
+                        settings=journey.settings,
+                    )
+                    timers.setdefault(src, []).append(timer)
             elif isinstance(trig, YearlyTrigger):
                 label = f"every_year:{trig.every_year}"
                 for src in trig.from_:
@@ -251,7 +267,11 @@ def _next_due(
         ):
             continue
         start = state.stage_entered_at
-        if timer.yearly is not None:
+        if timer.schedule is not None:
+            assert timer.settings is not None
+            zone = ZoneInfo(timer.schedule.timezone or timer.settings.timezone)
+            at = next_run(timer.schedule.every, start, zone)
+        elif timer.yearly is not None:
             assert timer.settings is not None
             yearly = timer.yearly
             zone = customer_zone(_text(customer.get("timezone")), timer.settings)

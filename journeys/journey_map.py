@@ -22,6 +22,7 @@ from .model import (
     Journey,
     MoveToAction,
     PromoCodeAction,
+    ScheduleTrigger,
     SetAttributeAction,
     Stage,
     WebhookAction,
@@ -129,7 +130,9 @@ def journey_map(
                     add(START, stage.key, "event", label + also)
                 else:
                     add(ANY, stage.key, "event", label)
-            elif isinstance(trigger, DelayTrigger | InactivityTrigger | YearlyTrigger):
+            elif isinstance(
+                trigger, DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
+            ):
                 label = say.timer(trigger)
                 for source in trigger.from_:
                     add(source, stage.key, "timer", label)
@@ -203,7 +206,15 @@ class _Sayer:
             text += f" {'if' if self.technical else self.words['if']} {self.condition(where)}"
         return text
 
-    def timer(self, trigger: DelayTrigger | InactivityTrigger | YearlyTrigger) -> str:
+    def timer(
+        self, trigger: DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
+    ) -> str:
+        if isinstance(trigger, ScheduleTrigger):
+            return (
+                f"every {trigger.every}"
+                if self.technical
+                else self.words.say("schedule", cron=trigger.every)
+            )
         if isinstance(trigger, YearlyTrigger):
             name = trigger.every_year.partition(".")[2]
             if self.technical:

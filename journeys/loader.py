@@ -147,6 +147,7 @@ def _TRIGGER_MODELS(m: Any) -> dict[str, type[BaseModel]]:
         "after": m.DelayTrigger,
         "no_event_for": m.InactivityTrigger,
         "every_year": m.YearlyTrigger,
+        "every": m.ScheduleTrigger,
     }
 
 

@@ -56,6 +56,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "after_of": "{span} after {date}",
         "at_clock": "at {clock}",
         "yearly": "every year on {date}, {clock}",
+        "schedule": "on schedule ({cron})",
         "on_days": "on {days}",
     },
     "de": {
@@ -96,6 +97,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "after_of": "{span} nach {date}",
         "at_clock": "um {clock}",
         "yearly": "jährlich am {date}, {clock} Uhr",
+        "schedule": "nach Zeitplan ({cron})",
         "on_days": "am {days}",
     },
 }

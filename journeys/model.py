@@ -8,7 +8,7 @@ and on entering, the stage's `on_enter` actions are scheduled.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -141,7 +141,36 @@ class YearlyTrigger(_Model):
     from_: list[Key] = Field(alias="from", min_length=1)
 
 
-TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year")
+def _check_cron(value: str) -> str:
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(value, datetime(2026, 1, 1, tzinfo=UTC))
+    except (CronSimError, ValueError, IndexError) as exc:
+        raise ValueError(
+            f"{value!r} is not a cron schedule such as '0 9 * * MON' "
+            f"(minute hour day month weekday): {exc}"
+        ) from None
+    return value
+
+
+class ScheduleTrigger(_Model):
+    """Enter the stage on a schedule, from one of the `from` stages: e.g. a weekly
+    digest to everyone subscribed, every Monday at 09:00."""
+
+    kind: ClassVar[str] = "every"
+    every: Annotated[
+        str,
+        AfterValidator(_check_cron),
+        Field(max_length=100, description="A cron schedule: minute hour day month weekday"),
+    ]
+    timezone: TimeZone | None = Field(
+        default=None, description="The schedule's time zone; default: settings.timezone."
+    )
+    from_: list[Key] = Field(alias="from", min_length=1)
+
+
+TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every")
 
 
 def _tag_of(tags: tuple[str, ...]) -> Any:
@@ -157,12 +186,13 @@ Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[DelayTrigger, Tag("after")]
     | Annotated[InactivityTrigger, Tag("no_event_for")]
-    | Annotated[YearlyTrigger, Tag("every_year")],
+    | Annotated[YearlyTrigger, Tag("every_year")]
+    | Annotated[ScheduleTrigger, Tag("every")],
     Discriminator(
         _tag_of(TRIGGER_TAGS),
         custom_error_type="trigger_kind",
         custom_error_message="a trigger needs one of the keys: event, after, no_event_for, "
-        "every_year",
+        "every_year, every",
     ),
 ]
 

@@ -161,3 +161,13 @@ def next_anniversary(
         if instant > after:
             return instant
     raise AssertionError("a date returns every year")
+
+
+def next_run(cron: str, after: datetime, zone: ZoneInfo) -> datetime:
+    """The first run of a cron schedule in `zone` strictly after `after` (UTC). Exact
+    across DST: a time the clocks skip runs at the jump, a repeated one once."""
+    from cronsim import CronSim
+
+    local = after.astimezone(zone)
+    # CronSim counts from the start of the next minute: a run at `after` itself is past.
+    return next(CronSim(cron, local)).astimezone(UTC)

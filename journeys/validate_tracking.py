@@ -25,6 +25,7 @@ from .model import (
     InactivityTrigger,
     Journey,
     MoveToAction,
+    ScheduleTrigger,
     YearlyTrigger,
 )
 from .tracking import FieldSpec, FieldType, TrackingPlan
@@ -46,7 +47,9 @@ def contexts(journey: Journey, *, carried_by_moves: bool) -> dict[str, set[Conte
         for trigger in stage.enter_when:
             if isinstance(trigger, EventTrigger):
                 found[stage.key].add(trigger.event)
-            elif isinstance(trigger, DelayTrigger | InactivityTrigger | YearlyTrigger):
+            elif isinstance(
+                trigger, DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
+            ):
                 found[stage.key].add(TIMER)
         for action in stage.on_enter:
             if isinstance(action, MoveToAction) and action.move_to in found:

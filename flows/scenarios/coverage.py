@@ -25,6 +25,7 @@ from journeys.model import (
     Journey,
     MoveToAction,
     PromoCodeAction,
+    ScheduleTrigger,
     SetAttributeAction,
     WebhookAction,
     YearlyTrigger,
@@ -54,6 +55,8 @@ def _trigger(trigger: Any) -> str:
         return text + (f" from {', '.join(trigger.from_)}" if trigger.from_ else "")
     if isinstance(trigger, DelayTrigger):
         return f"after {format_duration(trigger.after)} in {', '.join(trigger.from_)}"
+    if isinstance(trigger, ScheduleTrigger):
+        return f"every {trigger.every} in {', '.join(trigger.from_)}"
     if isinstance(trigger, YearlyTrigger):
         return f"every year on {trigger.every_year} in {', '.join(trigger.from_)}"
     assert isinstance(trigger, InactivityTrigger)

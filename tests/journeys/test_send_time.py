@@ -177,3 +177,25 @@ def test_the_next_birthday_at_nine_in_the_customers_zone() -> None:
     )
     assert next_anniversary(after, "customer.birthday", {}, nine, BERLIN) is None
     assert next_anniversary(after, "customer.birthday", {"birthday": "soon"}, nine, BERLIN) is None
+
+
+def test_cron_runs_in_the_schedules_zone_across_dst() -> None:
+    from journeys.send_time import next_run
+
+    friday = datetime(2026, 3, 27, 11, 0, tzinfo=UTC)
+    # Monday 30 March 09:00 is summer time in Berlin: 07:00 UTC; then a week later.
+    first = next_run("0 9 * * MON", friday, BERLIN)
+    assert first == datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
+    assert next_run("0 9 * * MON", first, BERLIN) == datetime(2026, 4, 6, 7, 0, tzinfo=UTC)
+    # 02:30 does not exist on 29 March: the run is at the jump (03:00 CEST).
+    assert next_run("30 2 * * *", friday + timedelta(days=1), BERLIN) == datetime(
+        2026, 3, 29, 1, 0, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("cron", ["61 * * * *", "0 9 * *", "every monday", "0 9 * * FUNDAY"])
+def test_a_bad_schedule_is_named(cron: str) -> None:
+    from journeys.model import ScheduleTrigger
+
+    with pytest.raises(ValidationError, match="is not a cron schedule"):
+        ScheduleTrigger.model_validate({"every": cron, "from": ["a"]})

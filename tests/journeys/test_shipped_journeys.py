@@ -114,6 +114,15 @@ SCRIPTS: dict[str, tuple[list[Step], list[str], str]] = {
         ["member", "birthday", "member"],
         "exited",
     ),
+    "weekly_digest": (
+        [
+            ("newsletter.confirmed", 0, {}),
+            ("tick", 8, {}),
+            ("customer.deleted", 9, {}),
+        ],
+        ["subscribed", "digest", "subscribed"],
+        "exited",
+    ),
     "event_registration": (
         [
             ("ad.clicked", 0, {"campaign": "event"}),

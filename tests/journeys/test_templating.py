@@ -26,7 +26,7 @@ from journeys.templating import (
     sms_segments,
     template_path,
 )
-from journeys.validate import validate_paths
+from journeys.validate import load_journeys, validate_paths
 
 TEMPLATES = PROJECT_ROOT / "templates"
 DEFINITIONS = PROJECT_ROOT / "journeys" / "definitions"
@@ -37,7 +37,16 @@ SHIPPED = sorted(
     for p in (TEMPLATES / locale).glob("*.j2")
 )
 JOURNEY_FILES = sorted(journey_files([DEFINITIONS]))
-PROMO_TEMPLATES = {"review_request", "loyalty_offer", "welcome", "accessories_offer", "we_miss_you"}
+# The templates whose actions in the shipped journeys declare a promo code.
+PROMO_TEMPLATES = {
+    name
+    for journey in load_journeys()
+    for stage in journey.stages
+    for action in stage.on_enter
+    if isinstance(action, _MessageAction) and action.promo_code
+    for name in action.templates
+}
+assert {"review_request", "welcome", "we_miss_you", "birthday_greeting"} <= PROMO_TEMPLATES
 
 
 @pytest.fixture(scope="module")
