@@ -186,7 +186,10 @@ def demo(
     for reason, n in d.reasons.most_common(5):
         console.print(f"  {n} × {reason}", highlight=False)
     _print_send_rules(report)
-    _print_kpis(report)
+    if report.insight is not None:
+        from .demo_kpis import print_kpis
+
+        print_kpis(console, report)
     console.print(f"database: {report.database} · took {seconds:.1f} s")
     if report.replaced:
         console.print(
@@ -282,31 +285,6 @@ def _print_send_rules(report: Any) -> None:
         f"send rules (consent, quiet hours, frequency caps): {held or 'nothing held back'}",
         highlight=False,
     )
-
-
-def _print_kpis(report: Any) -> None:
-    from .demo_kpis import ab_lines, funnel_table, kpi_table
-
-    insight = report.insight
-    r = insight.report
-    console.print(
-        f"\n[bold]The demo's report[/bold]: {r.since:%Y-%m-%d} to {r.until:%Y-%m-%d} (UTC), "
-        "from a third into the sample; trends against the period of the same length before",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print(funnel_table(insight))
-    console.print(kpi_table(insight))
-    for line in ab_lines(insight):
-        console.print(line, highlight=False, soft_wrap=True)
-    reacted = ", ".join(f"{n} {what}" for what, n in sorted(report.reactions.items()))
-    console.print(f"the sample's customers reacted: {reacted}", highlight=False, soft_wrap=True)
-    if report.html is not None:
-        console.print(
-            f"[bold]report: {report.html}[/bold] (open it in a browser; it needs no network)",
-            highlight=False,
-            soft_wrap=True,
-        )
 
 
 def _funnel_table(rows: list[tuple[str, str, int, int]], title: str) -> Table:

@@ -1,5 +1,5 @@
-"""The demo's closing figures: a compact table of KPIs per journey, the funnel's main
-conversions and the A/B decisions, from the same report the HTML page shows.
+"""The demo's closing figures: the funnel's main steps, a compact table of KPIs per
+journey and the A/B decisions, from the same report the HTML page shows.
 
 The demo's period starts a third of the way into the sample's events (so that there
 are customers at its start, for CRR, and a period before it to compare with) and ends
@@ -8,16 +8,16 @@ with the run; the trends compare it with the period of the same length before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
-from journeys.store.reports import EdgeRow, MessageRow, Report
-from journeys.store.reports.rows import SliceRow
+from journeys.store.reports import EdgeRow
 
 from .insight import Insight
+from .report_kpis import KpiRow, change, kpi_summary
 from .report_tables import percent
 
 
@@ -35,55 +35,15 @@ def demo_period(
     return first + third, _midnight(clock_end + timedelta(days=1))
 
 
-Key = tuple[str | None, int | None]
-R = TypeVar("R", bound=SliceRow)
-
-
-def _trend(now: float | None, before: float | None) -> str:
-    if now is None or before is None:
-        return ""
-    diff = now - before
-    return f" {'▲' if diff > 0 else '▼' if diff < 0 else '='}{abs(diff):.1f}"
-
-
-def _of(rows: Sequence[R], key: Key) -> list[R]:
-    """The rows of one journey version (not split by segment)."""
-    return [r for r in rows if (r.journey, r.version) == key and r.segment is None]
-
-
-def _kpis(report: Report, previous: Report | None, key: Key) -> list[str]:
-    cells = []
-    kinds: list[tuple[Sequence[SliceRow], Sequence[SliceRow], str, str, str]] = [
-        (report.csat, previous.csat if previous else [], "csat_pct", "answers", " %"),
-        (report.nps, previous.nps if previous else [], "nps", "answers", ""),
-        (report.retention, previous.retention if previous else [], "crr_pct", "at_start", " %"),
-    ]
-    for rows, before, field, count, unit in kinds:
-        row = next(iter(_of(rows, key)), None)
-        old = next(iter(_of(before, key)), None)
-        value = getattr(row, field, None) if row is not None else None
-        if value is None:
-            cells.append("–")
-            continue
-        n = getattr(row, count)
-        trend = _trend(value, getattr(old, field, None) if old is not None else None)
-        cells.append(f"{value:.1f}{unit} ({n}){trend}")
-    return cells
-
-
-def _messages(rows: Sequence[MessageRow]) -> list[str]:
-    sent = sum(m.sent for m in rows)
-    delivered = sum(m.delivered for m in rows)
-    opened, clicked = sum(m.opened for m in rows), sum(m.clicked for m in rows)
-    rate = percent(100 * delivered / sent) if sent else ""
-    over = (percent(100 * n / delivered) if delivered else "" for n in (opened, clicked))
-    return [str(sent), rate, *over]
+def _cell(value: float | None, count: int, before: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}{unit} ({count}) {change(value, before)}".strip()
 
 
 def kpi_table(insight: Insight) -> Table:
     """One row per journey version (and one for every journey): CSAT, NPS, CRR with
     their counts and the change on the period before; messages and their rates."""
-    report, previous = insight.report, insight.previous
     table = Table(
         title="KPIs of the period (▲▼ change on the period before, in points)",
         caption="CSAT, NPS (answers); CRR (customers at the start); delivered of sent; "
@@ -92,16 +52,21 @@ def kpi_table(insight: Insight) -> Table:
     names = ("journey", "CSAT", "NPS", "CRR", "sent", "delivered", "opened", "clicked")
     for name in names:
         table.add_column(name, justify="left" if name == "journey" else "right", overflow="fold")
-    keys: list[Key] = [(None, None), *insight.journeys]
-    for key in keys:
-        rows = (
-            report.messages
-            if key == (None, None)
-            else [m for m in report.messages if (m.journey, m.version) == key]
-        )
-        name = "every journey" if key[0] is None else f"{key[0]} v{key[1]}"
-        table.add_row(name, *_kpis(report, previous, key), *_messages(rows))
+    for k in kpi_summary(insight).kpis:
+        table.add_row(*_cells(k))
     return table
+
+
+def _cells(k: KpiRow) -> list[str]:
+    name = "every journey" if k.journey is None else f"{k.journey} v{k.version}"
+    return [
+        name,
+        _cell(k.csat_pct, k.csat_answers, k.csat_before_pct, " %"),
+        _cell(k.nps, k.nps_answers, k.nps_before, ""),
+        _cell(k.crr_pct, k.crr_at_start, k.crr_before_pct, " %"),
+        str(k.sent),
+        *map(percent, (k.delivered_pct, k.opened_pct, k.clicked_pct)),
+    ]
 
 
 def funnel_table(insight: Insight) -> Table:
@@ -112,19 +77,19 @@ def funnel_table(insight: Insight) -> Table:
         left = name in ("journey", "stage", "→ next stage")
         table.add_column(name, justify="left" if left else "right", overflow="fold")
     for key in insight.journeys:
-        first = True
-        for stage in _of(report.stages, key):
-            if not stage.entered:
+        name = f"{key[0]} v{key[1]}"
+        edges = [e for e in report.edges if (e.journey, e.version, e.segment) == (*key, None)]
+        for stage in report.stages:
+            if (stage.journey, stage.version, stage.segment) != (*key, None) or not stage.entered:
                 continue
-            edges = [e for e in _of(report.edges, key) if e.from_stage == stage.stage]
-            top: EdgeRow | None = max(edges, key=lambda e: e.moved, default=None)
-            name = f"{key[0]} v{key[1]}" if first else ""
-            first = False
+            out = [e for e in edges if e.from_stage == stage.stage]
+            top: EdgeRow | None = max(out, key=lambda e: e.moved, default=None)
+            cells = [name, stage.stage, str(stage.entered)]
+            name = ""
             if top is None:
-                table.add_row(name, stage.stage, str(stage.entered), "(none yet)", "", "")
-                continue
-            moved, rate = str(top.moved), percent(top.conversion_pct)
-            table.add_row(name, stage.stage, str(stage.entered), top.to_stage, moved, rate)
+                table.add_row(*cells, "(none yet)", "", "")
+            else:
+                table.add_row(*cells, top.to_stage, str(top.moved), percent(top.conversion_pct))
     return table
 
 
@@ -135,3 +100,27 @@ def ab_lines(insight: Insight) -> list[str]:
         f"{t.decision.text}"
         for t in insight.abtests
     ]
+
+
+def print_kpis(console: Console, report: Any) -> None:
+    """What `journeyflow demo` prints last (`report`: the demo's DemoReport)."""
+    insight: Insight = report.insight
+    r = insight.report
+    console.print(
+        f"\n[bold]The demo's report[/bold]: {r.since:%Y-%m-%d} to {r.until:%Y-%m-%d} (UTC), "
+        "from a third into the sample; trends against the period of the same length before",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(funnel_table(insight))
+    console.print(kpi_table(insight))
+    for line in ab_lines(insight):
+        console.print(line, highlight=False, soft_wrap=True)
+    reacted = ", ".join(f"{n} {what}" for what, n in sorted(report.reactions.items()))
+    console.print(f"the sample's customers reacted: {reacted}", highlight=False, soft_wrap=True)
+    if report.html is not None:
+        console.print(
+            f"[bold]report: {report.html}[/bold] (open it in a browser; it needs no network)",
+            highlight=False,
+            soft_wrap=True,
+        )

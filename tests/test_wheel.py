@@ -141,6 +141,7 @@ def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
         assert sorted(d["name"] for d in found) == [
+            "daily-report",
             "dispatch",
             "ingest",
             "reengagement-sweep",
