@@ -83,6 +83,9 @@ def test_the_installed_commands_work_from_an_empty_folder(installed: Path, empty
     demo = _run(installed, empty, "demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert len(list((empty / "var" / "outbox").rglob("*.eml"))) > 100
+    # Its report: the page's template and plotly.js ship with the package.
+    page = (empty / "var" / "demo-report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "Plotly.newPlot" in page
     preview = _run(
         installed, empty, "preview", "customer_lifecycle", "thank_you", "--sample", "--locale", "de"
     )
