@@ -41,6 +41,13 @@ def validate(
         Path | None,
         typer.Option(help="Templates folder (default: JOURNEYFLOW_TEMPLATES or templates/)"),
     ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="Also check a JSON Lines file of events against the tracking plan",
+        ),
+    ] = None,
 ) -> None:
     """Check journey definitions and print every problem with file:line and a hint."""
     from journeys.config import definitions_dir, templates_dir
@@ -64,29 +71,84 @@ def validate(
             highlight=False,
             soft_wrap=True,
         )
+    from journeys.errors import Problem
+
+    from .schedules_check import timer_warnings
+
+    for warning in timer_warnings(report.journeys):
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+        warnings.append(Problem(warning, "prefect.yaml", severity="warning"))
     summary = (
         f"{len(report.files)} file(s), {len(report.journeys)} journey(s) valid, "
         f"{len(errors)} error(s), {len(warnings)} warning(s)"
     )
+    if events is not None and not _events_fit(events, chosen):
+        raise typer.Exit(1)
     if errors:
         console.print(f"[red]✗[/red] {summary}")
         raise typer.Exit(1)
     console.print(f"[green]✓[/green] {summary}")
 
 
+def _events_fit(path: Path, chosen: list[Path]) -> bool:
+    """Print what of the events file does not fit the tracking plan; whether all fits."""
+    from journeys.errors import JourneyError
+    from journeys.tracking import load_plan
+
+    from .events_check import check_events_file
+    from .events_file import EventsFileError
+
+    folder = chosen[0] if chosen[0].is_dir() else chosen[0].parent
+    try:
+        plan = load_plan(folder)
+    except JourneyError:
+        return False  # its problems are printed above
+    if plan is None:
+        err_console.print(f"[red]no tracking plan in {folder}[/red] (tracking_plan.yaml)")
+        raise typer.Exit(2)
+    try:
+        check = check_events_file(path, plan)
+    except EventsFileError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    for line in check.problems(plan):
+        console.print(
+            f"[bold]{path}[/bold] [red]error[/red] {line}", highlight=False, soft_wrap=True
+        )
+    mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+    console.print(
+        f"{mark} {check.events} event(s): {sum(check.undeclared.values())} of undeclared "
+        f"types, {check.misfits} not fitting the plan, {check.bad.count} bad line(s)"
+    )
+    return check.ok
+
+
 @app.command()
 def schema(
     write: Annotated[
         bool,
-        typer.Option("--write", help="Write journeys/journey.schema.json and the reference docs"),
+        typer.Option(
+            "--write",
+            help="Write journeys/journey.schema.json, the reference docs and the scenario "
+            "files' schema (flows/scenarios/scenario.schema.json)",
+        ),
+    ] = False,
+    scenarios: Annotated[
+        bool,
+        typer.Option("--scenarios", help="Print the schema of scenario files instead"),
     ] = False,
 ) -> None:
     """Print (or write) the JSON Schema of the journey language."""
     from journeys.schema import REFERENCE_PATH, SCHEMA_PATH, schema_text, write_generated
 
+    from .scenarios import schema as scenario_schema
+
     if write:
         write_generated()
-        console.print(f"wrote {SCHEMA_PATH} and {REFERENCE_PATH}")
+        written = scenario_schema.write_schema()
+        console.print(f"wrote {SCHEMA_PATH}, {REFERENCE_PATH} and {written}")
+    elif scenarios:
+        print(scenario_schema.schema_text(), end="")
     else:
         print(schema_text(), end="")
 
@@ -320,6 +382,10 @@ from .cli_import import register as _register_import  # noqa: E402
 _register_graph(app)  # `journeyflow graph JOURNEY [--counts] [-o map.svg]`
 
 _register_import(app)  # `journeyflow import customers|consent|events FILE`
+
+from .cli_test import register as _register_test  # noqa: E402
+
+_register_test(app)  # `journeyflow test [PATH…] [-k NAME] [--coverage]`
 
 from .cli_abtests import register as _register_abtests  # noqa: E402
 

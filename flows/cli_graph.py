@@ -16,6 +16,7 @@ from rich.console import Console
 
 from journeys.journey_map import journey_map, with_counts
 from journeys.map_draw import FORMATS, DrawingError, render
+from journeys.tracking import TrackingPlan, load_plan
 
 console = Console()
 _SUFFIXES = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
             console.print("[red]PNG is binary: give a file with -o map.png[/red]")
             raise typer.Exit(2)
         definition = _find_journey(journey)
-        drawn = journey_map(definition, locale, technical=technical)
+        drawn = journey_map(definition, locale, technical=technical, plan=_plan(journey))
         if counts:
             drawn = with_counts(drawn, *_counts(definition.journey))
         try:
@@ -79,6 +80,18 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]cannot write {output}: {exc.strerror}[/red]")
             raise typer.Exit(1) from None
         console.print(f"wrote {output}")
+
+
+def _plan(ref: str) -> TrackingPlan | None:
+    """The tracking plan beside the journey (its file's folder, or the journeys folder)."""
+    from journeys.config import definitions_dir
+    from journeys.errors import JourneyError
+
+    folder = Path(ref).parent if ref.endswith((".yaml", ".yml")) else definitions_dir()
+    try:
+        return load_plan(folder)
+    except (JourneyError, OSError):
+        return None  # `validate` names the plan's problems; the map does without it
 
 
 def _counts(

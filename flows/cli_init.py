@@ -1,12 +1,16 @@
 """`journeyflow init DIR`: a marketing team's own journeyflow project, ready to edit.
 
     journeys/moments_of_truth.yaml   one example journey (the team's journeys live here)
+    journeys/tracking_plan.yaml      the events and attributes journeys use (a starting point)
+    journeys/tests/moments_of_truth.yaml   its scenario tests (`journeyflow test`)
     templates/de/, templates/en/     the email layouts and the example's templates
     webhooks.yaml                    the webhook sources (secrets from the environment)
     prefect.yaml                     the deployments (entrypoints of the installed package)
     journey.schema.json              for editors: the journeys' `$schema=../journey.schema.json`
+    tracking_plan.schema.json        for editors of the tracking plan
+    scenario.schema.json             for editors of the scenario files
     .env.example                     every setting, to copy into .env
-    README.md                        five lines: validate, preview, demo, serve
+    README.md                        six lines: validate, test, preview, demo, serve
 
 Every command run in DIR then finds these files there (see journeys/config.py).
 """
@@ -19,10 +23,12 @@ from typing import Annotated
 
 import typer
 
-from journeys.config import SHIPPED_DEFINITIONS, shipped_file
-from journeys.loader import load_journey
+from journeys.config import SCENARIOS_FOLDER, SHIPPED_DEFINITIONS, SHIPPED_SCENARIOS, shipped_file
+from journeys.loader import PLAN_FILE, load_journey
 from journeys.model import _MessageAction
-from journeys.schema import schema_text
+from journeys.schema import schema_text, tracking_schema_text
+
+from .scenarios.schema import schema_text as scenario_schema_text
 
 EXAMPLE = "moments_of_truth"
 LOCALES = ("de", "en")
@@ -50,6 +56,7 @@ README = """\
 # Our customer journeys (journeyflow)
 
     journeyflow validate                              # journeys/, templates/: every problem
+    journeyflow test --coverage                       # the scenarios in journeys/tests/
     journeyflow preview {example} thank_you --sample  # a message as the customer sees it
     journeyflow demo                                  # the journeys over sample events
     journeyflow serve                                 # run them (.env.example, prefect.yaml)
@@ -94,6 +101,7 @@ def _scaffold(dest: Path, force: bool) -> list[Path]:
 
     example = SHIPPED_DEFINITIONS / f"{EXAMPLE}.yaml"
     put(dest / "journeys" / example.name, source=example)
+    put(dest / "journeys" / PLAN_FILE, source=SHIPPED_DEFINITIONS / PLAN_FILE)
     journey = load_journey(example)
     templates = shipped_file("templates")
     names = {
@@ -113,6 +121,13 @@ def _scaffold(dest: Path, force: bool) -> list[Path]:
         put(dest / name, source=shipped_file(name))
     # Each journey's first line points editors at ../journey.schema.json.
     put(dest / "journey.schema.json", schema_text())
+    # The example's scenario tests, pointing editors at the project's copy of the schema.
+    lines = (SHIPPED_SCENARIOS / example.name).read_text(encoding="utf-8").splitlines()
+    header = "# yaml-language-server: $schema=../../scenario.schema.json"
+    lines = [header, *(line for line in lines if not line.startswith("# yaml-language-server"))]
+    put(dest / "journeys" / SCENARIOS_FOLDER / example.name, "\n".join(lines) + "\n")
+    put(dest / "scenario.schema.json", scenario_schema_text())
+    put(dest / "tracking_plan.schema.json", tracking_schema_text())
     put(dest / ".env.example", ENV_EXAMPLE)
     put(dest / "README.md", README.format(example=EXAMPLE))
     return written

@@ -136,7 +136,10 @@ def outbox_channels(outbox: Path, clock: Clock) -> dict[str, Channel]:
     return {kind: OutboxChannel(outbox, kind=kind, now=clock, durable=False) for kind in kinds}
 
 
-def replay_renderer(journeys: list[Journey]) -> Renderer:
+def replay_renderer(journeys: Iterable[Journey], templates: Path | None = None) -> Renderer:
+    """A renderer for a replay or a scenario run: `templates` (default: the configured
+    folder), every named webhook endpoint resolved, links signed for this run."""
+    journeys = list(journeys)
     settings = RenderSettings.from_env()
     # Named webhook endpoints nobody configured get a placeholder URL: in a replay they
     # only land in the outbox anyway.
@@ -156,4 +159,5 @@ def replay_renderer(journeys: list[Journey]) -> Renderer:
         # A secret for this run only: replayed links need not stay valid afterwards.
         base = os.environ.get("JOURNEYFLOW_PUBLIC_URL", "http://127.0.0.1:8000")
         signer = LinkSigner(secrets.token_urlsafe(32), base)
-    return Renderer(templates_dir(), signer, settings, ChannelSettings())
+    folder = templates if templates is not None else templates_dir()
+    return Renderer(folder, signer, settings, ChannelSettings())

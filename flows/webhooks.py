@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
+    from journeys.tracking import TrackingPlan
+
     from .pump import InboxPump
 
 DEFAULT_HOST = "127.0.0.1"
@@ -66,10 +68,18 @@ def build_receiver(*, process: bool = True, lease: timedelta | None = None) -> R
 
     settings = PumpSettings.from_jobs(lease)
     pump = InboxPump(store, runtime.open_sender(), settings=settings) if process else None
-    inbox = Inbox(store.engine, on_stored=pump.wake if pump else None)
+    inbox = Inbox(store.engine, on_stored=pump.wake if pump else None, plan=_plan())
     app = create_app(config, inbox, signer=LinkSigner.from_env())
     app.state.registry = store.registry  # the people API's journey commands
     return ReceiverService(app, pump)
+
+
+def _plan() -> TrackingPlan | None:
+    """The tracking plan beside the journeys the service runs (None without one)."""
+    from journeys.config import definitions_dir
+    from journeys.tracking import load_plan
+
+    return load_plan(definitions_dir())
 
 
 def _uvicorn_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:

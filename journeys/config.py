@@ -17,6 +17,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The shipped templates, webhooks.yaml and prefect.yaml inside an installed package.
 SHIPPED = Path(__file__).resolve().parent / "shipped"
 SHIPPED_DEFINITIONS = Path(__file__).resolve().parent / "definitions"
+# Scenario tests of the shipped journeys (`journeyflow test`), one file per journey.
+SHIPPED_SCENARIOS = Path(__file__).resolve().parent / "tests"
+# The folder inside a journeys folder that holds its scenario tests, not journeys.
+SCENARIOS_FOLDER = "tests"
 
 
 def _shipped(name: str) -> Path:
@@ -39,6 +43,18 @@ def definitions_dir() -> Path:
     if own.is_dir() and not (own / "__init__.py").exists():
         return own
     return SHIPPED_DEFINITIONS
+
+
+def scenarios_dir() -> Path:
+    """Scenario tests: JOURNEYFLOW_SCENARIOS, else `tests/` in the journeys folder (a
+    team's `journeys/tests/`), else the shipped journeys' own."""
+    configured = os.environ.get("JOURNEYFLOW_SCENARIOS")
+    if configured:
+        return Path(configured)
+    journeys = definitions_dir()
+    if journeys == SHIPPED_DEFINITIONS:
+        return SHIPPED_SCENARIOS
+    return (journeys if not journeys.is_file() else journeys.parent) / SCENARIOS_FOLDER
 
 
 def templates_dir() -> Path:

@@ -70,7 +70,9 @@ class Transitioned:
     """The customer moved stage.
 
     `cause` is 'event:<id>', 'timer:<after|no_event_for>:<duration>', 'timer:move_to:<action>'
-    (a delayed move) or 'move_to:<action>' (an immediate one).
+    (a delayed move) or 'move_to:<action>' (an immediate one). `trigger` is the index in
+    the target stage's `enter_when` of the trigger that fired (None for a move): journey
+    coverage reports which triggers a test reached; the store does not keep it.
     """
 
     journey: str
@@ -81,6 +83,7 @@ class Transitioned:
     stage_entry: int
     cause: str
     at: datetime
+    trigger: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,8 @@ class ScheduledAction:
     due_at: datetime
     cancel_on_leave: bool
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Recorded as skipped at once, with this reason (a date that has passed, none given).
+    skip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,19 +124,26 @@ class LeftStage:
 
 @dataclass(frozen=True, slots=True)
 class AttributesSet:
+    """A `set_attribute` action ran; `stage` and `action` name it (for journey coverage)."""
+
     customer_id: str
     values: Mapping[str, Any]
     at: datetime
+    stage: str | None = None
+    action: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Ended:
+    """The enrollment ended; for reason 'exited', `rule` is the index of the `exit` rule."""
+
     journey: str
     customer_id: str
     number: int
     reason: EndReason
     cause: str
     at: datetime
+    rule: int | None = None
 
 
 Decision = Enrolled | Transitioned | ScheduledAction | LeftStage | AttributesSet | Ended

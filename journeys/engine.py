@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .conditions import Condition, compile_condition
 from .decisions import (
@@ -47,17 +48,26 @@ from .model import (
     InactivityTrigger,
     Journey,
     MoveToAction,
+    ScheduleTrigger,
     SetAttributeAction,
+    Settings,
     Stage,
+    YearlyTrigger,
     _Action,
     _MessageAction,
 )
+from .policy import customer_zone
+from .send_time import due_time, next_anniversary, next_run
 
 # A chain of immediate moves longer than this is a loop the validator should have
 # caught; stop rather than spin.
 MAX_CHAIN = 64
 
 __all__ = ["MAX_CHAIN", "customer_scope", "decide", "next_timer"]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def customer_scope(
@@ -81,14 +91,20 @@ class _Timer:
     delay: timedelta
     since_last_event: bool
     condition: Condition | None = None
+    trigger: int | None = None  # index in the target's enter_when; None for a delayed move
+    # A yearly date of the customer's (every_year), with the settings its zone falls back to.
+    yearly: YearlyTrigger | None = None
+    settings: Settings | None = None
+    schedule: ScheduleTrigger | None = None  # a cron schedule (every)
 
 
 @dataclass(slots=True)
 class _Index:
     """Per-journey lookups, built once, so each decision is a few dict hits."""
 
-    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None]]]
-    entry_by_event: dict[str, list[tuple[str, Condition | None]]]
+    # event type -> (stage, trigger, its condition, its index in the stage's enter_when)
+    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None, int]]]
+    entry_by_event: dict[str, list[tuple[str, Condition | None, int]]]
     timers: dict[str, list[_Timer]]
     params: dict[int, dict[str, Any]]
     conditions: dict[int, Condition]
@@ -97,7 +113,7 @@ class _Index:
     entry_where: Condition | None
     stages: dict[str, Stage] = field(default_factory=dict)
     # stage -> (action key, delay) of delayed actions dropped when the customer leaves
-    cancellable: dict[str, list[tuple[str, timedelta]]] = field(default_factory=dict)
+    cancellable: dict[str, list[tuple[str, timedelta | None]]] = field(default_factory=dict)
 
 
 _INDEXES: dict[int, tuple[Journey, _Index]] = {}
@@ -118,25 +134,53 @@ def _index(journey: Journey) -> _Index:
 
 
 def _build_index(journey: Journey) -> _Index:
-    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None]]] = {}
-    entry_by_event: dict[str, list[tuple[str, Condition | None]]] = {}
+    by_event: dict[str, list[tuple[str, EventTrigger, Condition | None, int]]] = {}
+    entry_by_event: dict[str, list[tuple[str, Condition | None, int]]] = {}
     timers: dict[str, list[_Timer]] = {}
     params: dict[int, dict[str, Any]] = {}
     conditions: dict[int, Condition] = {}
     entry = set(journey.entry_stages)
     for stage in journey.stages:
-        for trig in stage.enter_when:
+        for n, trig in enumerate(stage.enter_when):
             if isinstance(trig, EventTrigger):
-                by_event.setdefault(trig.event, []).append((stage.key, trig, _cond(trig.where)))
+                cond = _cond(trig.where)
+                by_event.setdefault(trig.event, []).append((stage.key, trig, cond, n))
                 if stage.key in entry and trig.from_ is None:
-                    entry_by_event.setdefault(trig.event, []).append((stage.key, _cond(trig.where)))
+                    entry_by_event.setdefault(trig.event, []).append((stage.key, cond, n))
+            elif isinstance(trig, ScheduleTrigger):
+                label = f"every:{trig.every}"
+                for src in trig.from_:
+                    timer = _Timer(
+                        stage.key,
+                        label,
+                        timedelta(0),
+                        False,
+                        trigger=n,
+                        schedule=trig,
+                        settings=journey.settings,
+                    )
+                    timers.setdefault(src, []).append(timer)
+            elif isinstance(trig, YearlyTrigger):
+                label = f"every_year:{trig.every_year}"
+                for src in trig.from_:
+                    timer = _Timer(
+                        stage.key,
+                        label,
+                        timedelta(0),
+                        False,
+                        trigger=n,
+                        yearly=trig,
+                        settings=journey.settings,
+                    )
+                    timers.setdefault(src, []).append(timer)
             else:
                 inactivity = isinstance(trig, InactivityTrigger)
                 delay = trig.no_event_for if isinstance(trig, InactivityTrigger) else trig.after
                 assert isinstance(trig, InactivityTrigger | DelayTrigger)
                 label = f"{'no_event_for' if inactivity else 'after'}:{_fmt(delay)}"
                 for src in trig.from_:
-                    timers.setdefault(src, []).append(_Timer(stage.key, label, delay, inactivity))
+                    timer = _Timer(stage.key, label, delay, inactivity, trigger=n)
+                    timers.setdefault(src, []).append(timer)
         for action in stage.on_enter:
             if action.when:
                 conditions[id(action)] = compile_condition(action.when)
@@ -154,15 +198,30 @@ def _build_index(journey: Journey) -> _Index:
                 mode="json",
                 by_alias=True,
                 exclude_none=True,
-                exclude={"key", "after", "when", "cancel_on_leave", "variants", "ab_test"},
+                exclude={
+                    "key",
+                    "after",
+                    "when",
+                    "cancel_on_leave",
+                    "variants",
+                    "ab_test",
+                    "before",
+                    "of",
+                    "if_past",
+                    "at",
+                    "on",
+                },
             )
     goal = (journey.goal.event, _cond(journey.goal.where)) if journey.goal else None
     exits = [(r.event, _cond(r.where)) for r in journey.exit]
+    # A delayed action is voided when the customer leaves before its delay is over; one
+    # timed by a date or a send window (delay None) always, and the store keeps it if
+    # it was due by then (LeftStage.at).
     cancellable = {
         stage.key: [
-            (a.action_key, a.after)
+            (a.action_key, None if a.timed else a.after)
             for a in stage.on_enter
-            if a.after is not None
+            if (a.after is not None or a.timed)
             and a.cancel_on_leave
             and not isinstance(a, MoveToAction | SetAttributeAction)
         ]
@@ -208,9 +267,24 @@ def _next_due(
         ):
             continue
         start = state.stage_entered_at
-        if timer.since_last_event and state.last_event_at > start:
-            start = state.last_event_at
-        at = start + timer.delay
+        if timer.schedule is not None:
+            assert timer.settings is not None
+            zone = ZoneInfo(timer.schedule.timezone or timer.settings.timezone)
+            at = next_run(timer.schedule.every, start, zone)
+        elif timer.yearly is not None:
+            assert timer.settings is not None
+            yearly = timer.yearly
+            zone = customer_zone(_text(customer.get("timezone")), timer.settings)
+            found = next_anniversary(
+                start, yearly.every_year, customer, yearly.at, zone, yearly.leap_day
+            )
+            if found is None:
+                continue  # no date on record: no birthday to wait for
+            at = found
+        else:
+            if timer.since_last_event and state.last_event_at > start:
+                start = state.last_event_at
+            at = start + timer.delay
         if best is None or at < best[0]:
             best = (at, timer)
     return best
@@ -252,12 +326,13 @@ class _Run:
         cause: str,
         at: datetime,
         event: Mapping[str, Any],
+        trigger: int | None = None,
     ) -> EnrollmentState:
         for _ in range(MAX_CHAIN):
-            state, move = self._enter_once(state, target, cause, at, event)
+            state, move = self._enter_once(state, target, cause, at, event, trigger)
             if move is None:
                 return state
-            target, cause = move.move_to, f"move_to:{move.action_key}"
+            target, cause, trigger = move.move_to, f"move_to:{move.action_key}", None
         return state
 
     def _enter_once(
@@ -267,6 +342,7 @@ class _Run:
         cause: str,
         at: datetime,
         event: Mapping[str, Any],
+        trigger: int | None,
     ) -> tuple[EnrollmentState, MoveToAction | None]:
         j = self.journey
         first = state.stage_entry == 0
@@ -283,6 +359,7 @@ class _Run:
                 entry,
                 cause,
                 at,
+                trigger,
             )
         )
         state = replace(state, stage=target, stage_entered_at=at, stage_entry=entry)
@@ -299,9 +376,9 @@ class _Run:
             if isinstance(action, MoveToAction):
                 move = move or action
             elif isinstance(action, SetAttributeAction):
-                self._set_attributes(state.customer_id, action.set_attribute, at)
+                self._set_attributes(state.customer_id, action, target, at)
             else:
-                self._schedule(state, target, action, at)
+                self._schedule(state, target, action, at, event)
         if stage.final:
             self.out.append(
                 Ended(j.journey, state.customer_id, state.number, "completed", cause, at)
@@ -309,14 +386,29 @@ class _Run:
             return replace(state, status="completed", ended_at=at), None
         return state, move
 
-    def _set_attributes(self, customer_id: str, values: Mapping[str, Any], at: datetime) -> None:
-        self.out.append(AttributesSet(customer_id, dict(values), at))
+    def _set_attributes(
+        self, customer_id: str, action: SetAttributeAction, stage: str, at: datetime
+    ) -> None:
+        values = action.set_attribute
+        self.out.append(AttributesSet(customer_id, dict(values), at, stage, action.action_key))
         merged = {**self.customer, **values}
         merged["attributes"] = {**self.customer.get("attributes", {}), **values}
         self.customer = merged
 
-    def _schedule(self, state: EnrollmentState, stage: str, action: _Action, at: datetime) -> None:
+    def _schedule(
+        self,
+        state: EnrollmentState,
+        stage: str,
+        action: _Action,
+        at: datetime,
+        event: Mapping[str, Any],
+    ) -> None:
         template = action.template if isinstance(action, _MessageAction) else None
+        skip = None
+        if action.timed:
+            due, skip = due_time(action, at, event, self.customer, self.journey.settings)
+        else:
+            due = at + action.after if action.after is not None else at
         variant = None
         if isinstance(action, _MessageAction):
             picked = _variant(state.journey, state.customer_id, stage, action)
@@ -338,18 +430,24 @@ class _Run:
                 action.kind,
                 template,
                 variant,
-                at + action.after if action.after is not None else at,
-                action.cancel_on_leave and action.after is not None,
+                due,
+                action.cancel_on_leave and (action.after is not None or action.timed),
                 self.ix.params[id(action)],
+                skip,
             )
         )
 
     def end(
-        self, state: EnrollmentState, reason: EndReason, cause: str, at: datetime
+        self,
+        state: EnrollmentState,
+        reason: EndReason,
+        cause: str,
+        at: datetime,
+        rule: int | None = None,
     ) -> EnrollmentState:
         j = self.journey
         self.out.append(self._left(state, at))
-        self.out.append(Ended(j.journey, state.customer_id, state.number, reason, cause, at))
+        self.out.append(Ended(j.journey, state.customer_id, state.number, reason, cause, at, rule))
         return replace(state, status=reason, ended_at=at)
 
     def _left(self, state: EnrollmentState, at: datetime) -> LeftStage:
@@ -364,7 +462,7 @@ class _Run:
                 key,
             )
             for key, delay in self.ix.cancellable.get(state.stage, ())
-            if state.stage_entered_at + delay > at
+            if delay is None or state.stage_entered_at + delay > at
         )
         return LeftStage(
             state.journey,
@@ -382,7 +480,7 @@ class _Run:
             if due is None or due[0] > until:
                 break
             at, timer = due
-            state = self.enter(state, timer.target, f"timer:{timer.label}", at, {})
+            state = self.enter(state, timer.target, f"timer:{timer.label}", at, {}, timer.trigger)
         return state
 
 
@@ -439,14 +537,15 @@ def _apply_event(run: _Run, state: EnrollmentState, event: Event) -> EnrollmentS
     ended = _apply_end_rules(run, state, event, scope)
     if ended is not state:
         return ended
-    for target, trig, cond in ix.by_event.get(etype, ()):
+    for target, trig, cond, n in ix.by_event.get(etype, ()):
         if trig.from_ is None:
             if target == state.stage:
                 continue
         elif state.stage not in trig.from_:
             continue
         if cond is None or cond.evaluate(scope):
-            return run.enter(state, target, f"event:{event.id}", event.occurred_at, scope["event"])
+            cause = f"event:{event.id}"
+            return run.enter(state, target, cause, event.occurred_at, scope["event"], n)
     return state
 
 
@@ -461,9 +560,9 @@ def _apply_end_rules(
     at = max(event.occurred_at, state.stage_entered_at)
     if ix.goal is not None and _matches(ix.goal, event.type, scope):
         return run.end(state, "goal", cause, at)
-    for rule in ix.exits:
+    for n, rule in enumerate(ix.exits):
         if _matches(rule, event.type, scope):
-            return run.end(state, "exited", cause, at)
+            return run.end(state, "exited", cause, at, n)
     return state
 
 
@@ -486,7 +585,7 @@ def _maybe_enroll(
     scope = _event_scope(event, run.customer, None)
     if ix.entry_where is not None and not ix.entry_where.evaluate(scope):
         return previous, ()
-    for stage, cond in candidates:
+    for stage, cond, n in candidates:
         if cond is None or cond.evaluate(scope):
             number = previous.number + 1 if previous else 1
             fresh = EnrollmentState(
@@ -504,6 +603,6 @@ def _maybe_enroll(
             run.out.append(
                 Enrolled(journey.journey, journey.version, event.customer_id, number, stage, at)
             )
-            state = run.enter(fresh, stage, f"event:{event.id}", at, scope["event"])
+            state = run.enter(fresh, stage, f"event:{event.id}", at, scope["event"], n)
             return state, tuple(run.out)
     return previous, ()

@@ -22,12 +22,15 @@ from .model import (
     Journey,
     MoveToAction,
     PromoCodeAction,
+    ScheduleTrigger,
     SetAttributeAction,
     Stage,
     WebhookAction,
+    YearlyTrigger,
     _Action,
     _MessageAction,
 )
+from .tracking import TrackingPlan
 from .types import format_duration
 
 START, END, ANY = "__start__", "__end__", "__any__"
@@ -82,12 +85,22 @@ class JourneyMap:
 
 
 def journey_map(
-    journey: Journey, locale: str | None = None, *, technical: bool = False
+    journey: Journey,
+    locale: str | None = None,
+    *,
+    technical: bool = False,
+    plan: TrackingPlan | None = None,
 ) -> JourneyMap:
-    """The map of `journey`, its words in `locale` (default: the journey's)."""
+    """The map of `journey`, its words in `locale` (default: the journey's); events are
+    named by the tracking plan's descriptions where `plan` has them."""
     loc = locale or journey.locale
     titles = {s.key: s.title_in(loc) for s in journey.stages}
-    words = Words(loc, titles)
+    described: dict[str, str] = {}
+    for event, spec in plan.events.items() if plan else ():
+        said = spec.says(loc)
+        if said:
+            described[event] = said
+    words = Words(loc, titles, described)
     say = _Sayer(words, technical)
     nodes = [MapNode(START, words["start"], "start")]
     nodes += [
@@ -117,7 +130,9 @@ def journey_map(
                     add(START, stage.key, "event", label + also)
                 else:
                     add(ANY, stage.key, "event", label)
-            elif isinstance(trigger, DelayTrigger | InactivityTrigger):
+            elif isinstance(
+                trigger, DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
+            ):
                 label = say.timer(trigger)
                 for source in trigger.from_:
                     add(source, stage.key, "timer", label)
@@ -191,20 +206,62 @@ class _Sayer:
             text += f" {'if' if self.technical else self.words['if']} {self.condition(where)}"
         return text
 
-    def timer(self, trigger: DelayTrigger | InactivityTrigger) -> str:
+    def timer(
+        self, trigger: DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
+    ) -> str:
+        if isinstance(trigger, ScheduleTrigger):
+            return (
+                f"every {trigger.every}"
+                if self.technical
+                else self.words.say("schedule", cron=trigger.every)
+            )
+        if isinstance(trigger, YearlyTrigger):
+            name = trigger.every_year.partition(".")[2]
+            if self.technical:
+                return f"every_year {trigger.every_year} at {trigger.at:%H:%M}"
+            return self.words.say(
+                "yearly", date=name.replace("_", " "), clock=f"{trigger.at:%H:%M}"
+            )
         if isinstance(trigger, InactivityTrigger):
             if self.technical:
                 return f"no event for {format_duration(trigger.no_event_for)}"
             return self.words.say("silent", span=self.words.span(trigger.no_event_for))
         if self.technical:
             return f"after {format_duration(trigger.after)}"
-        return self.words.say("after", span=self.words.span(trigger.after))
+        return self.words.after(trigger.after)
+
+    def timing(self, action: _Action) -> str:
+        """'1 day before starts at, at 10:00 on mon, tue': when the action falls due."""
+        if self.technical:
+            parts = [f"after {format_duration(action.after)}"] if action.after else []
+            parts += [f"before {format_duration(action.before)}"] if action.before else []
+            parts += [f"of {action.of}"] if action.of else []
+            parts += [f"at {action.at:%H:%M}"] if action.at else []
+            parts += [f"on {', '.join(action.on)}"] if action.on else []
+            return " ".join(parts)
+        words = self.words
+        parts = []
+        if action.of is not None:
+            date = action.of.partition(".")[2].replace("_", " ")
+            if action.before is not None:
+                parts.append(words.say("before_of", span=words.span(action.before), date=date))
+            elif action.after is not None:
+                parts.append(words.say("after_of", span=words.span(action.after), date=date))
+            else:
+                parts.append(words.say("at_of", date=date))
+        elif action.after is not None:
+            parts.append(words.after(action.after))
+        if action.at is not None:
+            parts.append(words.say("at_clock", clock=f"{action.at:%H:%M}"))
+        if action.on:
+            parts.append(words.say("on_days", days=", ".join(action.on)))
+        return ", ".join(parts)
 
     def after(self, action: _Action) -> str:
         assert action.after is not None
         if self.technical:
             return f"after {format_duration(action.after)}"
-        return self.words.say("after", span=self.words.span(action.after))
+        return self.words.after(action.after)
 
 
 def _actions(stage: Stage, say: _Sayer) -> list[MapAction]:
@@ -213,8 +270,9 @@ def _actions(stage: Stage, say: _Sayer) -> list[MapAction]:
         if isinstance(action, MoveToAction):
             continue  # drawn as a way out of the stage
         channel, text = _action_text(action, say)
-        if action.after is not None:
-            text = f"{say.after(action)}: {text}"
+        timing = say.timing(action)
+        if timing:
+            text = f"{timing}: {text}"
         if action.when:
             text += (
                 f" ({say.words['if'] if not say.technical else 'if'} {say.condition(action.when)})"

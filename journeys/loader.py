@@ -142,7 +142,13 @@ def _ACTION_MODELS(m: Any) -> dict[str, type[BaseModel]]:
 
 
 def _TRIGGER_MODELS(m: Any) -> dict[str, type[BaseModel]]:
-    return {"event": m.EventTrigger, "after": m.DelayTrigger, "no_event_for": m.InactivityTrigger}
+    return {
+        "event": m.EventTrigger,
+        "after": m.DelayTrigger,
+        "no_event_for": m.InactivityTrigger,
+        "every_year": m.YearlyTrigger,
+        "every": m.ScheduleTrigger,
+    }
 
 
 def _message(err: Any, path: Path_, data: Any) -> str:
@@ -185,12 +191,28 @@ def parse_journey(text: str, file: str = "<string>") -> tuple[Journey, SourceMap
         raise JourneyError(problems) from None
 
 
+# The tracking plan lives beside the journeys (see journeys/tracking.py); it is no journey.
+PLAN_FILE = "tracking_plan.yaml"
+
+
 def journey_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Expand folders into their *.yaml / *.yml files, in a stable order."""
+    """Expand folders into their *.yaml / *.yml files, in a stable order.
+
+    A folder's `tests/` holds scenario tests of its journeys (`journeyflow test`), not
+    journeys, and is left out.
+    """
+    from .config import SCENARIOS_FOLDER
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
+            yield from sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in {".yaml", ".yml"}
+                and p.name != PLAN_FILE
+                and p.relative_to(path).parts[0] != SCENARIOS_FOLDER
+            )
         else:
             yield path
 

@@ -51,6 +51,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "entered": "{n} entered",
         "moved": "{n} moved",
         "legend": "Legend",
+        "before_of": "{span} before {date}",
+        "at_of": "at {date}",
+        "after_of": "{span} after {date}",
+        "at_clock": "at {clock}",
+        "yearly": "every year on {date}, {clock}",
+        "schedule": "on schedule ({cron})",
+        "on_days": "on {days}",
     },
     "de": {
         "and": "und",
@@ -85,6 +92,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "entered": "{n} eingetreten",
         "moved": "{n} weiter",
         "legend": "Legende",
+        "before_of": "{span} vor {date}",
+        "at_of": "zu {date}",
+        "after_of": "{span} nach {date}",
+        "at_clock": "um {clock}",
+        "yearly": "jährlich am {date}, {clock} Uhr",
+        "schedule": "nach Zeitplan ({cron})",
+        "on_days": "am {days}",
     },
 }
 _UNITS = (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60))
@@ -94,11 +108,17 @@ _SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 class Words:
     """The map's words in one language; `stage_titles` name stages for conditions."""
 
-    def __init__(self, locale: str, stage_titles: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        locale: str,
+        stage_titles: Mapping[str, str] | None = None,
+        events: Mapping[str, str] | None = None,
+    ) -> None:
         self.language = locale.split("-")[0].lower()
         self._words = _WORDS.get(self.language, _WORDS["en"])
         self._babel_locale = self.language if self.language in _WORDS else "en"
         self.stage_titles = dict(stage_titles or {})
+        self.events = dict(events or {})  # the tracking plan's descriptions, by type
 
     def __getitem__(self, key: str) -> str:
         return self._words[key]
@@ -117,8 +137,18 @@ class Words:
                 )
         return format_unit(seconds, "duration-second", length="long", locale=self._babel_locale)
 
+    def after(self, value: timedelta) -> str:
+        """'after 3 days', 'nach 3 Tagen' (German takes the dative here)."""
+        span = self.span(value)
+        if self.language == "de" and span.endswith(" Tage"):
+            span += "n"
+        return self.say("after", span=span)
+
     def event(self, event_type: str) -> str:
-        """`order.completed` → 'order completed': the type's own words, without code."""
+        """The tracking plan's description of the type ('Bestellung abgeschlossen'), else
+        the type's own words without code: `order.completed` → 'order completed'."""
+        if event_type in self.events:
+            return self.events[event_type]
         return " ".join(part.replace("_", " ") for part in event_type.split("."))
 
     def condition(self, source: str) -> str:

@@ -8,6 +8,7 @@ and on entering, the stage's `on_enter` actions are scheduled.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -26,7 +27,18 @@ from pydantic import (
 
 from .model_abtest import AbEventMetric as AbEventMetric  # re-exported with AbTest
 from .model_abtest import AbTest
-from .types import Duration, EventType, FrequencyCap, Key, Locale, QuietHours, TimeZone
+from .types import (
+    DatePath,
+    Duration,
+    EventType,
+    FrequencyCap,
+    Key,
+    Locale,
+    LocalTime,
+    QuietHours,
+    TimeZone,
+    Weekday,
+)
 
 
 def _check_condition(source: str) -> str:
@@ -107,7 +119,58 @@ class InactivityTrigger(_Model):
     from_: list[Key] = Field(alias="from", min_length=1)
 
 
-TRIGGER_TAGS = ("event", "after", "no_event_for")
+class YearlyTrigger(_Model):
+    """Enter the stage every year on a date the customer carries (a birthday, the
+    anniversary of the first order), at a local time, from one of the `from` stages."""
+
+    kind: ClassVar[str] = "every_year"
+    every_year: Annotated[
+        str,
+        Field(
+            pattern=r"^customer\.[a-z][a-z0-9_]*$",
+            max_length=80,
+            description="customer.<attribute> holding a date (ISO 8601), e.g. customer.birthday",
+        ),
+    ]
+    at: LocalTime = Field(
+        default=time(9, 0), description="Local time of day (the customer's time zone)."
+    )
+    leap_day: Literal["feb28", "mar1"] = Field(
+        default="feb28", description="29 February in a year without one: the day before or after."
+    )
+    from_: list[Key] = Field(alias="from", min_length=1)
+
+
+def _check_cron(value: str) -> str:
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(value, datetime(2026, 1, 1, tzinfo=UTC))
+    except (CronSimError, ValueError, IndexError) as exc:
+        raise ValueError(
+            f"{value!r} is not a cron schedule such as '0 9 * * MON' "
+            f"(minute hour day month weekday): {exc}"
+        ) from None
+    return value
+
+
+class ScheduleTrigger(_Model):
+    """Enter the stage on a schedule, from one of the `from` stages: e.g. a weekly
+    digest to everyone subscribed, every Monday at 09:00."""
+
+    kind: ClassVar[str] = "every"
+    every: Annotated[
+        str,
+        AfterValidator(_check_cron),
+        Field(max_length=100, description="A cron schedule: minute hour day month weekday"),
+    ]
+    timezone: TimeZone | None = Field(
+        default=None, description="The schedule's time zone; default: settings.timezone."
+    )
+    from_: list[Key] = Field(alias="from", min_length=1)
+
+
+TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every")
 
 
 def _tag_of(tags: tuple[str, ...]) -> Any:
@@ -122,11 +185,14 @@ def _tag_of(tags: tuple[str, ...]) -> Any:
 Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[DelayTrigger, Tag("after")]
-    | Annotated[InactivityTrigger, Tag("no_event_for")],
+    | Annotated[InactivityTrigger, Tag("no_event_for")]
+    | Annotated[YearlyTrigger, Tag("every_year")]
+    | Annotated[ScheduleTrigger, Tag("every")],
     Discriminator(
         _tag_of(TRIGGER_TAGS),
         custom_error_type="trigger_kind",
-        custom_error_message="a trigger needs one of the keys: event, after, no_event_for",
+        custom_error_message="a trigger needs one of the keys: event, after, no_event_for, "
+        "every_year, every",
     ),
 ]
 
@@ -169,6 +235,45 @@ class _Action(_Model):
         default=True,
         description="A delayed action is dropped if the customer has left the stage by then.",
     )
+    before: Duration | None = Field(
+        default=None, description="Act this long before the date `of` names (e.g. 1d)."
+    )
+    of: DatePath | None = Field(
+        default=None,
+        description="A date in the data (event.starts_at, customer.birthday): `after` and "
+        "`before` count from it instead of from entering the stage; read in the customer's "
+        "time zone when it has none of its own.",
+    )
+    if_past: Literal["skip", "send_now"] = Field(
+        default="skip",
+        description="When the moment `of` gives has passed on entering the stage: record the "
+        "action as skipped with the reason (skip), or act at once (send_now).",
+    )
+    at: LocalTime | None = Field(
+        default=None,
+        description="Send window: at this local time of day (the customer's time zone), the "
+        "first one from when the action falls due.",
+    )
+    on: list[Weekday] | None = Field(
+        default=None,
+        min_length=1,
+        description="Send window: only on these weekdays (mon … sun) of the customer's calendar.",
+    )
+
+    @model_validator(mode="after")
+    def _timing(self) -> _Action:
+        if self.before is not None and self.of is None:
+            raise ValueError("'before' counts back from a date: name it with 'of' (event.<field>)")
+        if self.before is not None and self.after is not None:
+            raise ValueError("give 'after' or 'before' the date, not both")
+        if self.if_past != "skip" and self.of is None:
+            raise ValueError("'if_past' applies to an action timed by a date ('of')")
+        return self
+
+    @property
+    def timed(self) -> bool:
+        """Whether the action waits for something other than a delay after the entry."""
+        return self.of is not None or self.at is not None or self.on is not None
 
     @property
     def action_key(self) -> str:
@@ -267,6 +372,15 @@ class MoveToAction(_Action):
 
     kind: ClassVar[str] = "move_to"
     move_to: Key
+
+    @model_validator(mode="after")
+    def _moves_by_delay(self) -> MoveToAction:
+        if self.timed:
+            raise ValueError(
+                "a move_to waits by 'after' only; to act at a date, move to a stage whose "
+                "message is timed by 'of', 'at' or 'on'"
+            )
+        return self
 
     def _default_key(self) -> str:
         return f"move_to_{self.move_to}"

@@ -12,6 +12,8 @@ from .model import Journey
 SCHEMA_PATH = PROJECT_ROOT / "journeys" / "journey.schema.json"
 REFERENCE_PATH = PROJECT_ROOT / "docs" / "journey-reference.md"
 SCHEMA_ID = "https://journeyflow.dev/schema/journey.schema.json"
+TRACKING_SCHEMA_PATH = PROJECT_ROOT / "journeys" / "tracking_plan.schema.json"
+TEMPLATES_REFERENCE_PATH = PROJECT_ROOT / "docs" / "templates.md"
 
 
 def json_schema() -> dict[str, Any]:
@@ -27,6 +29,19 @@ def json_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def tracking_schema_text() -> str:
+    """The tracking plan's JSON Schema (journeys/tracking.py), for editors."""
+    from .tracking import TrackingPlan
+
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://journeyflow.dev/schema/tracking_plan.schema.json",
+        "title": "journeyflow tracking plan",
+        **TrackingPlan.model_json_schema(by_alias=True, mode="validation"),
+    }
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def _type_of(prop: dict[str, Any] | bool) -> str:
@@ -90,5 +105,12 @@ def reference_text() -> str:
 
 def write_generated(schema_path: Path = SCHEMA_PATH, reference_path: Path = REFERENCE_PATH) -> None:
     schema_path.write_text(schema_text(), encoding="utf-8")
+    schema_path.with_name(TRACKING_SCHEMA_PATH.name).write_text(
+        tracking_schema_text(), encoding="utf-8"
+    )
     reference_path.parent.mkdir(parents=True, exist_ok=True)
     reference_path.write_text(reference_text(), encoding="utf-8")
+    from .templating.reference import reference_text as templates_reference
+
+    templates_page = reference_path.with_name(TEMPLATES_REFERENCE_PATH.name)
+    templates_page.write_text(templates_reference(), encoding="utf-8")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
@@ -200,5 +200,32 @@ FrequencyCap = Annotated[
             "pattern": r"^\d+\s*/\s*" + DURATION_PATTERN[1:],
             "description": "At most COUNT messages per DURATION, e.g. '3/7d'.",
         }
+    ),
+]
+
+
+def _parse_clock_value(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a time of day is written 'HH:MM', e.g. '10:00', not {value!r}")
+    return parse_clock(value)
+
+
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_parse_clock_value),
+    PlainSerializer(lambda t: f"{t:%H:%M}", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]?\d|2[0-3]):[0-5]\d$"}),
+]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Where a date is read from: the entering event's data or the customer's attributes.
+DatePath = Annotated[
+    str,
+    Field(
+        pattern=r"^(event|customer)\.[a-z][a-z0-9_]*$",
+        max_length=80,
+        description="event.<field> or customer.<attribute> holding an ISO 8601 date or time",
     ),
 ]

@@ -16,6 +16,7 @@ from .enabled import enabled as enabled  # re-exported: where callers found it f
 from .enabled import overlaps
 from .errors import JourneyError, Problem, UnknownJourneyError, did_you_mean
 from .loader import (
+    PLAN_FILE,
     Path_,
     SourceMap,
     journey_files,
@@ -31,8 +32,10 @@ from .model import (
     SetAttributeAction,
     _MessageAction,
 )
+from .tracking import TrackingPlan, load_plan
 from .validate_places import Places
 from .validate_templates import check_templates, templates_of_valid_stages
+from .validate_tracking import check_tracking
 
 
 class _Checker(Places):
@@ -206,6 +209,31 @@ def _check_instant_loops(c: _Checker, instant: dict[str, set[str]]) -> None:
             visit(key, [key])
 
 
+def check_timing(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
+    """Send windows that quiet hours would keep closed forever."""
+    c = _Checker(journey, spots, file)
+    quiet = journey.settings.quiet_hours
+    for i, stage in enumerate(journey.stages):
+        for a, action in enumerate(stage.on_enter):
+            if not (isinstance(action, _MessageAction) and action.marketing):
+                continue
+            if action.at is not None and quiet is not None:
+                start, end = quiet
+                inside = (
+                    start <= action.at < end
+                    if start < end
+                    else (action.at >= start or action.at < end)
+                )
+                if inside:
+                    c.add(
+                        ("stages", i, "on_enter", a, "at"),
+                        f"the send window at {action.at:%H:%M} lies in the quiet hours "
+                        f"{start:%H:%M}-{end:%H:%M}: the message would wait forever; "
+                        "choose a time outside them",
+                    )
+    return c.problems
+
+
 def check_migrations(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
     c = _Checker(journey, spots, file)
     for m, mig in enumerate(journey.migrations):
@@ -242,6 +270,8 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
 
     tdir = templates if templates is not None else templates_dir()
     report = Report()
+    plan, plan_problems = _plan_of(paths)
+    report.problems.extend(plan_problems)
     owners: dict[str, str] = {}
     loaded: list[tuple[Journey, SourceMap, str]] = []
     for path in journey_files(paths):
@@ -268,9 +298,12 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
         file = str(path)
         found = (
             check_graph(journey, spots, file)
+            + check_timing(journey, spots, file)
             + check_migrations(journey, spots, file)
             + check_templates(journey, spots, file, tdir)
         )
+        if plan is not None:
+            found += check_tracking(journey, plan, spots, file, tdir)
         if journey.journey in owners:
             line, col = locate(spots, ("journey",))
             found.append(
@@ -293,6 +326,25 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
     except UnknownJourneyError as exc:  # JOURNEYFLOW_ENABLED_JOURNEYS names no journey here
         report.problems.append(Problem(f"JOURNEYFLOW_ENABLED_JOURNEYS: {exc}", "(settings)"))
     return report
+
+
+def _plan_of(paths: Iterable[str | Path]) -> tuple[TrackingPlan | None, list[Problem]]:
+    """The tracking plan of the journeys' folder (the first folder named, or the folder
+    of the first file), and its own problems."""
+    first = (
+        next(iter(paths), None)
+        if not isinstance(paths, list | tuple)
+        else (paths[0] if paths else None)
+    )
+    if first is None:
+        return None, []
+    folder = Path(first) if Path(first).is_dir() else Path(first).parent
+    try:
+        return load_plan(folder), []
+    except JourneyError as exc:
+        return None, list(exc.problems)
+    except OSError as exc:
+        return None, [Problem(f"cannot read the file: {exc.strerror}", str(folder / PLAN_FILE))]
 
 
 def load_journeys(

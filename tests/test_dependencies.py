@@ -12,6 +12,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = {"journeys", "channels", "flows", "bench"}
+# Modules only pytest imports (the plugin a team's suite loads), with the extra that
+# declares what they need beyond the runtime dependencies.
+EXTRAS = {"flows/testing.py": "testing"}
 
 
 def _name(requirement: str) -> str:
@@ -25,9 +28,14 @@ def _declared(group: str | None = None) -> set[str]:
 
 
 def _imports(folder: str) -> dict[str, str]:
-    """Top-level modules imported by the code under `folder`, with one place each."""
+    """Top-level modules imported by the code under `folder` (or a file), one place each;
+    the modules of EXTRAS only when named themselves."""
     found: dict[str, str] = {}
-    for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
+    root = PROJECT_ROOT / folder
+    paths = [root] if root.is_file() else sorted(root.rglob("*.py"))
+    for path in paths:
+        if path != root and str(path.relative_to(PROJECT_ROOT)) in EXTRAS:
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -64,3 +72,10 @@ def test_the_code_imports_only_declared_packages() -> None:
 def test_tests_and_benchmarks_import_only_declared_packages() -> None:
     declared = _declared() | _declared("dev")
     assert _undeclared(["tests", "bench"], declared) == []
+
+
+def test_modules_of_an_extra_import_only_what_it_declares() -> None:
+    for module, extra in EXTRAS.items():
+        assert (PROJECT_ROOT / module).is_file(), module
+        assert _undeclared([module], _declared() | _declared(extra)) == []
+        assert _undeclared([module], _declared()) != [], f"{module} needs nothing of {extra}"

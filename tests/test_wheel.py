@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from journeys.loader import journey_files
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).with_name("uv")
 SECRET_BYTES = b"0123456789abcdef0123456789abcdef"
@@ -78,7 +80,8 @@ def test_the_installed_commands_work_from_an_empty_folder(installed: Path, empty
     assert _run(installed, empty, "--version").stdout.startswith("journeyflow 0.1")
     validate = _run(installed, empty, "validate")
     assert validate.returncode == 0, validate.stdout + validate.stderr
-    assert "5 file(s), 5 journey(s) valid, 0 error(s)" in validate.stdout
+    shipped = len(list(journey_files([PROJECT_ROOT / "journeys" / "definitions"])))
+    assert f"{shipped} file(s), {shipped} journey(s) valid, 0 error(s)" in validate.stdout
     assert "site-packages" in validate.stdout  # it says which folders it uses
     demo = _run(installed, empty, "demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
@@ -90,6 +93,10 @@ def test_the_installed_commands_work_from_an_empty_folder(installed: Path, empty
         installed, empty, "preview", "customer_lifecycle", "thank_you", "--sample", "--locale", "de"
     )
     assert preview.returncode == 0 and "Subject" in preview.stdout, preview.stderr
+    tested = _run(installed, empty, "test", "--coverage")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "site-packages/journeys/tests" in " ".join(tested.stdout.split())
+    assert " passed in " in tested.stdout and "FAILED" not in tested.stdout
     once = _run(installed, empty, "serve", "--once")
     assert once.returncode == 0, once.stdout + once.stderr
     assert "journeys/shipped/webhooks.yaml" in once.stdout  # it says what it uses
@@ -106,6 +113,9 @@ def test_a_team_project_from_init_is_found_from_its_folder(installed: Path, empt
     assert validate.returncode == 0, validate.stdout + validate.stderr
     assert "1 file(s), 1 journey(s) valid" in validate.stdout
     assert f"journeys: {team / 'journeys'}" in " ".join(validate.stdout.split())
+    tested = _run(installed, team, "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "journeys/tests/moments_of_truth.yaml::" in tested.stdout
     again = _run(installed, empty, "init", "team")
     assert again.returncode == 2 and "not empty" in again.stderr
 

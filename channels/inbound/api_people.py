@@ -30,6 +30,7 @@ from journeys.store.people_view import customer_export, customer_view
 
 from .api_auth import ApiToken, TokenCheck
 from .errors import InboundError, Unavailable, Unprocessable
+from .event_plan import check_events
 from .failures import refusal
 from .inbox import Inbox
 from .json_body import load_json
@@ -243,6 +244,7 @@ def include_people_api(
     async def post_events(request: Request, token: str = Depends(write)) -> Response:
         raw = await read_request(request, max_bytes=max_bytes, public_url=None, now=inbox.now())
         events = parse_events(API_SOURCE, raw.body, request.headers.get("idempotency-key", ""))
+        check_events(inbox.plan, API_SOURCE, events)
         stored = await run(lambda session, now: store_events(session, events, now))
         inbox.stored(stored.new)
         return JSONResponse(

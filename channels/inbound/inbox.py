@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from journeys.store import session_scope
+from journeys.tracking import TrackingPlan
 
 T = TypeVar("T")
 
@@ -77,8 +78,11 @@ class Inbox:
         on_stored: Callable[[int], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
         threads: int = 8,
+        plan: TrackingPlan | None = None,
     ) -> None:
         self.engine = engine
+        # The tracking plan inbound events are checked against (None: no checks).
+        self.plan = plan
         self.clock = clock
         self._on_stored = on_stored
         # PostgreSQL's pool has 5 + 10 connections by default; SQLite one write lock.

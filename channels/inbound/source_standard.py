@@ -25,6 +25,7 @@ from journeys.store import IncomingEvent, store_events
 
 from .config import StandardWebhooksConfig
 from .errors import Unprocessable
+from .event_plan import check_events
 from .inbox import Inbox
 from .json_body import load_json
 from .openapi import signed_request
@@ -106,6 +107,7 @@ class StandardWebhooksSource:
             self._keys, request.headers, request.body, inbox.now(), self._tolerance
         )
         events = parse_events(self.name, request.body, webhook_id)
+        check_events(inbox.plan, self.name, events)
         stored = await inbox.run(lambda session, now: store_events(session, events, now))
         inbox.stored(stored.new)
         return JSONResponse(

@@ -6,7 +6,7 @@ it collected into a handful of multi-row statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -30,10 +30,21 @@ from .registry import JourneyRegistry
 from .result import BatchResult
 from .state import CustomerRow, EnrollmentRow, load_customers, load_enrollments
 
+# Sees every engine outcome's decisions as the batch takes them (journey coverage in
+# scenario tests); production passes none.
+Observer = Callable[[Sequence[Decision]], None]
+
 
 class Batch:
-    def __init__(self, conn: Connection, registry: JourneyRegistry, now: datetime) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        registry: JourneyRegistry,
+        now: datetime,
+        observe: Observer | None = None,
+    ) -> None:
         self.conn = conn
+        self.observe = observe
         self.registry = registry
         self.now = now
         self.keys = registry.keys
@@ -43,7 +54,7 @@ class Batch:
         self.transitions: list[tuple[EnrollmentRow, Transitioned]] = []
         self.actions: list[tuple[EnrollmentRow, ScheduledAction]] = []
         # Idempotency keys of delayed actions the customer left before they fell due.
-        self.void: list[str] = []
+        self.void: list[tuple[str, datetime]] = []  # (key, when the customer left)
         # Actions another journey already scheduled for the same event: key -> why.
         self.duplicates: dict[str, str] = {}
         # (customer, code as typed, when) of events that carry a `promo_code`.
@@ -143,6 +154,8 @@ class Batch:
         state = outcome.state
         if state is None:
             return
+        if self.observe is not None and outcome.decisions:
+            self.observe(outcome.decisions)
         if row is None or state.number != row.state.number:
             target = EnrollmentRow(customer, state)
             self.current[(customer.external_id, key)] = target
@@ -167,7 +180,7 @@ class Batch:
             elif isinstance(decision, ScheduledAction):
                 self.actions.append((owner, decision))
             elif isinstance(decision, LeftStage):
-                self.void.extend(decision.void)
+                self.void.extend((key, decision.at) for key in decision.void)
             elif isinstance(decision, Enrolled):
                 result.enrolled += 1
             elif isinstance(decision, Ended):

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, select
 from sqlmodel import Session
 
-from .batch import Batch
+from .batch import Batch, Observer
 from .consent_events import apply_consent_events
 from .erased import screen_events
 from .events import CustomerProfile, IncomingEvent
@@ -105,16 +105,18 @@ def apply_events(
     registry: JourneyRegistry,
     events: Iterable[IncomingEvent],
     now: datetime,
+    *,
+    observe: Observer | None = None,
 ) -> BatchResult:
     """Store events in the inbox and apply the new ones at once, in one transaction.
 
     Events already in the inbox count as duplicates and are not applied again (an
-    unprocessed one is left to `process_inbox`).
+    unprocessed one is left to `process_inbox`). `observe` sees the engine's decisions.
     """
     conn = session.connection()
     unique, total = _unique(events)
     new = _insert_inbox(conn, unique, now, processed=True)
-    result = _apply(conn, registry, new, now)
+    result = _apply(conn, registry, new, now, observe)
     result.events = len(new)
     result.duplicates = total - len(new)
     return result
@@ -161,7 +163,11 @@ def _from_row(row: Any) -> IncomingEvent:
 
 
 def _apply(
-    conn: Connection, registry: JourneyRegistry, events: list[IncomingEvent], now: datetime
+    conn: Connection,
+    registry: JourneyRegistry,
+    events: list[IncomingEvent],
+    now: datetime,
+    observe: Observer | None = None,
 ) -> BatchResult:
     # Nothing about an erased person reaches the engine: they are not created again.
     events = screen_events(conn, events)
@@ -170,7 +176,7 @@ def _apply(
     events.sort(key=lambda e: (e.occurred_at, e.source, e.external_id))
     customers = {e.customer_id for e in events}
     lock_customers(conn, customers)
-    batch = Batch(conn, registry, now)
+    batch = Batch(conn, registry, now, observe)
     batch.load(customers)
     for event in events:
         batch.apply_event(event)
@@ -180,11 +186,17 @@ def _apply(
 
 
 def advance_timers(
-    session: Session, registry: JourneyRegistry, now: datetime, limit: int = 1000
+    session: Session,
+    registry: JourneyRegistry,
+    now: datetime,
+    limit: int = 1000,
+    *,
+    observe: Observer | None = None,
 ) -> BatchResult:
     """Fire the time-based transitions due by `now` (`after`, `no_event_for`, delayed moves).
 
-    Reads only enrollments whose `timer_due_at` has passed, through its index.
+    Reads only enrollments whose `timer_due_at` has passed, through its index. `observe`
+    sees the engine's decisions.
     """
     conn = session.connection()
     keys = registry.keys
@@ -201,7 +213,7 @@ def advance_timers(
         return BatchResult()
     # Customers another transaction is working on are left for the next sweep.
     locked = lock_customers(conn, {external_id for _, external_id in due}, wait=False)
-    batch = Batch(conn, registry, now)
+    batch = Batch(conn, registry, now, observe)
     batch.load(locked, enrollment_ids=[id for id, external_id in due if external_id in locked])
     for row in list(batch.rows):
         # Re-checked after the lock: another transaction may have moved it meanwhile.

@@ -27,13 +27,25 @@ def canonical_definition(journey: Journey) -> dict[str, Any]:
     # Whether a journey runs is operations, not behaviour: switching it on or off is no
     # new version (and definitions stored before the field existed keep their checksum).
     result: dict[str, Any] = journey.model_dump(mode="json", by_alias=True, exclude={"enabled"})
-    # An action without an A/B test block dumps as it did before the block existed, so
-    # the definitions stored then keep their checksum.
+    # An action that uses none of the fields added since (an A/B test block, timing by
+    # a date or a send window) dumps as it did before they existed, so the definitions
+    # stored then keep their checksum.
     for stage in result["stages"]:
         for action in stage["on_enter"]:
-            if "ab_test" in action and action["ab_test"] is None:
-                del action["ab_test"]
+            for name, default in _ADDED_LATER.items():
+                if name in action and action[name] == default:
+                    del action[name]
     return result
+
+
+_ADDED_LATER: dict[str, Any] = {
+    "ab_test": None,
+    "before": None,
+    "of": None,
+    "if_past": "skip",
+    "at": None,
+    "on": None,
+}
 
 
 def checksum(journey: Journey) -> str:

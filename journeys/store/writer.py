@@ -51,6 +51,8 @@ _cancel = (
     .where(
         action_run_t.c.idempotency_key == bindparam("_key"),
         action_run_t.c.status == "pending",
+        # Due by the time the customer left: still owed, and sent.
+        action_run_t.c.due_at > bindparam("_left_at"),
     )
     .values(
         status="skipped",
@@ -226,8 +228,10 @@ def _write_actions(conn: Connection, batch: Batch, now: datetime) -> int:
                 "variant": a.variant,
                 "params": a.params,
                 "due_at": a.due_at,
-                "status": "skipped" if a.idempotency_key in batch.duplicates else "pending",
-                "last_error": batch.duplicates.get(a.idempotency_key),
+                "status": "skipped"
+                if a.skip or a.idempotency_key in batch.duplicates
+                else "pending",
+                "last_error": a.skip or batch.duplicates.get(a.idempotency_key),
                 "attempts": 0,
                 "cancel_on_leave": a.cancel_on_leave,
                 "created_at": now,
@@ -241,7 +245,7 @@ def _write_actions(conn: Connection, batch: Batch, now: datetime) -> int:
     promo = [
         (_id(row.customer), a)
         for row, a in batch.actions
-        if "promo_code" in a.params and a.idempotency_key in landed
+        if "promo_code" in a.params and a.idempotency_key in landed and not a.skip
     ]
     if promo:
         issue_codes(conn, promo, now)
@@ -251,5 +255,7 @@ def _write_actions(conn: Connection, batch: Batch, now: datetime) -> int:
 def _cancel_left(conn: Connection, batch: Batch, now: datetime) -> int:
     if not batch.void:
         return 0
-    result = conn.execute(_cancel, [{"_key": key, "_now": now} for key in batch.void])
+    result = conn.execute(
+        _cancel, [{"_key": key, "_now": now, "_left_at": at} for key, at in batch.void]
+    )
     return max(result.rowcount, 0)

@@ -68,6 +68,23 @@ def _date(
 
 
 @pass_context
+def _datetime(
+    ctx: Context, value: datetime | str, format: str = "medium", locale: str | None = None
+) -> str:
+    """A date and time on the customer's clock (their time zone): '14.05.2026, 18:00'."""
+    value = datetime.fromisoformat(value) if isinstance(value, str) else value
+    customer = ctx.get("customer")
+    tz = customer.get("timezone") if isinstance(customer, Mapping) else None
+    zone = ZoneInfo(tz) if isinstance(tz, str) and tz else None
+    if value.tzinfo is not None and zone is not None:
+        value = value.astimezone(zone)
+    loc = _babel_locale(ctx, locale)
+    day = babel_dates.format_date(value.date(), format=format, locale=loc)
+    clock = babel_dates.format_time(value.time(), format="short", locale=loc)
+    return f"{day}, {clock}"
+
+
+@pass_context
 def _discount(ctx: Context, spec: str, locale: str | None = None) -> str:
     """A promo code's benefit as a phrase: '10 % Rabatt', '5,00 € Rabatt', 'free shipping'."""
     loc = _locale_of(ctx, locale)
@@ -82,6 +99,7 @@ def _discount(ctx: Context, spec: str, locale: str | None = None) -> str:
 
 FILTERS: dict[str, Callable[..., str]] = {
     "date": _date,
+    "datetime": _datetime,
     "money": _money,
     "number": _number,
     "percent": _percent,

@@ -18,6 +18,7 @@ from flows import runtime
 from flows.cli import app
 from flows.cli_init import InitError, scaffold
 from journeys.config import SHIPPED_DEFINITIONS
+from journeys.loader import load_journey
 from journeys.store import dispose_engines
 
 runner = CliRunner()
@@ -43,7 +44,8 @@ def test_init_lays_out_a_project_of_its_own(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     ours = tmp_path / "ours"
     journeys = sorted(p.name for p in (ours / "journeys").iterdir())
-    assert journeys == ["moments_of_truth.yaml"]
+    assert journeys == ["moments_of_truth.yaml", "tests", "tracking_plan.yaml"]
+    assert [p.name for p in (ours / "journeys" / "tests").iterdir()] == ["moments_of_truth.yaml"]
     for locale in ("de", "en"):
         assert (ours / "templates" / locale / "_layouts" / "email.j2").is_file()
         assert (ours / "templates" / locale / "thank_you.email.j2").is_file()
@@ -55,8 +57,35 @@ def test_init_lays_out_a_project_of_its_own(tmp_path: Path) -> None:
     assert first == "# yaml-language-server: $schema=../journey.schema.json"
     schema = json.loads((journey.parent / "../journey.schema.json").read_text(encoding="utf-8"))
     assert "stages" in schema["properties"]
-    assert len((ours / "README.md").read_text(encoding="utf-8").strip().splitlines()) <= 6
+    plan = ours / "journeys" / "tracking_plan.yaml"
+    assert (
+        plan.read_text(encoding="utf-8")
+        .splitlines()[0]
+        .endswith("$schema=../tracking_plan.schema.json")
+    )
+    plan_schema = json.loads((ours / "tracking_plan.schema.json").read_text(encoding="utf-8"))
+    assert "events" in plan_schema["properties"]
+    scenarios = ours / "journeys" / "tests" / "moments_of_truth.yaml"
+    first = scenarios.read_text(encoding="utf-8").splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../../scenario.schema.json"
+    schema = json.loads((scenarios.parent / "../../scenario.schema.json").read_text("utf-8"))
+    assert "scenarios" in schema["properties"]
+    assert len((ours / "README.md").read_text(encoding="utf-8").strip().splitlines()) <= 7
     assert "cd " in result.output and "journeyflow validate" in result.output
+
+
+def test_the_project_s_scenarios_run_from_its_folder(team: Path) -> None:
+    result = runner.invoke(app, ["test", "--coverage"])
+
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert f"scenarios: {team / 'journeys' / 'tests'}" in out
+    assert "journeys/tests/moments_of_truth.yaml::" in out
+    journey = load_journey(team / "journeys" / "moments_of_truth.yaml")
+    stages, actions = len(journey.stages), sum(len(s.on_enter) for s in journey.stages)
+    triggers = sum(len(s.enter_when) for s in journey.stages) + len(journey.exit) + 1  # goal
+    row = f"moments_of_truth {stages}/{stages} {triggers}/{triggers} {actions}/{actions}"
+    assert f"{row} - - 100%" in out
 
 
 def test_every_command_uses_the_project_in_the_working_directory(team: Path) -> None:

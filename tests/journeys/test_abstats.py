@@ -82,7 +82,7 @@ def exact_two_arms(a: tuple[int, int], b: tuple[int, int]) -> float:
     return float(np.exp(terms).sum())
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(counts(max_n=20_000), counts(max_n=20_000))
 def test_two_arms_match_the_exact_formula(a: tuple[int, int], b: tuple[int, int]) -> None:
     p_a, p_b = abstats.probability_to_be_best([a, b])
@@ -108,7 +108,7 @@ def test_more_arms_match_a_seeded_monte_carlo_estimate(arms: list[tuple[int, int
     assert abstats.probability_to_be_best(arms) == pytest.approx(estimate.tolist(), abs=0.004)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.lists(counts(min_n=0, max_n=5000), min_size=1, max_size=5), st.randoms())
 def test_probabilities_sum_to_one_and_follow_their_arms(
     arms: list[tuple[int, int]], rnd: object
@@ -122,13 +122,13 @@ def test_probabilities_sum_to_one_and_follow_their_arms(
     assert shuffled == pytest.approx([chances[i] for i in order], abs=1e-7)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(counts(max_n=50_000), st.integers(2, 5))
 def test_identical_arms_are_equally_likely_best(arm: tuple[int, int], k: int) -> None:
     assert abstats.probability_to_be_best([arm] * k) == pytest.approx([1 / k] * k, abs=1e-7)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(counts(min_n=2, max_n=50_000), counts(min_n=2, max_n=50_000))
 def test_one_more_conversion_never_makes_an_arm_less_likely_best(
     a: tuple[int, int], b: tuple[int, int]

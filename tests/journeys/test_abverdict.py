@@ -31,7 +31,7 @@ tests = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(arm_counts(), tests, st.booleans())
 def test_a_winner_only_with_the_sample_and_the_certainty(
     counts: list[ArmCount], test: AbTest, holdout_converts: bool

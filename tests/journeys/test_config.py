@@ -12,7 +12,8 @@ from journeys import config
 
 @pytest.fixture(autouse=True)
 def _no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("JOURNEYFLOW_JOURNEYS", "JOURNEYFLOW_TEMPLATES", "JOURNEYFLOW_WEBHOOKS"):
+    names = ("JOURNEYFLOW_JOURNEYS", "JOURNEYFLOW_TEMPLATES", "JOURNEYFLOW_WEBHOOKS")
+    for name in (*names, "JOURNEYFLOW_SCENARIOS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -64,3 +65,19 @@ def test_the_packaged_copy_wins_over_a_folder_beside_the_package(
     # A checkout has no packaged copy: its own folders are what ships.
     monkeypatch.setattr(config, "SHIPPED", tmp_path / "nothing")
     assert config.shipped_file("templates") == site / "templates"
+
+
+def test_scenarios_lie_in_the_journeys_folders_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert config.scenarios_dir() == config.SHIPPED_SCENARIOS
+    assert Path(config.__file__).parent / "tests" == config.SHIPPED_SCENARIOS
+
+    (tmp_path / "journeys").mkdir()
+    assert config.scenarios_dir() == tmp_path / "journeys" / "tests"
+
+    monkeypatch.setenv("JOURNEYFLOW_JOURNEYS", "/elsewhere/journeys")
+    assert config.scenarios_dir() == Path("/elsewhere/journeys/tests")
+    monkeypatch.setenv("JOURNEYFLOW_SCENARIOS", "/elsewhere/scenarios")
+    assert config.scenarios_dir() == Path("/elsewhere/scenarios")

@@ -11,7 +11,7 @@ import yaml
 from jf_factories import POST_PURCHASE_YAML
 
 from journeys.errors import JourneyError, Problem
-from journeys.loader import load_journey, parse_journey
+from journeys.loader import journey_files, load_journey, parse_journey
 
 WriteJourney = Callable[[str, str], Path]
 
@@ -144,6 +144,19 @@ def test_a_correct_journey_loads(write_journey: WriteJourney) -> None:
         "care",
         "dormant",
     ]
+
+
+def test_a_journeys_folder_s_tests_hold_scenarios_not_journeys(
+    write_journey: WriteJourney, tmp_path: Path
+) -> None:
+    journey = write_journey("post_purchase.yaml", POST_PURCHASE_YAML)
+    nested = write_journey("retail/store.yaml", POST_PURCHASE_YAML)
+    scenario = write_journey("tests/post_purchase.yaml", "journey: post_purchase\n")
+
+    found = list(journey_files([tmp_path / "journeys"]))
+
+    assert found == [journey, nested]
+    assert list(journey_files([scenario])) == [scenario]  # a file named is a file read
 
 
 # --- YAML syntax ------------------------------------------------------------------------

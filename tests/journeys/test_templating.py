@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from journeys.config import PROJECT_ROOT
+from journeys.loader import journey_files
 from journeys.model import Journey, _MessageAction
 from journeys.templating import (
     CONTEXT_SPEC,
@@ -25,7 +26,7 @@ from journeys.templating import (
     sms_segments,
     template_path,
 )
-from journeys.validate import validate_paths
+from journeys.validate import load_journeys, validate_paths
 
 TEMPLATES = PROJECT_ROOT / "templates"
 DEFINITIONS = PROJECT_ROOT / "journeys" / "definitions"
@@ -35,8 +36,17 @@ SHIPPED = sorted(
     for locale in LOCALES
     for p in (TEMPLATES / locale).glob("*.j2")
 )
-JOURNEY_FILES = sorted(DEFINITIONS.glob("*.yaml"))
-PROMO_TEMPLATES = {"review_request", "loyalty_offer", "welcome", "accessories_offer", "we_miss_you"}
+JOURNEY_FILES = sorted(journey_files([DEFINITIONS]))
+# The templates whose actions in the shipped journeys declare a promo code.
+PROMO_TEMPLATES = {
+    name
+    for journey in load_journeys()
+    for stage in journey.stages
+    for action in stage.on_enter
+    if isinstance(action, _MessageAction) and action.promo_code
+    for name in action.templates
+}
+assert {"review_request", "welcome", "we_miss_you", "birthday_greeting"} <= PROMO_TEMPLATES
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,10 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from journeys.config import definitions_dir, templates_dir
+from journeys.loader import journey_files
 from journeys.validate import validate_paths
 
-SHIPPED = sorted(definitions_dir().glob("*.yaml"))
+SHIPPED = sorted(journey_files([definitions_dir()]))
 LIFECYCLE = (definitions_dir() / "customer_lifecycle.yaml").read_text(encoding="utf-8")
 
 
@@ -104,7 +105,8 @@ def test_a_hostile_file_is_one_clear_error_in_bounded_time(
     assert all(re.match(rf"{re.escape(str(tmp_path))}/bad\.yaml:\d+:\d+ ", e) for e in errors), (
         errors
     )
-    assert seconds < 2, f"took {seconds:.1f} s"
+    # Bounded, not fast: a pathological case takes minutes; a loaded machine, seconds.
+    assert seconds < 5, f"took {seconds:.1f} s"
 
 
 @pytest.mark.parametrize(
@@ -182,7 +184,8 @@ def test_the_command_reports_a_bad_file_and_still_checks_the_good_ones(tmp_path:
     assert result.exit_code == 1
     out = " ".join(result.output.split())
     assert "broken.yaml:2:7 error" in out and "not UTF-8" in out
-    assert "6 file(s), 5 journey(s) valid, 1 error(s)" in out
+    shipped = len(SHIPPED)
+    assert f"{shipped + 1} file(s), {shipped} journey(s) valid, 1 error(s)" in out
     assert "Traceback" not in result.output
 
 

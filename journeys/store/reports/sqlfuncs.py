@@ -54,7 +54,11 @@ class epoch_seconds(FunctionElement[int]):
 
 @compiles(epoch_seconds, "sqlite")
 def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+    # The stored text is 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): its first 19 characters are
+    # the whole seconds. SQLite's date functions would round the fraction to
+    # milliseconds first (…:00.9995 becoming the next second), PostgreSQL truncates.
+    value = compiler.process(element.clauses, **kw)
+    return f"CAST(strftime('%s', substr({value}, 1, 19)) AS INTEGER)"
 
 
 @compiles(epoch_seconds, "postgresql")

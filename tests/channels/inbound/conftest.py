@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from channels.inbound import Inbox, create_app, parse_receiver_config
 from channels.links import LinkSigner
 from journeys.store import create_db_engine, create_schema
+from journeys.tracking import TrackingPlan
 
 PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
 
@@ -86,12 +87,14 @@ def make_receiver(store_engine: Engine) -> Iterator[MakeReceiver]:
             env: Mapping[str, str] | None = None,
             clock: Callable[[], datetime] | None = None,
             signer: LinkSigner | None = None,
+            plan: TrackingPlan | None = None,
         ) -> Receiver:
             stored: list[int] = []
             inbox = Inbox(
                 store_engine,
                 on_stored=stored.append,
                 clock=clock or (lambda: datetime.now(UTC)),
+                plan=plan,
             )
             app = create_app(parse_receiver_config(config, env or {}), inbox, signer=signer)
             url = stack.enter_context(serving(app))

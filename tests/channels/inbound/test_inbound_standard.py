@@ -157,3 +157,53 @@ def test_the_openapi_description_names_each_source(shop: Receiver) -> None:
     headers = {p["name"] for p in operation["parameters"]}
     assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
     assert "application/json" in operation["requestBody"]["content"]
+
+
+# --- the tracking plan ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def planned_shop(make_receiver: MakeReceiver) -> Receiver:
+    from journeys.config import definitions_dir
+    from journeys.tracking import load_plan
+
+    config = {"sources": {"shop": {"kind": "standard_webhooks", "secrets": ["${SHOP_SECRET}"]}}}
+    return make_receiver(config, env={"SHOP_SECRET": SECRET}, plan=load_plan(definitions_dir()))
+
+
+def test_a_declared_event_with_a_wrongly_typed_field_is_refused_and_nothing_stored(
+    planned_shop: Receiver,
+) -> None:
+    good, bad = event(external_id="o-1"), event(external_id="o-2", data={"total": "99,50 €"})
+    body = json.dumps([good, bad]).encode()
+    response = planned_shop.post("/webhooks/shop", body, signed(body, "batch-1"))
+    assert response.status_code == 422, response.text
+    assert "events[1].data.total" in response.json()["error"]
+    assert response.json()["detail"] == [
+        {"event": 1, "field": "data.total", "msg": "expected number, got string"}
+    ]
+    assert planned_shop.scalar("SELECT count(*) FROM inbound_event") == 0
+
+
+def test_an_undeclared_event_type_is_stored_and_logged(
+    planned_shop: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps(event(type="cart.abandoned", data={"total": "any"})).encode()
+    with caplog.at_level("WARNING", logger="journeyflow.webhooks"):
+        response = planned_shop.post("/webhooks/shop", body, signed(body, "msg-9"))
+    assert response.status_code == 200, response.text
+    assert planned_shop.scalar("SELECT count(*) FROM inbound_event") == 1
+    assert "cart.abandoned" in caplog.text and "not in the tracking plan" in caplog.text
+
+
+def test_a_plan_that_refuses_undeclared_types_answers_422(make_receiver: MakeReceiver) -> None:
+    from journeys.tracking import parse_plan
+
+    plan = parse_plan("undeclared_events: refuse\nevents:\n  order.completed: {}\n")
+    config = {"sources": {"shop": {"kind": "standard_webhooks", "secrets": ["${SHOP_SECRET}"]}}}
+    shop = make_receiver(config, env={"SHOP_SECRET": SECRET}, plan=plan)
+    body = json.dumps(event(type="cart.abandoned")).encode()
+    response = shop.post("/webhooks/shop", body, signed(body, "msg-1"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "type"
+    assert shop.scalar("SELECT count(*) FROM inbound_event") == 0

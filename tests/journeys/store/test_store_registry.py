@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from journeys.config import definitions_dir
 from journeys.errors import StoreError
-from journeys.loader import load_journey
+from journeys.loader import journey_files, load_journey
 from journeys.model import Journey
 from journeys.store import (
     IncomingEvent,
@@ -112,7 +112,7 @@ def test_the_latest_version_is_the_highest_stored(
 
 
 def _journeys() -> list[Journey]:
-    return [load_journey(p) for p in sorted(definitions_dir().glob("*.yaml"))]
+    return [load_journey(p) for p in journey_files([definitions_dir()])]
 
 
 def test_stored_definitions_read_back_identically(make_journey: Callable[..., Journey]) -> None:
