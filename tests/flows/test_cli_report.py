@@ -109,7 +109,7 @@ def test_the_funnel_is_the_store_own_counts(cli: Demo) -> None:
     stages = report["stages"]
     assert +Counter({(r["journey"], r["stage"]): r["in_stage"] for r in stages}) == now_in
     assert +Counter({(r["journey"], r["stage"]): r["entered"] for r in stages}) == entered
-    assert len({r["journey"] for r in stages}) == 5  # every shipped journey
+    assert {r["journey"] for r in stages} == {j.journey for j in load_journeys()}  # every one
     goals = db.execute(
         "select count(*) from enrollment where status = 'goal' and ended_at >= ? and ended_at < ?",
         (since, until),
@@ -219,7 +219,8 @@ def test_html_writes_one_page_of_the_same_figures(cli: Demo, tmp_path: Path) -> 
     for journey, version in versions:  # a section, its funnel and its map for each
         assert f'id="{journey}-v{version}"' in html
         assert f'id="funnel-{journey}-v{version}"' in html
-    assert html.count('<svg role="img" aria-label="Journey map of ') == len(dict(versions))
+    registered = cli.db.execute("select count(distinct journey) from journey_version").fetchone()
+    assert html.count('<svg role="img" aria-label="Journey map of ') == registered[0]
     answers = cli.db.execute(
         "select count(*) from survey_response where kind = 'csat' and at >= ? and at < ?",
         (stamp(SINCE), stamp(cli.until)),
