@@ -248,6 +248,10 @@ def demo(
     for reason, n in d.reasons.most_common(5):
         console.print(f"  {n} × {reason}", highlight=False)
     _print_send_rules(report)
+    if report.insight is not None:
+        from .demo_kpis import print_kpis
+
+        print_kpis(console, report)
     console.print(f"database: {report.database} · took {seconds:.1f} s")
     if report.replaced:
         console.print(

@@ -1,15 +1,18 @@
-"""`journeyflow report [JOURNEY] [--since D] [--until D] [--by locale|country] [--json]`.
+"""`journeyflow report [JOURNEY] [--since D] [--until D] [--by locale|country] [--json]
+[--html FILE]`.
 
 Thin over `journeys.store.reports.build_report` (via `load_report`, which tests and
-the other outputs call): options are parsed and checked here, every figure comes
-from the store.
+the other outputs call) and, for the HTML page, `flows.insight.collect_insight` and
+`flows.report_html`: options are parsed and checked here, every figure comes from
+the store.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +24,9 @@ from journeys.store.reports import Report, ReportError, ReportOptions, Segment, 
 from journeys.types import parse_duration
 
 from .report_tables import sections
+
+if TYPE_CHECKING:
+    from .insight import Insight
 
 console = Console()
 err_console = Console(stderr=True)
@@ -70,6 +76,26 @@ def load_report(
         return build_report(session, journey, since, until, by, version=version, options=options)
 
 
+def load_insight(
+    journey: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    by: Segment | None = None,
+    version: int | None = None,
+    options: ReportOptions | None = None,
+) -> Insight:
+    """The report with its trend, A/B tests and maps, over the configured database."""
+    from .insight import collect_insight
+
+    engine = get_engine(database_url())
+    create_schema(engine)
+    where = make_url(database_url()).render_as_string(hide_password=True)
+    with session_scope(engine, readonly=True) as session:
+        return collect_insight(
+            session, journey, since, until, by, version=version, options=options, database=where
+        )
+
+
 def report_command(
     journey: Annotated[
         str | None, typer.Argument(help="Journey key (default: every journey)")
@@ -97,6 +123,15 @@ def report_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (for other tools)")
     ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write the report as one HTML page with charts, KPI trends, A/B results "
+            "and journey maps; it opens offline in any browser",
+        ),
+    ] = None,
 ) -> None:
     """Funnel, time in stage, CSAT, NPS, CRR, reviews, promo codes and messages."""
     start = parse_moment(since, "--since") if since is not None else None
@@ -107,17 +142,20 @@ def report_command(
         raise typer.BadParameter(str(exc), param_hint="'--lookback'") from None
     try:
         options = ReportOptions(purchase_event=purchase_event, lookback=window)
-        report = load_report(journey, start, end, SEGMENT_OF.get(by), version, options)
+        scope = (journey, start, end, SEGMENT_OF.get(by), version, options)
+        insight = load_insight(*scope) if html is not None else None
+        report = insight.report if insight is not None else load_report(*scope)
     except ReportError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except JourneyflowError as exc:  # an unknown journey, a database URL that is none
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    # Other outputs of the same report plug in here (e.g. `--html FILE` writing a
-    # self-contained page from `report`); the terminal tables stay the default.
+    if insight is not None and html is not None:
+        _write_page(insight, html)
     if as_json:
         typer.echo(report.to_json(indent=2))
+    if as_json or html is not None:
         return
     period = f"{report.since:%Y-%m-%d %H:%M} UTC" if report.since else "the beginning"
     where = make_url(database_url()).render_as_string(hide_password=True)
@@ -135,6 +173,26 @@ def report_command(
         console.rule(f"[bold]{section.title}[/bold]")
         for table in section.tables:
             console.print(table)
+
+
+def _write_page(insight: Insight, path: Path) -> None:
+    from .report_html import write_html
+
+    try:
+        write_html(insight, path)
+    except OSError as exc:
+        err_console.print(
+            f"[red]error:[/red] --html: cannot write {path}: {exc.strerror or exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    # On stderr: with --json, stdout carries the JSON alone.
+    err_console.print(
+        f"wrote {path} (one file: open it in a browser, it needs no network)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -32,10 +32,13 @@ from journeys.store import (
 from journeys.store.tables import action_run_t
 
 from .demo_journeys import demo_journeys
+from .demo_kpis import demo_period
+from .demo_reactions import Audience
 from .demo_rules import CountingRules
 from .dispatch import DispatchSummary
 from .events_file import BadLines, EventsFileError, OnError, read_events_file
 from .importing import ImportSummary, import_file
+from .insight import Insight, collect_insight
 from .replay import Clock, by_day, outbox_channels, replay, replay_renderer
 from .sample_data import SAMPLE_PATH
 from .sample_people import SAMPLE_CONSENT, SAMPLE_CUSTOMERS
@@ -58,6 +61,16 @@ class DemoReport:
     held: Counter[tuple[str, str]] = field(default_factory=Counter)
     replaced: bool = False  # an earlier demo's database and outbox were replaced
     chosen_by: str = "given"  # who chose the journeys it ran (see demo_journeys)
+    # The closing report (see demo_kpis.demo_period), what the sample's customers did
+    # with their messages (demo_reactions), and the HTML page written next to the database.
+    insight: Insight | None = None
+    reactions: Counter[str] = field(default_factory=Counter)
+    html: Path | None = None
+
+
+def report_path(database: Path) -> Path:
+    """Where the demo writes its HTML report: next to its database."""
+    return database.with_name(f"{database.stem}-report.html")
 
 
 def run_demo(
@@ -69,13 +82,16 @@ def run_demo(
     on_error: OnError = "stop",
     customers: Path | None = None,
     consent: Path | None = None,
+    html: bool = True,
 ) -> DemoReport:
     """Replay the sample stream into a fresh SQLite database and report what happened.
 
     Messages go to `outbox` (default: an `outbox` folder next to the database), which
     is emptied of earlier demo messages first. `customers` and `consent` are imported
     first, as a team moving to journeyflow would (for the bundled sample: the sample's
-    own files); the send rules then decide on that consent, as in production.
+    own files); the send rules then decide on that consent, as in production. At the
+    end the report of the run is computed and (with `html`) written as an HTML page
+    next to the database (`report_path`).
     """
     # Chosen first: a setting naming no journey leaves the earlier results alone.
     chosen_by = "given"
@@ -85,6 +101,7 @@ def run_demo(
     replaced = database.exists()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
+    report_path(database).unlink(missing_ok=True)  # an earlier run's page
     outbox = outbox if outbox is not None else database.parent / "outbox"
     _clean_outbox(outbox)
     engine = create_db_engine(f"sqlite:///{database}")
@@ -107,6 +124,7 @@ def run_demo(
         imported.append(import_file("consent", consent, engine, now=min(days)))
     rules = CountingRules()
     clock = Clock(min(days))
+    audience = Audience(engine)
     done = replay(
         engine,
         registry,
@@ -116,9 +134,13 @@ def run_demo(
         clock,
         rules,
         batch_size=batch_size,
+        audience=audience,
     )
 
+    last = max(e.occurred_at for e in days[max(days)])
+    since, until = demo_period(min(days), last, clock.now)
     with session_scope(engine, readonly=True) as session:
+        insight = collect_insight(session, since=since, until=until, database=str(database))
         funnel = stage_funnel(session)
         a = action_run_t
         # Why an action was skipped or failed: a holdout and a customer who moved on
@@ -138,6 +160,11 @@ def run_demo(
     )
     report.replaced, report.chosen_by = replaced, chosen_by
     report.imported, report.held = imported, rules.held()
+    report.insight, report.reactions = insight, audience.counts
+    if html:
+        from .report_html import write_html
+
+        report.html = write_html(insight, report_path(database))
     return report
 
 

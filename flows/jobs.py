@@ -3,7 +3,9 @@
 * `ingest_events`: apply the events the receivers stored in the inbox;
 * `advance_timers`: fire the time-based transitions that fell due (optionally for some
   journeys only: the daily re-engagement sweep);
-* `dispatch_due`: send the actions that fell due, through the configured channels.
+* `dispatch_due`: send the actions that fell due, through the configured channels;
+* `daily_report` (in `flows.report_job`, here for the deployments): the report of the
+  last days as Prefect artifacts, an HTML page and the KPIs as its result.
 
 Each flow makes one task run per batch of hundreds of customers, never one per customer
 (Prefect's per-run cost is milliseconds; a customer's share of a batch must be less),
@@ -35,6 +37,10 @@ from journeys.store.outbox import DEFAULT_MAX_ATTEMPTS
 
 from . import runtime
 from .dispatch import DEFAULT_LEASE, DispatchSummary
+from .report_job import ReportParams, daily_report, report_file
+
+# The daily report is deployed as flows.jobs.daily_report, as the other jobs.
+__all__ = ["ReportParams", "daily_report", "report_file"]
 
 INBOX_EVENT = "journeyflow.inbox.received"
 INBOX_RESOURCE = "journeyflow.inbox"

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -56,6 +57,14 @@ class Clock:
         return self.now
 
 
+class Audience(Protocol):
+    """Who answers the messages in a replay (the demo's customers: `demo_reactions`)."""
+
+    def before_day(self, events: Sequence[IncomingEvent]) -> list[IncomingEvent]: ...
+
+    def after_dispatch(self, now: datetime) -> None: ...
+
+
 @dataclass
 class Replayed:
     result: BatchResult = field(default_factory=BatchResult)
@@ -83,14 +92,19 @@ def replay(
     *,
     batch_size: int = 500,
     run_on: timedelta = RUN_ON,
+    audience: Audience | None = None,
 ) -> Replayed:
     """Apply, sweep and dispatch day by day from the first event's day to `run_on`
-    after the last one; `clock` is moved along (the channels date their files by it)."""
+    after the last one; `clock` is moved along (the channels date their files by it).
+    An `audience` sees each day's events before they are applied and reacts to what
+    was sent after each dispatch."""
     done = Replayed()
     day, last = min(days), max(days)
     while day <= last + run_on:
         end_of_day = day + timedelta(days=1) - timedelta(microseconds=1)
         todays = days.get(day, [])
+        if audience is not None and todays:
+            todays = audience.before_day(todays)
         for start in range(0, len(todays), batch_size):
             with session_scope(engine) as session:
                 done.result += apply_events(
@@ -108,6 +122,8 @@ def replay(
         done.dispatch += dispatch_due(
             engine, registry, channels, renderer, clock.now, worker="replay", policy=policy
         )
+        if audience is not None:
+            audience.after_dispatch(clock.now)
         day += timedelta(days=1)
         done.days += 1
     return done

@@ -23,6 +23,7 @@ R = TypeVar("R", bound=SliceRow)
 class Section:
     title: str
     tables: list[Table] = field(default_factory=list)
+    key: Slice = (None, None)  # (journey, version); (None, None): every journey
 
 
 def duration(seconds: float | None) -> str:
@@ -57,7 +58,7 @@ def sections(report: Report) -> list[Section]:
     out = []
     for key in order:
         title = "All journeys" if key[0] is None else f"{key[0]} v{key[1]}"
-        section = Section(title, [t for t in _Tables(report, key).all() if t.row_count])
+        section = Section(title, [t for t in _Tables(report, key).all() if t.row_count], key)
         if section.tables:
             out.append(section)
     return out

@@ -61,6 +61,15 @@ JOBS: tuple[Job, ...] = (
         "Send the actions that fell due through the configured channels.",
         {"params": {"batch_size": 200, "max_batches": 50, "concurrency": 4, "lease_seconds": 60}},
     ),
+    Job(
+        "daily-report",
+        "daily_report",
+        "30 6 * * *",
+        "Europe/Berlin",
+        "The report of the last 30 days as Prefect artifacts, the HTML page and the KPIs.",
+        {"params": {"days": 30}},
+        tags=("journeyflow", "report"),
+    ),
 )
 
 

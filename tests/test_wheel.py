@@ -86,6 +86,9 @@ def test_the_installed_commands_work_from_an_empty_folder(installed: Path, empty
     demo = _run(installed, empty, "demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert len(list((empty / "var" / "outbox").rglob("*.eml"))) > 100
+    # Its report: the page's template and plotly.js ship with the package.
+    page = (empty / "var" / "demo-report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "Plotly.newPlot" in page
     preview = _run(
         installed, empty, "preview", "customer_lifecycle", "thank_you", "--sample", "--locale", "de"
     )
@@ -151,6 +154,7 @@ def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
         assert sorted(d["name"] for d in found) == [
+            "daily-report",
             "dispatch",
             "ingest",
             "reengagement-sweep",

@@ -8,13 +8,14 @@ import json
 import shutil
 import sqlite3
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.demo import DemoReport, run_demo
+from flows.demo import DemoReport, report_path, run_demo
 from flows.sample_data import SAMPLE_PATH, generate
 from flows.sample_people import SAMPLE_CONSENT, SAMPLE_CUSTOMERS, consent_csv, customers_csv
 
@@ -145,6 +146,57 @@ def test_demo_imports_consent_and_the_send_rules_hold_marketing_to_it(
     assert unsubscribed == report.held[("skipped", "unsubscribed")] > 0
 
 
+def stamp(moment: datetime) -> str:
+    """The store's SQLite text form of a time (fixed width: text compares as time)."""
+    return moment.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+
+def test_the_demo_ends_with_a_report_where_no_figure_is_empty(bundled: DemoReport) -> None:
+    """Its customers answered surveys, clicked, used codes and reviewed: the report of
+    its period counts what the store holds, read here straight from the file."""
+    assert bundled.insight is not None and bundled.html == report_path(bundled.database)
+    assert bundled.html.is_file() and bundled.html.stat().st_size > 0
+    report, before = bundled.insight.report, bundled.insight.previous
+    assert report.since is not None and before is not None and before.until == report.since
+    db = sqlite3.connect(bundled.database)
+    period = (stamp(report.since), stamp(report.until))
+
+    def count(sql: str) -> int:
+        value: int = db.execute(sql, period).fetchone()[0]
+        return value
+
+    everyone = [r for r in report.csat if r.journey is None]
+    answers = count(
+        "select count(*) from survey_response where kind = 'csat' and at >= ? and at < ?"
+    )
+    assert [r.answers for r in everyone] == [answers] and answers > 0
+    sent_in_period = (
+        "a.status in ('sent', 'unknown') and a.kind in ('email', 'sms') "
+        "and coalesce(a.send_started_at, a.updated_at) >= ? "
+        "and coalesce(a.send_started_at, a.updated_at) < ?"
+    )
+    clicked = count(
+        "select count(distinct a.id) from action_run a join message_event m "
+        f"on m.action_run_id = a.id and m.event = 'click' where {sent_in_period}"
+    )
+    assert sum(m.clicked for m in report.messages) == clicked > 0
+    assert sum(d.sent for d in report.messages_by_day) == sum(m.sent for m in report.messages)
+    redeemed = count("select count(*) from promo_code where redeemed_at >= ? and redeemed_at < ?")
+    assert sum(p.redeemed_in_period for p in report.promos) == redeemed > 0
+    reviews = count(
+        "select count(*) from inbound_event where type = 'review.submitted' "
+        "and occurred_at >= ? and occurred_at < ?"
+    )
+    assert [r.reviews for r in report.ratings if r.journey is None] == [reviews] and reviews > 0
+    assert all(r.crr_pct is not None for r in report.retention if r.journey is None)
+    (test,) = bundled.insight.abtests
+    assert all(a.recipients > 0 for a in test.arms)
+    assert sum(a.conversions for a in test.arms) > 0  # clicks on the referral request
+    # Its journeys ask no NPS question (moments_of_truth does): no NPS answers to count.
+    assert db.execute("select count(*) from survey_response where kind = 'nps'").fetchone() == (0,)
+    assert report.nps == []
+
+
 def _ids() -> int:
     return SAMPLE_CUSTOMERS.read_text(encoding="utf-8").count("\n") - 1
 
@@ -181,3 +233,7 @@ def test_demo_command_prints_the_funnel_and_fills_the_outbox(tmp_path: Path) -> 
     parsed = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
     assert parsed["To"] and parsed["Subject"]
     assert " ".join(result.output.split()).count(f"{len(mails)} email") == 1
+    # It ends with its KPIs and the report file next to its database.
+    assert "KPIs of the period" in result.output and "main next step" in result.output
+    assert f"report: {tmp_path / 'd-report.html'}" in " ".join(result.output.split())
+    assert (tmp_path / "d-report.html").is_file()

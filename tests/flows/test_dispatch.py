@@ -72,6 +72,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         journeys=load_journeys(),
         customers=SAMPLE_CUSTOMERS,
         consent=SAMPLE_CONSENT,
+        html=False,
     )
     first = min(datetime.fromisoformat(json.loads(line)["occurred_at"]) for line in sample)
     midnight = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -163,6 +163,75 @@ def test_a_busy_database_is_retried_and_a_bug_is_not(
     assert calls.count("bug") == 1
 
 
+def _answer_surveys(db: sqlite3.Connection) -> None:
+    """CSAT 5, 4, 3, 1 and NPS 10, 9, 8, 7, 6, 0 through the links of the sent emails."""
+    from journeys.store.surveys import record_survey_answer
+
+    keys = [
+        k for (k,) in db.execute("select idempotency_key from action_run where status = 'sent'")
+    ]
+    answers = [("csat", s) for s in (5, 4, 3, 1)] + [("nps", s) for s in (10, 9, 8, 7, 6, 0)]
+    assert len(keys) >= len(answers)
+    with session_scope(runtime.open_store().engine) as session:
+        for key, (kind, score) in zip(keys, answers, strict=False):
+            assert record_survey_answer(session, key, kind, score, T0 + timedelta(hours=5))
+
+
+def test_the_daily_report_publishes_writes_the_page_and_returns_the_kpis(
+    prefect_harness: None, jobs_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _receive(6)
+    jobs.run_once(T0 + timedelta(hours=3))  # the welcome and order emails go out
+    db = _db(jobs_env)
+    _answer_surveys(db)
+    page = jobs_env / "reports" / "daily.html"
+    monkeypatch.setenv("JOURNEYFLOW_REPORT_FILE", str(page))
+
+    result = jobs.daily_report(jobs.ReportParams(days=7, now=T0 + timedelta(days=2, hours=6)))
+
+    # The period: the 7 whole days (UTC) before the run's day.
+    assert result["until"].startswith("2026-03-04T00:00:00")
+    assert result["since"].startswith("2026-02-25T00:00:00")
+    everyone, five_phases = result["kpis"]
+    assert everyone["journey"] is None and five_phases["journey"] == "five_phases"
+    # CSAT of 5, 4, 3, 1 is 50 %; NPS of 10, 9, 8, 7, 6, 0 is (2 - 2) / 6 = 0.
+    assert (everyone["csat_pct"], everyone["csat_answers"]) == (50.0, 4)
+    assert (everyone["nps"], everyone["nps_answers"]) == (0.0, 6)
+    sent = _scalar(db, "select count(*) from action_run where status = 'sent' and kind = 'email'")
+    assert five_phases["sent"] == sent > 0
+    assert five_phases["enrolled"] == _scalar(db, "select count(*) from enrollment") == 6
+    assert result["file"] == str(page)
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>") and "Plotly.newPlot" in html
+    assert 'class="map"' in html  # the journey map, drawn inline
+    # The artifacts, under their keys.
+    summary = _artifact("daily-report")
+    assert "| every journey | 50.0 % (4)" in summary
+    assert str(page) in summary
+    kpis = json.loads(_artifact("daily-report-kpis"))
+    assert [row["CSAT answers"] for row in kpis] == [4, 4]
+    funnel = json.loads(_artifact("daily-report-funnel"))
+    into = dict(
+        db.execute(
+            "select to_stage, count(distinct customer_id) from stage_transition group by to_stage"
+        ).fetchall()
+    )
+    assert set(into) <= {row["stage"] for row in funnel}
+    assert all(row["entered"] == into.get(row["stage"], 0) for row in funnel)
+
+
+def test_the_report_file_comes_from_the_parameter_else_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("JOURNEYFLOW_REPORT_FILE", raising=False)
+    assert jobs.report_file(jobs.ReportParams()) == Path("var/report.html")
+    monkeypatch.setenv("JOURNEYFLOW_REPORT_FILE", "/srv/reports/today.html")
+    assert jobs.report_file(jobs.ReportParams()) == Path("/srv/reports/today.html")
+    assert jobs.report_file(jobs.ReportParams(output="x.html")) == Path("x.html")
+    with pytest.raises(ValueError, match="days"):
+        jobs.ReportParams(days=0)
+
+
 # --- without Prefect ---------------------------------------------------------------------------
 
 
@@ -246,7 +315,17 @@ def test_serve_builds_the_deployments_of_prefect_yaml() -> None:
     declared = {d["name"]: d for d in _prefect_yaml()["deployments"]}
     built: dict[str, Any] = {d.name: d for d in serve.deployments()}
 
-    assert set(built) == set(declared) == {"ingest", "timers", "reengagement-sweep", "dispatch"}
+    assert (
+        set(built)
+        == set(declared)
+        == {
+            "ingest",
+            "timers",
+            "reengagement-sweep",
+            "dispatch",
+            "daily-report",
+        }
+    )
     for name, deployment in built.items():
         spec = declared[name]
         assert spec["entrypoint"] == "flows.jobs." + deployment.entrypoint.rpartition(".")[2]
@@ -344,6 +423,7 @@ def test_prefect_deploy_all_against_a_local_server(prefect_api: str, tmp_path: P
         "timers": [("*/5 * * * *", "UTC")],
         "reengagement-sweep": [("0 9 * * *", "Europe/Berlin")],
         "dispatch": [("* * * * *", "UTC")],
+        "daily-report": [("30 6 * * *", "Europe/Berlin")],
     }
     assert {d["work_pool_name"] for d in found} == {POOL}
     assert deployments["reengagement-sweep"]["parameters"]["params"]["journeys"] == [

@@ -6,6 +6,7 @@ One module per concern; `period` holds the scope they share, `report.build_repor
 puts them together.
 """
 
+from .daily import DayRow, messages_by_day
 from .feedback_kpis import CsatRow, NpsRow, survey_kpis
 from .funnel import EdgeRow, Funnel, OutcomeRow, StageRow, funnel
 from .messages import MessageRow, messages
@@ -20,6 +21,7 @@ from .time_in_stage import TimeInStageRow, time_in_stage
 __all__ = [
     "SEGMENTS",
     "CsatRow",
+    "DayRow",
     "Definitions",
     "EdgeRow",
     "Funnel",
@@ -41,6 +43,7 @@ __all__ = [
     "build_report",
     "funnel",
     "messages",
+    "messages_by_day",
     "promos",
     "ratings",
     "retention",

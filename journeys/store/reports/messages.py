@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import Connection, Subquery, case, func, or_, select
 
 from ...kpi_math import pct
 from ...policy import DeferReason, SkipReason
@@ -65,9 +65,11 @@ class MessageRow(SliceRow):
     unsubscribed_pct: float | None
 
 
-def messages(conn: Connection, period: Period) -> list[MessageRow]:
-    a, e, c, m = action_run_t.c, enrollment_t.c, customer_t.c, message_event_t.c
-    reported = (
+def reported(period: Period) -> Subquery:
+    """Per message (`action_run_id`): 1 or 0 for each kind of report in REPORTS that a
+    provider made before `until`."""
+    m = message_event_t.c
+    return (
         select(
             m.action_run_id,
             *(
@@ -79,7 +81,12 @@ def messages(conn: Connection, period: Period) -> list[MessageRow]:
         .group_by(m.action_run_id)
         .subquery("reported")
     )
-    r = reported.c
+
+
+def messages(conn: Connection, period: Period) -> list[MessageRow]:
+    a, e, c = action_run_t.c, enrollment_t.c, customer_t.c
+    reports = reported(period)
+    r = reports.c
     sent = (a.status.in_(COUNTED_STATUSES), period.within(sent_at_column))
     decided = period.within(a.updated_at)
     skipped = (a.status == "skipped", decided)
@@ -100,7 +107,7 @@ def messages(conn: Connection, period: Period) -> list[MessageRow]:
         .select_from(
             action_run_t.join(enrollment_t, e.id == a.enrollment_id)
             .join(customer_t, c.id == a.customer_id)
-            .outerjoin(reported, r.action_run_id == a.id)
+            .outerjoin(reports, r.action_run_id == a.id)
         )
         .where(
             a.kind.in_(("email", "sms")),

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
+from .daily import DayRow, messages_by_day
 from .feedback_kpis import CsatRow, NpsRow, survey_kpis
 from .funnel import EdgeRow, OutcomeRow, StageRow, funnel
 from .messages import MessageRow, messages
@@ -59,6 +60,7 @@ class Report(BaseModel):
     review_requests: list[ReviewRequestRow]
     promos: list[PromoRow]
     messages: list[MessageRow]
+    messages_by_day: list[DayRow]
 
     def to_json(self, **kw: Any) -> str:
         return self.model_dump_json(**kw)
@@ -111,6 +113,7 @@ def build_report(
         review_requests=review_requests(conn, period),
         promos=promos(conn, period),
         messages=messages(conn, period),
+        messages_by_day=messages_by_day(conn, period),
     )
 
 

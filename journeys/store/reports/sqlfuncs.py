@@ -13,6 +13,8 @@ figure does not depend on the database it was computed in:
 - `json_cents(doc, key)`: a JSON number as whole cents (rounded half away from zero),
   NULL for anything else or beyond ±10^13: integers sum exactly on both, floating
   point sums would not.
+- `utc_day(t)`: the UTC day of a timestamp as text, 'YYYY-MM-DD' (the series of
+  messages over time are grouped by it).
 """
 
 from __future__ import annotations
@@ -62,6 +64,24 @@ def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(epoch_seconds, "postgresql")
 def _epoch_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+class utc_day(FunctionElement[str]):
+    type = Text()
+    inherit_cache = True
+    name = "utc_day"
+
+
+@compiles(utc_day, "sqlite")
+def _day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # The store keeps UTC as 'YYYY-MM-DD HH:MM:SS.ffffff': its first ten characters.
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
+
+
+@compiles(utc_day, "postgresql")
+def _day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"to_char(({column}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
 class _JsonField(FunctionElement[Any]):
@@ -136,4 +156,4 @@ def _cents_postgresql(element: json_cents, compiler: SQLCompiler, **kw: Any) -> 
     )
 
 
-__all__ = ["check_json_key", "epoch_seconds", "json_cents", "json_text"]
+__all__ = ["check_json_key", "epoch_seconds", "json_cents", "json_text", "utc_day"]
