@@ -37,10 +37,16 @@ def journey_file(ref: str) -> tuple[str, Journey | None, Path | None]:
     path to a YAML file, or a key looked up in the journeys folder (files that do not
     load are passed over: `validate` names their problems)."""
     path = Path(ref)
-    if ref.endswith((".yaml", ".yml")) or path.is_file():
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long: no file, then
+        is_file = False
+    if ref.endswith((".yaml", ".yml")) or is_file:
         try:
             journey = load_journey(path)
-        except (JourneyError, OSError) as exc:
+        except FileNotFoundError:
+            raise VersionsError(f"no such file: {ref}") from None
+        except (JourneyError, OSError, ValueError) as exc:
             raise VersionsError(f"cannot read {ref}: {exc}") from None
         return journey.journey, journey, path
     for candidate in journey_files([definitions_dir()]):
