@@ -38,6 +38,8 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JOURNEY_ARG = typer.Argument(help="Journey key, or a path to its YAML file")
+# Versions are stored as 32-bit integers (PostgreSQL's INTEGER).
+MAX_VERSION = 2**31 - 1
 
 
 def _fail(message: str) -> typer.Exit:
@@ -135,8 +137,12 @@ def _versions(ref: str, from_version: int, to_version: int) -> tuple[Found, Foun
 
 def diff_command(
     journey: Annotated[str, JOURNEY_ARG],
-    from_version: Annotated[int, typer.Option("--from", min=1, help="The older version")],
-    to_version: Annotated[int, typer.Option("--to", min=1, help="The newer version")],
+    from_version: Annotated[
+        int, typer.Option("--from", min=1, max=MAX_VERSION, help="The older version")
+    ],
+    to_version: Annotated[
+        int, typer.Option("--to", min=1, max=MAX_VERSION, help="The newer version")
+    ],
 ) -> None:
     """What changed between two versions of a journey, and whom each change touches."""
     if from_version >= to_version:
@@ -272,13 +278,14 @@ def _run(plan: MigrationPlan, new: Journey, batch_size: int) -> MigrationTally:
 def migrate_command(
     journey: Annotated[str, JOURNEY_ARG],
     to_version: Annotated[
-        int, typer.Option("--to", min=1, help="The version to move customers to")
+        int, typer.Option("--to", min=1, max=MAX_VERSION, help="The version to move customers to")
     ],
     from_version: Annotated[
         int | None,
         typer.Option(
             "--from",
             min=1,
+            max=MAX_VERSION,
             help="Only the migration from this version (default: every one declared)",
         ),
     ] = None,

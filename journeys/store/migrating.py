@@ -106,14 +106,20 @@ def _pending(conn: Connection, ids: Sequence[int]) -> dict[int, list[PendingActi
             a.due_at,
             a.cancel_on_leave,
             a.send_started_at,
-        ).where(a.enrollment_id.in_(part), a.status == "pending")
+            a.status,
+        ).where(a.enrollment_id.in_(part))
         if conn.dialect.name == "postgresql":
             # A dispatcher's claim skips these until the batch commits: their fates hold.
-            query = query.with_for_update()
+            query = query.where(a.status == "pending").with_for_update()
+        # On SQLite the status is checked here: given it in SQL, without statistics the
+        # planner prefers the (status, due_at) index and reads every pending action.
         for row in conn.execute(query):
-            found.setdefault(row[0], []).append(
-                PendingAction(row[1], row[2], row[3], row[4], row[5], row[6], row[7] is not None)
-            )
+            if row[8] == "pending":
+                found.setdefault(row[0], []).append(
+                    PendingAction(
+                        row[1], row[2], row[3], row[4], row[5], row[6], row[7] is not None
+                    )
+                )
     return found
 
 

@@ -180,7 +180,10 @@ def test_a_version_already_registered_is_taken_from_the_store(store: str) -> Non
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(ref=st.text(max_size=60), number=st.integers(-5, 10**20))
+@given(
+    ref=st.text(max_size=60) | st.sampled_from(["", "x.yaml", "/dev/null", "a\x00b", "/"]),
+    number=st.integers(-5, 10**20) | st.sampled_from([0, 2**31 - 1, 2**31, 2**63]),
+)
 def test_garbage_is_refused_with_a_message(store: str, ref: str, number: int) -> None:
     for args in (
         ["diff", ref, "--from", "1", "--to", str(number)],

@@ -41,7 +41,7 @@ def _kills(tmp_path: Path, customers: int, kills: int, batch_size: int, seed: in
 
 
 def test_a_killed_migration_run_again_moves_everyone_exactly_once(tmp_path: Path) -> None:
-    _kills(tmp_path, customers=2400, kills=3, batch_size=20, seed=14)
+    _kills(tmp_path, customers=2400, kills=3, batch_size=10, seed=14)
 
 
 @pytest.mark.storm

@@ -8,10 +8,9 @@ rules the docs state, and compared with the store afterwards.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import Peek
 from sqlalchemy import Engine, text
 
 from journeys.migrate import plan_migration
@@ -23,6 +22,9 @@ from journeys.store.migrating_preview import (
     pending_by_action,
     preview_migration,
 )
+
+if TYPE_CHECKING:
+    from conftest import Peek
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=6)
