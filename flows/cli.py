@@ -420,6 +420,10 @@ from .cli_report import register as _register_report  # noqa: E402
 
 _register_report(app)  # `journeyflow report [JOURNEY] [--since D] [--until D] [--by …] [--json]`
 
+from .cli_versions import register as _register_versions  # noqa: E402
+
+_register_versions(app)  # `journeyflow diff JOURNEY --from 1 --to 2`, `journeyflow migrate …`
+
 
 def main() -> None:
     app()

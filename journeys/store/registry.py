@@ -183,3 +183,20 @@ class JourneyRegistry:
         if still:
             names = ", ".join(f"'{k}' version {v}" for k, v in sorted(still))
             raise StoreError(f"journey {names} is not registered in the store")
+
+
+def stored_versions(conn: Connection, key: str) -> list[int]:
+    """The versions of journey `key` registered in the store, oldest first."""
+    t = journey_version_t.c
+    return [
+        v for (v,) in conn.execute(select(t.version).where(t.journey == key).order_by(t.version))
+    ]
+
+
+def stored_journey(conn: Connection, key: str, version: int) -> Journey | None:
+    """The definition registered under this key and version, or None."""
+    t = journey_version_t.c
+    definition = conn.execute(
+        select(t.definition).where(t.journey == key, t.version == version)
+    ).scalar_one_or_none()
+    return None if definition is None else Journey.model_validate(definition)
