@@ -409,6 +409,10 @@ from .cli_report import register as _register_report  # noqa: E402
 
 _register_report(app)  # `journeyflow report [JOURNEY] [--since D] [--until D] [--by …] [--json]`
 
+from .cli_simulate import register as _register_simulate  # noqa: E402
+
+_register_simulate(app)  # `journeyflow simulate [JOURNEY...] --customers N --days D`
+
 
 def main() -> None:
     app()
