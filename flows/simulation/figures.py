@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from journeys.store.reports import Period
-from journeys.store.reports.sqlfuncs import epoch_seconds
+from journeys.store.reports.sqlfuncs import epoch_seconds, json_text
 from journeys.store.reports.visits import visits
 from journeys.store.tables import (
     action_run_t,
@@ -54,10 +54,12 @@ def _day(column: Any, start: datetime) -> ColumnElement[int]:
 
 
 def _counted(conn: Connection, query: Any) -> list[Counted]:
-    return [
+    """The rows as counts, in a fixed order (a GROUP BY promises none)."""
+    rows = [
         Counted(int(day), tuple(str(k) for k in keys), int(n))
         for day, *keys, n in conn.execute(query)
     ]
+    return sorted(rows)
 
 
 def entries(conn: Connection, start: datetime) -> list[Counted]:
@@ -92,8 +94,8 @@ def populations(conn: Connection, start: datetime, days: int) -> dict[tuple[str,
 
 
 def _what(a: Any) -> Any:
-    # A webhook has no template: its action's key names it.
-    return func.coalesce(a.c.template, a.c.action_key)
+    # A webhook has no template: its endpoint's name names it.
+    return func.coalesce(a.c.template, json_text(a.c.params, "webhook"), a.c.action_key)
 
 
 def sends(conn: Connection, start: datetime) -> list[Counted]:

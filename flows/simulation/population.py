@@ -101,6 +101,10 @@ class Population:
         self._rng.seed(f"{self.seed}/{index}")
         return self._t0 + int(self._rng.random() * span)
 
+    def persona_of(self, index: int) -> Persona:
+        """The persona of a customer who has appeared."""
+        return self._compiled[self._persona[index]].persona
+
     @property
     def pending(self) -> int:
         """Events scheduled and not yet happened."""

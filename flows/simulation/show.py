@@ -26,23 +26,25 @@ def _sum(counts: Iterable[Count], channel: str | None = None) -> int:
 def days_table(results: Results) -> Table:
     """One row a day: who came, what happened, what went out and what was held back."""
     table = _table(
-        "Per day",
+        "Per day (sent per channel; peak: the most messages due in one minute)",
         [
             "day",
-            "new customers",
+            "new",
             "events",
             "entries",
-            *(f"{c} sent" for c in CHANNELS),
+            "email",
+            "sms",
+            "webhook",
             "deferred",
             "skipped",
             "failed",
-            "promo codes",
-            "peak / min",
+            "codes",
+            "peak",
         ],
     )
     for d in results.days:
         table.add_row(
-            f"{d.date:%a %Y-%m-%d}",
+            f"{d.date:%a %m-%d}",
             f"{d.appeared:,}",
             f"{d.events:,}",
             f"{sum(d.entries.values()):,}",

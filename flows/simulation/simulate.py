@@ -73,29 +73,38 @@ def simulate(
     plan: Plan,
     *,
     database: Path | None = None,
+    engine: Engine | None = None,
     templates: Path | None = None,
     progress: Progress | None = None,
 ) -> Results:
-    """Simulate `plan` in a store of its own and return its figures."""
+    """Simulate `plan` in a store of its own (`database`, else a temporary SQLite file;
+    or `engine`, an empty migrated store of any kind) and return its figures."""
+    if engine is not None:
+        return _simulate(plan, engine, templates, progress)
+    with simulation_store(database) as own:
+        return _simulate(plan, own, templates, progress)
+
+
+def _simulate(
+    plan: Plan, engine: Engine, templates: Path | None, progress: Progress | None
+) -> Results:
     population = Population(plan.model, plan.customers, plan.days, plan.seed)
-    with simulation_store(database) as engine:
-        registry = JourneyRegistry()
-        with session_scope(engine) as session:
-            registry.register(session, plan.journeys)
-        rules = CountingRules()
-        renderer = replay_renderer(plan.journeys, templates, SampledRenderer)
-        renderer.sample(plan.render_first, plan.render_every)
-        done = run(
-            engine,
-            registry,
-            population,
-            start=population.start,
-            days=plan.days,
-            channels=counting_channels(),
-            renderer=renderer,
-            rules=rules,
-            cadence=plan.cadence,
-            progress=progress,
-        )
-        counts = (renderer.rendered, renderer.counted)
-        return collect(engine, done, plan.journeys, seed=plan.seed, rendered=counts)
+    registry = JourneyRegistry()
+    with session_scope(engine) as session:
+        registry.register(session, plan.journeys)
+    renderer = replay_renderer(plan.journeys, templates, SampledRenderer)
+    renderer.sample(plan.render_first, plan.render_every)
+    done = run(
+        engine,
+        registry,
+        population,
+        start=population.start,
+        days=plan.days,
+        channels=counting_channels(),
+        renderer=renderer,
+        rules=CountingRules(),
+        cadence=plan.cadence,
+        progress=progress,
+    )
+    counts = (renderer.rendered, renderer.counted)
+    return collect(engine, done, plan.journeys, seed=plan.seed, rendered=counts)
