@@ -54,15 +54,15 @@ def plan_of(
 
     from .demo_journeys import demo_journeys
 
+    try:
+        cadence = Cadence(parse_duration(tick))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--tick'") from None
     every = load_journeys()
     chosen = _pick(every, keys) if keys else demo_journeys()[0]
     path = model_file or SHIPPED_MODEL
     model, spots = load_model(path)
     check_model(model, load_plan(definitions_dir()), every, spots, str(path))
-    try:
-        cadence = Cadence(parse_duration(tick))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--tick'") from None
     return Plan(chosen, model, customers, days, seed, cadence, render_every=render_every)
 
 

@@ -67,7 +67,7 @@ def test_a_customers_life_does_not_depend_on_the_tick(model: BehaviourModel) -> 
         e for _, _, events, _ in _drain(Population(model, 40, 15, seed=9), 15, DAY) for e in events
     ]
 
-    def key(e):  # noqa: ANN001, ANN202
+    def key(e):
         return (e.customer_id, e.external_id)
 
     assert sorted(hourly, key=key) == sorted(daily, key=key)
@@ -148,7 +148,10 @@ personas:
     share: 1
     starts_with: {event: order.completed}
     behaviour:
-      - {after_stage: customer_lifecycle.evaluation, then: review.submitted, in: 1h, data: {rating: 5}}
+      - after_stage: customer_lifecycle.evaluation
+        then: review.submitted
+        in: 1h
+        data: {rating: 5}
 """
     )
     population = Population(model, 3, 5, seed=1)
