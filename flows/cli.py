@@ -424,6 +424,10 @@ from .cli_versions import register as _register_versions  # noqa: E402
 
 _register_versions(app)  # `journeyflow diff JOURNEY --from 1 --to 2`, `journeyflow migrate …`
 
+from .cli_simulate import register as _register_simulate  # noqa: E402
+
+_register_simulate(app)  # `journeyflow simulate [JOURNEY...] --customers N --days D`
+
 
 def main() -> None:
     app()

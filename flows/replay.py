@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
 
@@ -38,6 +38,7 @@ from journeys.store import (
     apply_events,
     session_scope,
 )
+from journeys.store.batch import Observer
 
 from .dispatch import DispatchSummary, Policy, dispatch_due
 
@@ -105,28 +106,66 @@ def replay(
         todays = days.get(day, [])
         if audience is not None and todays:
             todays = audience.before_day(todays)
-        for start in range(0, len(todays), batch_size):
-            with session_scope(engine) as session:
-                done.result += apply_events(
-                    session, registry, todays[start : start + batch_size], end_of_day
-                )
-        while True:
-            with session_scope(engine) as session:
-                swept = advance_timers(session, registry, end_of_day, limit=batch_size)
-            done.result += swept
-            if swept.timers < batch_size:
-                break
+        done.result += apply_and_sweep(engine, registry, todays, end_of_day, batch_size=batch_size)
         # Dispatched in the next morning's business hours: at the end of the day it is
         # night in the customers' time zones, and quiet hours would defer every message.
-        clock.now = day + DISPATCH_AT
-        done.dispatch += dispatch_due(
-            engine, registry, channels, renderer, clock.now, worker="replay", policy=policy
+        done.dispatch += dispatch_at(
+            engine, registry, channels, renderer, clock, policy, day + DISPATCH_AT
         )
         if audience is not None:
             audience.after_dispatch(clock.now)
         day += timedelta(days=1)
         done.days += 1
     return done
+
+
+def apply_and_sweep(
+    engine: Engine,
+    registry: JourneyRegistry,
+    events: Sequence[IncomingEvent],
+    until: datetime,
+    *,
+    batch_size: int = 500,
+    observe: Observer | None = None,
+) -> BatchResult:
+    """One step of a replay: `events` applied as they occurred, a batch per transaction,
+    then the timers due by `until` fired. `observe` sees the engine's decisions."""
+    result = BatchResult()
+    for start in range(0, len(events), batch_size):
+        with session_scope(engine) as session:
+            part = events[start : start + batch_size]
+            result += apply_events(session, registry, part, until, observe=observe)
+    while True:
+        with session_scope(engine) as session:
+            swept = advance_timers(session, registry, until, limit=batch_size, observe=observe)
+        result += swept
+        if swept.timers < batch_size:
+            return result
+
+
+def dispatch_at(
+    engine: Engine,
+    registry: JourneyRegistry,
+    channels: Mapping[str, Channel],
+    renderer: Renderer,
+    clock: Clock,
+    policy: Policy,
+    at: datetime,
+    *,
+    batch_size: int = 200,
+) -> DispatchSummary:
+    """The dispatcher's run at `at` on the virtual clock, with the given send rules."""
+    clock.now = at
+    return dispatch_due(
+        engine,
+        registry,
+        channels,
+        renderer,
+        at,
+        worker="replay",
+        policy=policy,
+        batch_size=batch_size,
+    )
 
 
 def outbox_channels(outbox: Path, clock: Clock) -> dict[str, Channel]:
@@ -136,7 +175,14 @@ def outbox_channels(outbox: Path, clock: Clock) -> dict[str, Channel]:
     return {kind: OutboxChannel(outbox, kind=kind, now=clock, durable=False) for kind in kinds}
 
 
-def replay_renderer(journeys: Iterable[Journey], templates: Path | None = None) -> Renderer:
+R = TypeVar("R", bound=Renderer)
+
+
+def replay_renderer(
+    journeys: Iterable[Journey],
+    templates: Path | None = None,
+    kind: type[R] = Renderer,  # type: ignore[assignment]
+) -> R:
     """A renderer for a replay or a scenario run: `templates` (default: the configured
     folder), every named webhook endpoint resolved, links signed for this run."""
     journeys = list(journeys)
@@ -160,4 +206,4 @@ def replay_renderer(journeys: Iterable[Journey], templates: Path | None = None) 
         base = os.environ.get("JOURNEYFLOW_PUBLIC_URL", "http://127.0.0.1:8000")
         signer = LinkSigner(secrets.token_urlsafe(32), base)
     folder = templates if templates is not None else templates_dir()
-    return Renderer(folder, signer, settings, ChannelSettings())
+    return kind(folder, signer, settings, ChannelSettings())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
 from .outbox_types import ClaimedAction, ClaimedCustomer, ClaimedPromo
 from .sql import chunks
@@ -119,13 +119,21 @@ def _events(
             causes.setdefault((source, external_id), []).append((enrollment, entry))
     found: dict[tuple[int, int], dict[str, Any]] = {}
     i = inbound_event_t
-    for pairs in chunks(sorted(causes)):
-        query = select(i.c.source, i.c.external_id, i.c.type, i.c.occurred_at, i.c.payload).where(
-            tuple_(i.c.source, i.c.external_id).in_(pairs)
-        )
-        for source, external_id, type_, occurred_at, payload in conn.execute(query):
-            data = dict(payload or {})
-            event = {**data, "type": type_, "occurred_at": occurred_at, "data": data}
-            for key in causes[(source, external_id)]:
-                found[key] = event
+    rows: list[Any] = []
+    by_source: dict[str, list[str]] = {}
+    for source, external_id in sorted(causes):
+        by_source.setdefault(source, []).append(external_id)
+    # One source at a time: SQLite reads `(source, external_id) IN (VALUES ...)` by
+    # scanning the whole unique index, `source = ? AND external_id IN (...)` through it.
+    for source, ids in by_source.items():
+        for some in chunks(ids):
+            query = select(
+                i.c.source, i.c.external_id, i.c.type, i.c.occurred_at, i.c.payload
+            ).where(i.c.source == source, i.c.external_id.in_(some))
+            rows.extend(conn.execute(query))
+    for source, external_id, type_, occurred_at, payload in rows:
+        data = dict(payload or {})
+        event = {**data, "type": type_, "occurred_at": occurred_at, "data": data}
+        for key in causes[(source, external_id)]:
+            found[key] = event
     return found

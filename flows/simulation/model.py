@@ -1,0 +1,339 @@
+"""The behaviour model: who the simulated customers are and what they do, as typed data.
+
+A YAML file (the shipped one: `flows/data/behaviour.yaml`) read into `BehaviourModel`,
+the single source the generator, the checks against the tracking plan and the docs
+follow:
+
+    defaults:
+      profiles: [{share: 80, locale: de, country: DE, timezone: Europe/Berlin}, ...]
+      consent: {email: {subscribed: 70, none: 30}, sms: {subscribed: 50, none: 50}}
+    personas:
+      - key: laptop_buyer
+        share: 25
+        starts_with: {event: product.viewed, data: {category: laptops}}
+        behaviour:
+          - {after: order.completed, then: order.delivered, p: 0.95, in: 2d..5d}
+          - {after_stage: customer_lifecycle.evaluation, then: review.submitted, p: 0.6, in: 1d..4d}
+
+Shares are relative weights (they need not add up to 100). A value of an event's data
+is written as it is (a list is an array value), `{choose: [a, b]}` or
+`{choose: {a: 3, b: 1}}` picks one (evenly or by weight), `{between: [1, 5]}` draws a
+number (whole numbers when both ends are), and a text may name `{customer}` and `{n}`
+(the customer's id and the event's number for that customer), e.g. "o-{customer}-{n}".
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from journeys.errors import JourneyError, Problem
+from journeys.loader import _clean_loc, locate
+from journeys.types import EventType, Key, Locale, QuietHours, TimeZone, parse_duration
+from journeys.yaml_source import SourceMap, read_source, read_yaml
+
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "behaviour.yaml"
+# The demo's sample starts here: by default a simulation runs over the same days.
+DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
+
+Scalar = str | int | float | bool
+Share = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
+ConsentStatus = Literal["subscribed", "pending", "unsubscribed", "none"]
+PLACEHOLDERS = ("customer", "n")
+
+
+class ModelError(JourneyError):
+    """A behaviour model that cannot be simulated; every problem with its file:line."""
+
+    def __str__(self) -> str:
+        n = len(self.errors)
+        head = f"{n} problem{'s' if n != 1 else ''} in the behaviour model"
+        return head + "".join(f"\n  {p}" for p in self.problems)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Choose(_Model):
+    """One of the values: evenly from a list, or by weight from a mapping."""
+
+    choose: Annotated[list[Scalar], Field(min_length=1)] | dict[Scalar, Share]
+
+    def options(self) -> list[Scalar]:
+        return list(self.choose)
+
+    @field_validator("choose")
+    @classmethod
+    def _some(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not value:
+            raise ValueError("choose needs at least one value")
+        return value
+
+
+class Between(_Model):
+    """A number drawn evenly from [low, high]; whole numbers when both ends are."""
+
+    between: tuple[
+        Annotated[float | int, Field(allow_inf_nan=False)],
+        Annotated[float | int, Field(allow_inf_nan=False)],
+    ]
+
+    @field_validator("between")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            raise ValueError(f"the low end {value[0]} is above the high end {value[1]}")
+        return value
+
+
+def _form(value: Any) -> str:
+    """Which form a data value is written in (so that an error names that form only)."""
+    if isinstance(value, dict):
+        return "between-form" if "between" in value else "choose-form"
+    if isinstance(value, Choose | Between):
+        return f"{type(value).__name__.lower()}-form"
+    return "list-form" if isinstance(value, list) else "scalar-form"
+
+
+DataValue = Annotated[
+    Annotated[Choose, Tag("choose-form")]
+    | Annotated[Between, Tag("between-form")]
+    | Annotated[list[Scalar], Tag("list-form")]
+    | Annotated[Scalar, Tag("scalar-form")],
+    Discriminator(_form),
+]
+Data = dict[str, DataValue]
+
+
+def _check_text(value: Any) -> Any:
+    """A text's placeholders are only {customer} and {n}: found now, not mid-run."""
+    if isinstance(value, str):
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}; write {{{{ for a literal brace") from None
+        unknown = [n for n in names if n not in PLACEHOLDERS]
+        if unknown:
+            raise ValueError(
+                f"{value!r} names {{{unknown[0]}}}; a text may name {{customer}} and {{n}}"
+            )
+    return value
+
+
+def _parse_range(value: Any) -> tuple[timedelta, timedelta]:
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a delay is written '3d' or '2d..5d', not {value!r}")
+    low, sep, high = value.partition("..")
+    first = parse_duration(low)
+    last = parse_duration(high) if sep else first
+    if first <= timedelta(0):
+        raise ValueError(
+            "a delay must be longer than zero: an event cannot follow its cause at once"
+        )
+    if last < first:
+        raise ValueError(f"'{value}': the range ends before it starts")
+    return first, last
+
+
+DelayRange = Annotated[tuple[timedelta, timedelta], BeforeValidator(_parse_range)]
+
+
+class Profile(_Model):
+    """Where a customer lives: language, country and time zone, with a share."""
+
+    share: Share = 1.0
+    locale: Locale
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+    timezone: TimeZone
+    phone: Annotated[float, Field(ge=0, le=1, description="share with a mobile number")] = 1.0
+
+
+_NO_RECORD: dict[ConsentStatus, float] = {"none": 1.0}
+
+
+class ConsentMix(_Model):
+    """Consent on record when a customer first appears, per channel (`none`: no record)."""
+
+    email: dict[ConsentStatus, Share] = Field(default_factory=lambda: _NO_RECORD.copy())
+    sms: dict[ConsentStatus, Share] = Field(default_factory=lambda: _NO_RECORD.copy())
+
+
+class Emits(_Model):
+    """An event a customer sends: its data, and the consent that comes with it (a
+    confirmation link clicked makes email consent `subscribed`, as the link page does)."""
+
+    data: Data = Field(default_factory=dict)
+    consent: dict[Literal["email", "sms"], Literal["subscribed", "unsubscribed"]] = Field(
+        default_factory=dict
+    )
+    source: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)] = "simulation"
+
+    @field_validator("data")
+    @classmethod
+    def _texts(cls, data: Data) -> Data:
+        for value in data.values():
+            for option in value.options() if isinstance(value, Choose) else [value]:
+                _check_text(option)
+        return data
+
+
+class Start(Emits):
+    """The event a persona's customer first appears with."""
+
+    event: EventType
+
+
+class Rule(Emits):
+    """After an event (or a stage entered), another event follows: how likely, how soon."""
+
+    after: EventType | None = None
+    after_stage: Annotated[
+        str | None,
+        Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", description="journey.stage"),
+    ] = None
+    matching: dict[str, Scalar | list[Scalar]] = Field(
+        default_factory=dict, description="only when the event's data has these values"
+    )
+    keep: list[str] = Field(default_factory=list, description="data copied from the event")
+    then: EventType
+    p: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
+    delay: DelayRange = Field(alias="in")
+
+    @model_validator(mode="after")
+    def _one_cause(self) -> Rule:
+        if (self.after is None) == (self.after_stage is None):
+            raise ValueError("a rule follows either an event (after) or a stage (after_stage)")
+        if self.after is None and (self.matching or self.keep):
+            raise ValueError("matching and keep read the event a rule follows: use them with after")
+        return self
+
+
+class Defaults(_Model):
+    """What every persona has unless it says otherwise; `behaviour` applies to all."""
+
+    profiles: Annotated[list[Profile], Field(min_length=1)]
+    consent: ConsentMix = Field(default_factory=ConsentMix)
+    attributes: Data = Field(default_factory=dict)
+    behaviour: list[Rule] = Field(default_factory=list)
+
+
+class Persona(_Model):
+    key: Key
+    description: str | None = None
+    share: Share
+    profiles: Annotated[list[Profile], Field(min_length=1)] | None = None
+    consent: ConsentMix | None = None
+    attributes: Data | None = None
+    starts_with: Start
+    behaviour: list[Rule] = Field(default_factory=list)
+
+
+class BehaviourModel(_Model):
+    """Personas with their shares, profiles, consent and behaviour."""
+
+    description: str | None = None
+    start: datetime = Field(DEFAULT_START, description="the first simulated day (UTC)")
+    active_hours: QuietHours = Field(
+        (time(7, 0), time(22, 0)),
+        description="when people act, in their own time zone: later events move into it",
+    )
+    max_events: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        200, description="per customer: a rule that feeds itself stops here"
+    )
+    defaults: Defaults
+    personas: Annotated[list[Persona], Field(min_length=1)]
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the start with a time zone, e.g. 2026-09-01T00:00:00Z")
+        return value.astimezone(UTC)
+
+    @field_validator("personas")
+    @classmethod
+    def _unique(cls, personas: list[Persona]) -> list[Persona]:
+        seen: set[str] = set()
+        for persona in personas:
+            if persona.key in seen:
+                raise ValueError(f"persona '{persona.key}' is named twice")
+            seen.add(persona.key)
+        return personas
+
+    def rules_of(self, persona: Persona) -> list[Rule]:
+        return [*self.defaults.behaviour, *persona.behaviour]
+
+
+def parse_model(text: str, file: str = "<string>") -> tuple[BehaviourModel, SourceMap]:
+    """The model and where each field stands; ModelError names every problem's line."""
+    try:
+        data, spots = read_yaml(text, file)
+    except JourneyError as exc:
+        raise ModelError(list(exc.problems)) from None
+    try:
+        return BehaviourModel.model_validate(data), spots
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            path = _clean_loc(_without_union_tags(tuple(err["loc"])))
+            line, col = locate(spots, path)
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = f"unknown field '{path[-1]}'"
+            problems.append(Problem(message, file, line, col, path))
+        raise ModelError(_first_per_field(problems)) from None
+
+
+def load_model(path: Path) -> tuple[BehaviourModel, SourceMap]:
+    try:
+        text = read_source(path)
+    except OSError as exc:
+        problem = Problem(f"cannot read the file: {exc.strerror or exc}", str(path))
+        raise ModelError([problem]) from None
+    except JourneyError as exc:
+        raise ModelError(list(exc.problems)) from None
+    return parse_model(text, str(path))
+
+
+# pydantic names the member of a union it tried ('choose-form', 'str', 'list[...]', ...).
+_SCALAR_TAGS = frozenset({"str", "int", "float", "bool"})
+_GENERIC_TAGS = ("list[", "dict[", "function-")
+
+
+def _is_tag(part: Any) -> bool:
+    if not isinstance(part, str):
+        return False
+    return part in _SCALAR_TAGS or part.endswith("-form") or part.startswith(_GENERIC_TAGS)
+
+
+def _without_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(part for part in loc if not _is_tag(part))
+
+
+def _first_per_field(problems: list[Problem]) -> list[Problem]:
+    """A value that fits no member of a union gets one message per member; the first
+    is kept per field (the others say the same thing about the other forms)."""
+    seen: set[tuple[Any, ...]] = set()
+    kept = []
+    for problem in problems:
+        if problem.path not in seen:
+            seen.add(problem.path)
+            kept.append(problem)
+    return kept

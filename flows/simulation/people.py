@@ -1,0 +1,128 @@
+"""A simulated customer when they first appear: persona, profile, attributes, consent.
+
+Drawn from the customer's own random stream, so one customer's draws never depend on
+another's. Names come from a small list per language; phone numbers are valid mobile
+numbers of the customer's country (built from `phonenumbers`' example number), so
+that the SMS channel reads them as production would.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+
+from journeys.store.importing import ConsentRow
+
+from .model import Between, Choose, ConsentMix, Data, Profile
+
+_FIRST = {
+    "de": ["Max", "Anna", "Lukas", "Sophie", "Jonas", "Marie", "Felix", "Lea", "Paul", "Mia"],
+    "en": ["Oliver", "Emma", "Jack", "Olivia", "Harry", "Amelia", "George", "Isla"],
+}
+_LAST = {
+    "de": ["Mustermann", "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker"],
+    "en": ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson"],
+}
+_ASCII = str.maketrans({"ü": "ue", "ö": "oe", "ä": "ae", "ß": "ss"})
+CONSENT_SOURCE = "simulation"
+
+
+@dataclass(frozen=True, slots=True)
+class Newcomer:
+    """What the store learns when a customer first appears: profile and consent."""
+
+    external_id: str
+    fields: dict[str, Any]
+    consent: tuple[ConsentRow, ...]
+
+
+def weighted(rng: random.Random, mix: dict[Any, float]) -> Any:
+    options = list(mix)
+    return options[0] if len(options) == 1 else rng.choices(options, list(mix.values()))[0]
+
+
+def draw_value(rng: random.Random, value: Any, customer: str, n: int) -> Any:
+    """One value of a data spec: a choice, a number in a range, a text, or as written."""
+    if isinstance(value, Choose):
+        choose = value.choose
+        picked = weighted(rng, choose) if isinstance(choose, dict) else rng.choice(choose)
+        return draw_value(rng, picked, customer, n)
+    if isinstance(value, Between):
+        low, high = value.between
+        if type(low) is int and type(high) is int:
+            return rng.randint(low, high)
+        return round(rng.uniform(low, high), 2)
+    if isinstance(value, str) and "{" in value:
+        return value.format(customer=customer, n=n)
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def draw_data(rng: random.Random, data: Data, customer: str, n: int) -> dict[str, Any]:
+    return {name: draw_value(rng, spec, customer, n) for name, spec in data.items()}
+
+
+def newcomer(
+    rng: random.Random,
+    external_id: str,
+    number: int,
+    profile: Profile,
+    attributes: Data,
+    consent: ConsentMix,
+    at: datetime,
+) -> Newcomer:
+    """A customer's profile fields and the consent on record when they first appear."""
+    lang = profile.locale.split("-")[0]
+    first = rng.choice(_FIRST.get(lang, _FIRST["en"]))
+    last = rng.choice(_LAST.get(lang, _LAST["en"]))
+    fields: dict[str, Any] = {
+        "email": f"{first}.{last}.{number}@example.org".lower().translate(_ASCII),
+        "first_name": first,
+        "last_name": last,
+        "locale": profile.locale,
+        "timezone": profile.timezone,
+        "country": profile.country,
+        "attributes": draw_data(rng, attributes, external_id, 0),
+    }
+    phone = mobile_number(profile.country, number) if rng.random() < profile.phone else ""
+    if phone:
+        fields["phone"] = phone
+    # Recorded before they first appear, as a shop holds it (a month or so earlier).
+    given = at - timedelta(days=30 + rng.randint(0, 300), minutes=rng.randint(0, 1439))
+    rows = []
+    for channel, mix in (("email", consent.email), ("sms", consent.sms)):
+        status = weighted(rng, mix)
+        if status != "none":
+            rows.append(ConsentRow(external_id, channel, status, CONSENT_SOURCE, given))
+    return Newcomer(external_id, fields, tuple(rows))
+
+
+def consent_change(external_id: str, channel: str, status: str, at: datetime) -> ConsentRow:
+    """A change that comes with an event: a confirmation link clicked is the double
+    opt-in's confirmation, as the link page records it."""
+    return ConsentRow(external_id, channel, status, CONSENT_SOURCE, at, confirmed=True)
+
+
+def mobile_number(country: str, number: int) -> str:
+    """A valid mobile number of the country (E.164), different per customer number."""
+    base = _example(country)
+    if base is None:
+        return ""
+    national = str(base.national_number)
+    tail = str(number % 10**5).zfill(5)
+    candidate = phonenumbers.PhoneNumber(
+        country_code=base.country_code, national_number=int(national[:-5] + tail)
+    )
+    chosen = candidate if phonenumbers.is_valid_number(candidate) else base
+    return phonenumbers.format_number(chosen, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=256)
+def _example(country: str) -> phonenumbers.PhoneNumber | None:
+    return phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE)
