@@ -53,11 +53,13 @@ def validate(
     from journeys.config import definitions_dir, templates_dir
     from journeys.validate import validate_paths
 
+    from .cli_options import company_settings
+
     chosen = paths or [definitions_dir()]
     where = ", ".join(map(str, chosen))
     folders = f"journeys: {where} · templates: {templates or templates_dir()}"
     console.print(folders, highlight=False, soft_wrap=True)
-    report = validate_paths(chosen, templates)
+    report = validate_paths(chosen, templates, company_settings())
     if not report.files:
         err_console.print("[red]no journey files found[/red] (looked for *.yaml and *.yml)")
         raise typer.Exit(2)

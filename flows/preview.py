@@ -21,7 +21,7 @@ from journeys.config import templates_dir
 from journeys.decisions import idempotency_key
 from journeys.errors import JourneyflowError, did_you_mean
 from journeys.model import Journey, PromoCodeSpec, _Action, _MessageAction
-from journeys.promo import expires_at, generate_code
+from journeys.promo import choose_prefix, expires_at, generate_code
 from journeys.store.events import CustomerProfile
 from journeys.store.outbox_types import ClaimedAction, ClaimedCustomer, ClaimedPromo
 from journeys.templating import sample_context, sms_segments
@@ -173,7 +173,8 @@ def preview(
     promo = None
     if action.promo_code is not None:
         spec: PromoCodeSpec = action.promo_code
-        promo = ClaimedPromo(generate_code(spec.prefix), spec.discount, expires_at(spec, now))
+        prefix = choose_prefix(spec.prefix, customer.locale, journey.locale)
+        promo = ClaimedPromo(generate_code(prefix), spec.discount, expires_at(spec, now))
     claimed = ClaimedAction(
         id=0,
         claim="preview",

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .conditions import Condition, compile_condition
+from .promo import for_customer
 from .decisions import (
     AttributesSet,
     Decision,
@@ -340,7 +341,7 @@ class _Run:
                 variant,
                 at + action.after if action.after is not None else at,
                 action.cancel_on_leave and action.after is not None,
-                self.ix.params[id(action)],
+                for_customer(self.ix.params[id(action)], self.customer, self.journey.locale),
             )
         )
 

@@ -292,7 +292,7 @@ def test_a_named_webhook_is_resolved_from_the_environment() -> None:
     assert payload["journey"] == {
         "key": "customer_lifecycle",
         "name": "Kundenlebenszyklus",
-        "version": 1,
+        "version": 2,
     }
     assert payload["stage"] == {"key": "decision", "title": "Kaufentscheidung"}
 

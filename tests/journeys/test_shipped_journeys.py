@@ -13,7 +13,8 @@ from jf_factories import T0, Driver
 from journeys import load_journey, validate_paths
 from journeys.config import definitions_dir, templates_dir
 
-FILES = sorted(definitions_dir().glob("*.yaml"))
+# The tracking plan lives beside the journeys but is none.
+FILES = sorted(p for p in definitions_dir().glob("*.yaml") if p.name != "tracking_plan.yaml")
 
 Step = tuple[str, float, dict[str, Any]]  # (event type or "tick", day, event data)
 
