@@ -14,6 +14,7 @@ so a page that needs the network shows it (a logo that does not load, a missing 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -79,16 +80,23 @@ class Browser:
 
         # The shell puts the pipe ends where Chromium looks for them, then becomes it:
         # no code runs between fork and exec (a preexec function is unsafe with threads).
-        wire = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
-        self._process = subprocess.Popen(
-            ["/bin/sh", "-c", wire, *command],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(to_browser_r, from_browser_w),
-        )
+        # Above fd 9 first, so that neither end is itself fd 3 or 4 when they are moved.
+        high_r = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD_CLOEXEC, 10)
+        high_w = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(to_browser_r)
         os.close(from_browser_w)
+        wire = f'exec "$0" "$@" 3<&{high_r} 4>&{high_w} {high_r}<&- {high_w}>&-'
+        self._log = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            # bash, not sh: dash takes no file descriptor above 9.
+            [shutil.which("bash") or "/bin/bash", "-c", wire, *command],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+            pass_fds=(high_r, high_w),
+        )
+        os.close(high_r)
+        os.close(high_w)
         self._buffer = b""
         self._next_id = 0
         self._session: str | None = None
@@ -119,7 +127,7 @@ class Browser:
                 raise BrowserError(f"Chromium did not answer within {_TIMEOUT:.0f} s")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise BrowserError("Chromium closed the DevTools pipe (it exited)")
+                raise BrowserError(f"Chromium exited: {self._last_words()}")
             self._buffer += chunk
         raw, _, self._buffer = self._buffer.partition(b"\0")
         message: dict[str, Any] = json.loads(raw)
@@ -206,13 +214,19 @@ class Browser:
     def screenshot(self, path: Path) -> Path:
         """The whole page, as laid out at the current width, as a PNG file."""
         shot = self.send(
-            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True, "optimizeForSpeed": True},
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     # --- lifetime ----------------------------------------------------------------------
+
+    def _last_words(self) -> str:
+        self._log.seek(0)
+        lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
+        return " | ".join(lines[-3:]) or "(it said nothing)"
 
     def close(self) -> None:
         try:
@@ -230,6 +244,7 @@ class Browser:
             except OSError:
                 pass
         self._profile.cleanup()
+        self._log.close()
 
     def __enter__(self) -> Browser:
         return self
