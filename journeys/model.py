@@ -138,6 +138,18 @@ Trigger = Annotated[
 # --- actions ------------------------------------------------------------------------------
 
 
+def _prefix_kind(value: Any) -> str:
+    return "per_language" if isinstance(value, dict) else "one"
+
+
+# One prefix or one per language; a mapping is checked as a mapping only, so a mistake in
+# it is reported once, not also as "not a string".
+PrefixSetting = Annotated[
+    Annotated[PromoPrefix, Tag("one")] | Annotated[dict[Locale, PromoPrefix], Tag("per_language")],
+    Discriminator(_prefix_kind),
+]
+
+
 class PromoCodeSpec(_Model):
     """A personal, single-use promo code issued with the action."""
 
@@ -146,7 +158,7 @@ class PromoCodeSpec(_Model):
         description="'10%', '5 EUR' or 'free_shipping'",
     )
     valid_for: Duration = Field(default="30d", validate_default=True)
-    prefix: PromoPrefix | dict[Locale, PromoPrefix] | None = Field(
+    prefix: PrefixSetting | None = Field(
         default=None,
         description="Put before the code: one for every language (DANKE), or one per "
         "language of the journey ({de: DANKE, en: THANKS}): the customer's language decides, "
