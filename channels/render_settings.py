@@ -27,6 +27,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from channels.errors import ChannelConfigError
 from journeys.templating.context import (
@@ -48,24 +49,28 @@ DEFAULT_COMPANY = EXAMPLE_COMPANY
 # details existed): the rest of the footer.
 _ALWAYS_DEFAULTED = ("address", "website", "support_email")
 _URL_FIELDS = ("privacy_url", "imprint_url")
+_EXAMPLE = cast(Mapping[str, str | None], EXAMPLE_COMPANY)
 MAX_LOGO_SIZE = 600  # px: the width of the email's content column
 
 
 def _company(value: Mapping[str, str | None]) -> CompanyContext:
     example = value.get("name") is None
-    filled = {
-        key: value.get(key)
-        or (EXAMPLE_COMPANY[key] if example or key in _ALWAYS_DEFAULTED else None)  # type: ignore[literal-required]
+    filled: dict[str, str | None] = {
+        key: value.get(key) or (_EXAMPLE[key] if example or key in _ALWAYS_DEFAULTED else None)
         for key in COMPANY_SETTINGS
     }
-    filled["name"] = value.get("name") or EXAMPLE_COMPANY["name"]
     for key in _URL_FIELDS:
         url = filled[key]
         if url is not None and not re.match(r"^https?://[^\s/]+", url):
             raise ChannelConfigError(
                 f"{COMPANY_SETTINGS[key]} must be an http:// or https:// URL, got {url!r}"
             )
-    return CompanyContext(**filled)  # type: ignore[typeddict-item]
+    company: CompanyContext = {
+        **EXAMPLE_COMPANY,
+        **filled,  # type: ignore[typeddict-item]
+        "name": value.get("name") or EXAMPLE_COMPANY["name"],
+    }
+    return company
 
 
 def _size(raw: str | None, var: str, default: int) -> int:

@@ -14,6 +14,7 @@ so a page that needs the network shows it (a logo that does not load, a missing 
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -86,7 +87,8 @@ class Browser:
         os.close(to_browser_r)
         os.close(from_browser_w)
         wire = f'exec "$0" "$@" 3<&{high_r} 4>&{high_w} {high_r}<&- {high_w}>&-'
-        self._log = tempfile.TemporaryFile()
+        # What Chromium says, for the error when it exits early; closed in close().
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
         self._process = subprocess.Popen(
             # bash, not sh: dash takes no file descriptor above 9.
             [shutil.which("bash") or "/bin/bash", "-c", wire, *command],
@@ -229,20 +231,16 @@ class Browser:
         return " | ".join(lines[-3:]) or "(it said nothing)"
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._write({"id": 0, "method": "Browser.close"})
-        except OSError:
-            pass
         try:
             self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
         for fd in (self._to_browser, self._from_browser):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._profile.cleanup()
         self._log.close()
 

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .conditions import Condition, compile_condition
-from .promo import for_customer
 from .decisions import (
     AttributesSet,
     Decision,
@@ -53,6 +52,7 @@ from .model import (
     _Action,
     _MessageAction,
 )
+from .promo import for_customer
 
 # A chain of immediate moves longer than this is a loop the validator should have
 # caught; stop rather than spin.

@@ -168,9 +168,7 @@ class PromoCodeSpec(_Model):
 
     @field_validator("prefix")
     @classmethod
-    def _some_prefix(
-        cls, value: str | dict[str, str] | None
-    ) -> str | dict[str, str] | None:
+    def _some_prefix(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
         if isinstance(value, dict) and not value:
             raise ValueError("a prefix per language needs at least one, e.g. {de: DANKE}")
         return value

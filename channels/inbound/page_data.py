@@ -61,7 +61,6 @@ def load_target(session: Session, ref: str) -> LinkTarget | None:
     return LinkTarget(action, row.locale, channels, statuses, addresses)
 
 
-
 def unsubscribe(
     session: Session, ref: str, source: str, now: datetime, ip: str | None
 ) -> LinkTarget | None:

@@ -1,7 +1,8 @@
 """HTML for the link pages: Jinja2 templates by locale, autoescaped, self-contained.
 
-A page has no scripts, no external assets but the brand's logo, and sets no cookies; its headers keep the
-signed URL out of caches, search engines and the Referer of links leaving the page.
+A page has no scripts, no external assets but the brand's logo, and sets no cookies; its
+headers keep the signed URL out of caches, search engines and the Referer of links
+leaving the page.
 """
 
 from __future__ import annotations
