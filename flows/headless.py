@@ -119,7 +119,10 @@ class Browser:
     def _write(self, message: Mapping[str, Any]) -> None:
         data = json.dumps(message).encode() + b"\0"
         while data:
-            written = os.write(self._to_browser, data)
+            try:
+                written = os.write(self._to_browser, data)
+            except BrokenPipeError:
+                raise BrowserError(f"Chromium exited: {self._last_words()}") from None
             data = data[written:]
 
     def _read(self) -> dict[str, Any]:
@@ -226,12 +229,14 @@ class Browser:
     # --- lifetime ----------------------------------------------------------------------
 
     def _last_words(self) -> str:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)  # it is exiting: let it finish saying why
         self._log.seek(0)
         lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
         return " | ".join(lines[-3:]) or "(it said nothing)"
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, BrowserError):
             self._write({"id": 0, "method": "Browser.close"})
         try:
             self._process.wait(timeout=5)
