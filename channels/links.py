@@ -1,4 +1,5 @@
-"""Signed, expiring links in messages: unsubscribe, preferences, review, survey, confirm.
+"""Signed, expiring links in messages: unsubscribe, preferences, review, survey, confirm,
+view (the message as a web page).
 
 A token names a purpose, an opaque reference and an expiry, and carries an HMAC-SHA256
 signature over them. The reference is the action's idempotency key (a hash), so a link
@@ -19,7 +20,7 @@ from typing import Literal, get_args
 
 from journeys.errors import JourneyflowError, did_you_mean
 
-Purpose = Literal["unsubscribe", "preferences", "review", "survey", "confirm"]
+Purpose = Literal["unsubscribe", "preferences", "review", "survey", "confirm", "view"]
 PURPOSES: tuple[str, ...] = get_args(Purpose)
 
 # How long each link works. Unsubscribe and preferences must keep working as long as a
@@ -30,6 +31,8 @@ LINK_TTL: dict[str, timedelta] = {
     "review": timedelta(days=30),
     "survey": timedelta(days=30),
     "confirm": timedelta(days=7),
+    # The message as a web page, for as long as its offers may matter to the reader.
+    "view": timedelta(days=90),
 }
 _SECRET_FILE = Path("var/link_secret")
 

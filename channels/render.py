@@ -108,6 +108,7 @@ class Renderer:
             review=signed["review"],
             survey=signed["survey"],
             confirm=signed["confirm"],
+            view=signed["view"],
         )
         context = build_context(
             action,
@@ -116,6 +117,7 @@ class Renderer:
             promo=promo,
             links=links,
             company=self.settings.company,
+            brand=self.settings.brand,
             now=now,
         )
         try:

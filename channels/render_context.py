@@ -11,6 +11,7 @@ from journeys.model import Journey
 from journeys.store.outbox import ClaimedAction
 from journeys.templating import find_template, template_name
 from journeys.templating.context import (
+    BrandContext,
     CompanyContext,
     CustomerContext,
     JourneyContext,
@@ -106,6 +107,7 @@ def build_context(
     promo: PromoCodeLike | None,
     links: LinksContext,
     company: CompanyContext,
+    brand: BrandContext,
     now: datetime,
 ) -> RenderContext:
     # Templates test `event.data.x is defined`: `data` must exist even without an event.
@@ -117,6 +119,7 @@ def build_context(
         journey=journey_context(journey, locale),
         links=links,
         company=company,
+        brand=brand,
         variant=action.variant,
         now=now,
     )

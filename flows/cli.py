@@ -53,11 +53,13 @@ def validate(
     from journeys.config import definitions_dir, templates_dir
     from journeys.validate import validate_paths
 
+    from .cli_options import company_settings
+
     chosen = paths or [definitions_dir()]
     where = ", ".join(map(str, chosen))
     folders = f"journeys: {where} · templates: {templates or templates_dir()}"
     console.print(folders, highlight=False, soft_wrap=True)
-    report = validate_paths(chosen, templates)
+    report = validate_paths(chosen, templates, company_settings())
     if not report.files:
         err_console.print("[red]no journey files found[/red] (looked for *.yaml and *.yml)")
         raise typer.Exit(2)
@@ -260,59 +262,9 @@ def demo(
         )
 
 
-@app.command()
-def preview(
-    journey: Annotated[str, typer.Argument(help="Journey key, or a path to its YAML file")],
-    action: Annotated[str, typer.Argument(help="Action key, or stage.action if not unique")],
-    customer: Annotated[
-        Path | None, typer.Option(help="JSON file with the customer's profile fields")
-    ] = None,
-    sample: Annotated[bool, typer.Option("--sample", help="Use a sample customer")] = False,
-    locale: Annotated[
-        str | None, typer.Option(help="Render in this locale (de, en, de-AT)")
-    ] = None,
-    variant: Annotated[str | None, typer.Option(help="A/B variant to show")] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="HTML file to write")
-    ] = None,
-) -> None:
-    """Render one message of a journey to the terminal and to an HTML file to open."""
-    from .preview import PreviewError
-    from .preview import preview as render_preview
+from .cli_preview import register as _register_preview  # noqa: E402  (in help's order)
 
-    if customer is not None and sample:
-        err_console.print("[red]give either --customer FILE or --sample, not both[/red]")
-        raise typer.Exit(2)
-    from journeys.config import folders_in_use
-
-    # On stderr: stdout is the message itself.
-    err_console.print(folders_in_use(), highlight=False, soft_wrap=True)
-    found = _find_journey(journey)
-    try:
-        shown = render_preview(
-            found, action, locale=locale, customer_file=customer, variant=variant
-        )
-    except PreviewError as exc:
-        err_console.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(1) from None
-    msg = shown.message
-    console.print(f"[bold]{msg.channel}[/bold] to {msg.to}", highlight=False)
-    for name, value in (
-        ("From", msg.from_email),
-        ("Reply-To", msg.reply_to),
-        ("Subject", msg.subject),
-        *msg.headers.items(),
-    ):
-        if value:
-            console.print(f"[cyan]{name}:[/cyan] {value}", highlight=False, soft_wrap=True)
-    console.print()
-    console.print(msg.text or "", markup=False, highlight=False)
-    where = output or Path("var/preview") / (
-        f"{found.journey}.{shown.stage}.{shown.action}.{locale or found.locale}.html"
-    )
-    where.parent.mkdir(parents=True, exist_ok=True)
-    where.write_text(shown.html_page(), encoding="utf-8")
-    console.print(f"\nHTML: {where}", highlight=False)
+_register_preview(app)  # `journeyflow preview JOURNEY ACTION [--event F] [--screenshot P]`
 
 
 def _find_journey(ref: str):  # type: ignore[no-untyped-def]

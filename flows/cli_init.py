@@ -38,10 +38,26 @@ ENV_EXAMPLE = """\
 JOURNEYFLOW_DATABASE_URL=sqlite:///var/journeyflow.db
 JOURNEYFLOW_PUBLIC_URL=https://hooks.example.com
 JOURNEYFLOW_LINK_SECRET=change-me-to-a-long-random-string
+# The brand customers know: the header of every email and link page.
+JOURNEYFLOW_BRAND_NAME=Beispielhandel
+# JOURNEYFLOW_BRAND_LOGO_URL=https://www.beispielhandel.de/logo.png
+# JOURNEYFLOW_BRAND_LOGO_ALT=Beispielhandel
+# JOURNEYFLOW_BRAND_LOGO_WIDTH=160
+# JOURNEYFLOW_BRAND_LOGO_HEIGHT=40
+# The legal entity: the footer. A German company's business mail must name all of the
+# following but the VAT ID (section 35a GmbHG); `journeyflow validate` warns while one is
+# empty for a journey that writes in German.
 JOURNEYFLOW_COMPANY_NAME=Beispielhandel GmbH
 JOURNEYFLOW_COMPANY_ADDRESS=Musterstraße 1, 10115 Berlin
 JOURNEYFLOW_COMPANY_WEBSITE=https://www.beispielhandel.de
 JOURNEYFLOW_SUPPORT_EMAIL=service@beispielhandel.de
+JOURNEYFLOW_COMPANY_REGISTERED_OFFICE=Berlin
+JOURNEYFLOW_COMPANY_REGISTER_COURT=Amtsgericht Berlin-Charlottenburg
+JOURNEYFLOW_COMPANY_REGISTER_NUMBER=HRB 123456 B
+JOURNEYFLOW_COMPANY_MANAGING_DIRECTORS=Erika Mustermann, Jan Beispiel
+JOURNEYFLOW_COMPANY_VAT_ID=DE123456789
+JOURNEYFLOW_PRIVACY_URL=https://www.beispielhandel.de/datenschutz
+JOURNEYFLOW_IMPRINT_URL=https://www.beispielhandel.de/impressum
 # Without provider keys every message goes to the outbox folder var/outbox.
 # SENDGRID_API_KEY=
 # TWILIO_ACCOUNT_SID=

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import typer
 
@@ -20,3 +21,15 @@ LEASE_OPTION = typer.Option(
 def lease_of(seconds: float | None) -> timedelta | None:
     """The lease the option names, or None for the deployments' default."""
     return None if seconds is None else timedelta(seconds=seconds)
+
+
+def company_settings() -> dict[str, Any]:
+    """The company details messages carry (the environment's); exit 2 naming a bad one."""
+    from channels.errors import ChannelConfigError
+    from channels.render_settings import RenderSettings
+
+    try:
+        return dict(RenderSettings.from_env().company)
+    except ChannelConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

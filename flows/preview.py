@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -21,7 +23,7 @@ from journeys.config import templates_dir
 from journeys.decisions import idempotency_key
 from journeys.errors import JourneyflowError, did_you_mean
 from journeys.model import Journey, PromoCodeSpec, _Action, _MessageAction
-from journeys.promo import expires_at, generate_code
+from journeys.promo import choose_prefix, expires_at, generate_code
 from journeys.store.events import CustomerProfile
 from journeys.store.outbox_types import ClaimedAction, ClaimedCustomer, ClaimedPromo
 from journeys.templating import sample_context, sms_segments
@@ -144,6 +146,36 @@ def _profile_problems(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
+# An event as `demo --events` and the webhooks take it; only type and data matter here.
+_EVENT_KEYS = ("type", "data", "occurred_at", "external_id", "customer_id", "source", "customer")
+
+
+def read_event(file: Path) -> dict[str, Any]:
+    """The event a message is previewed with: a JSON object with `type` and `data`."""
+    try:
+        raw = json.loads(file.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise PreviewError(f"event file {file}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PreviewError(f"event file {file}: not UTF-8 (byte {exc.start})") from None
+    except (ValueError, RecursionError) as exc:
+        raise PreviewError(f"event file {file}: not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PreviewError(f"event file {file}: expected a JSON object with type and data")
+    for key in raw:
+        if key not in _EVENT_KEYS:
+            raise PreviewError(
+                f"event file {file}: unknown key '{key}'{did_you_mean(key, _EVENT_KEYS)}"
+            )
+    kind, data = raw.get("type"), raw.get("data", {})
+    if not isinstance(kind, str) or not kind:
+        raise PreviewError(f"event file {file}: type: the event's type, e.g. order.completed")
+    if not isinstance(data, dict):
+        raise PreviewError(f"event file {file}: data: expected an object of the event's facts")
+    # As the outbox hands it to templates: the data's keys also at the top level.
+    return {**data, "type": kind, "occurred_at": raw.get("occurred_at"), "data": data}
+
+
 def preview(
     journey: Journey,
     ref: str,
@@ -151,6 +183,7 @@ def preview(
     locale: str | None = None,
     customer_file: Path | None = None,
     variant: str | None = None,
+    event: Mapping[str, Any] | None = None,
     now: datetime | None = None,
     templates: Path | None = None,
     signer: LinkSigner | None = None,
@@ -173,7 +206,8 @@ def preview(
     promo = None
     if action.promo_code is not None:
         spec: PromoCodeSpec = action.promo_code
-        promo = ClaimedPromo(generate_code(spec.prefix), spec.discount, expires_at(spec, now))
+        prefix = choose_prefix(spec.prefix, customer.locale, journey.locale)
+        promo = ClaimedPromo(generate_code(prefix), spec.discount, expires_at(spec, now))
     claimed = ClaimedAction(
         id=0,
         claim="preview",
@@ -193,7 +227,7 @@ def preview(
         lease_expires_at=now,
         customer=customer,
         promo=promo,
-        event=None,
+        event=event,
     )
     renderer = Renderer(templates or templates_dir(), signer or LinkSigner.from_env())
     result = renderer.render(claimed, journey, promo, now)

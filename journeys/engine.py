@@ -57,6 +57,7 @@ from .model import (
     _MessageAction,
 )
 from .policy import customer_zone
+from .promo import for_customer
 from .send_time import due_time, next_anniversary, next_run
 
 # A chain of immediate moves longer than this is a loop the validator should have
@@ -432,7 +433,7 @@ class _Run:
                 variant,
                 due,
                 action.cancel_on_leave and (action.after is not None or action.timed),
-                self.ix.params[id(action)],
+                for_customer(self.ix.params[id(action)], self.customer, self.journey.locale),
                 skip,
             )
         )

@@ -72,6 +72,10 @@ TemplateName = Annotated[
     ),
 ]
 
+PromoPrefix = Annotated[
+    str, Field(pattern=r"^[A-Z0-9]{1,12}$", description="1 to 12 capital letters or digits")
+]
+
 Localized = Annotated[
     str | dict[Locale, str],
     Field(description="Text, or a mapping from locale to text, e.g. {de: Kauf, en: Purchase}"),
@@ -200,6 +204,18 @@ Trigger = Annotated[
 # --- actions ------------------------------------------------------------------------------
 
 
+def _prefix_kind(value: Any) -> str:
+    return "per_language" if isinstance(value, dict) else "one"
+
+
+# One prefix or one per language; a mapping is checked as a mapping only, so a mistake in
+# it is reported once, not also as "not a string".
+PrefixSetting = Annotated[
+    Annotated[PromoPrefix, Tag("one")] | Annotated[dict[Locale, PromoPrefix], Tag("per_language")],
+    Discriminator(_prefix_kind),
+]
+
+
 class PromoCodeSpec(_Model):
     """A personal, single-use promo code issued with the action."""
 
@@ -208,8 +224,20 @@ class PromoCodeSpec(_Model):
         description="'10%', '5 EUR' or 'free_shipping'",
     )
     valid_for: Duration = Field(default="30d", validate_default=True)
-    prefix: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,12}$")
+    prefix: PrefixSetting | None = Field(
+        default=None,
+        description="Put before the code: one for every language (DANKE), or one per "
+        "language of the journey ({de: DANKE, en: THANKS}): the customer's language decides, "
+        "else the journey's default locale",
+    )
     campaign: Key | None = None
+
+    @field_validator("prefix")
+    @classmethod
+    def _some_prefix(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if isinstance(value, dict) and not value:
+            raise ValueError("a prefix per language needs at least one, e.g. {de: DANKE}")
+        return value
 
 
 class Variant(_Model):

@@ -1,6 +1,7 @@
 """Personal promo codes: how they are drawn, written, typed back in, and when they expire.
 
-A code reads `PREFIX-XXXX-XXXX-XXXX-XXXX`: an optional campaign prefix, then 16
+A code reads `PREFIX-XXXX-XXXX-XXXX-XXXX`: an optional campaign prefix (one for all, or
+one per language, chosen by the customer's: `choose_prefix`), then 16
 characters drawn with `secrets` from a 17-character alphabet, in groups of four so
 that it can be read aloud or typed from paper without losing one's place.
 
@@ -35,8 +36,10 @@ __all__ = [
     "LENGTH",
     "LOOKALIKES",
     "MAX_CODE_LENGTH",
+    "choose_prefix",
     "entropy_bits",
     "expires_at",
+    "for_customer",
     "format_code",
     "generate_code",
     "normalize_code",
@@ -77,6 +80,41 @@ def format_code(body: str, prefix: str | None = None) -> str:
     """The display form: prefix, then the random part in groups of four."""
     groups = "-".join(body[i : i + GROUP] for i in range(0, len(body), GROUP))
     return f"{prefix}-{groups}" if prefix else groups
+
+
+def choose_prefix(
+    prefix: str | Mapping[str, str] | None,
+    customer_locale: str | None,
+    journey_locale: str | None = None,
+) -> str | None:
+    """The prefix for one customer: a prefix per language follows the language the
+    customer's message is written in (their locale, 'de-AT' falling back to 'de'),
+    else the journey's default locale, else the first one given."""
+    if prefix is None or isinstance(prefix, str):
+        return prefix
+    by_locale = {key.lower(): value for key, value in prefix.items()}
+    for raw in (customer_locale, journey_locale):
+        locale = (raw or "").strip().replace("_", "-").lower()
+        for candidate in (locale, locale.split("-")[0]):
+            if candidate and candidate in by_locale:
+                return by_locale[candidate]
+    return next(iter(prefix.values()), None)
+
+
+def for_customer(
+    params: Mapping[str, Any], customer: Mapping[str, Any], journey_locale: str
+) -> Mapping[str, Any]:
+    """An action's parameters for one customer: a promo code prefix per language is
+    decided when the action is scheduled, so the code is issued with the prefix that
+    the customer's message shows."""
+    spec = params.get("promo_code")
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("prefix"), Mapping):
+        return params
+    locale = customer.get("locale")
+    prefix = choose_prefix(
+        spec["prefix"], locale if isinstance(locale, str) else None, journey_locale
+    )
+    return {**params, "promo_code": {**spec, "prefix": prefix}}
 
 
 def generate_code(prefix: str | None = None) -> str:

@@ -8,9 +8,10 @@ variables the render context provides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .enabled import enabled as enabled  # re-exported: where callers found it first
 from .enabled import overlaps
@@ -29,10 +30,13 @@ from .model import (
     EventTrigger,
     Journey,
     MoveToAction,
+    PromoCodeSpec,
     SetAttributeAction,
     _MessageAction,
 )
+from .promo import choose_prefix
 from .tracking import TrackingPlan, load_plan
+from .validate_legal import check_legal
 from .validate_places import Places
 from .validate_templates import check_templates, templates_of_valid_stages
 from .validate_tracking import check_tracking
@@ -97,6 +101,7 @@ def check_graph(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
                 edges[stage.key].add(action.move_to)
                 if action.after is None:
                     instant[stage.key].add(action.move_to)
+            _check_prefixes(c, path, getattr(action, "promo_code", None))
             if isinstance(action, SetAttributeAction) and action.after is not None:
                 c.add(
                     (*path, "after"),
@@ -121,6 +126,22 @@ def check_graph(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
     _check_reachability(c, edges)
     _check_instant_loops(c, instant)
     return c.problems
+
+
+def _check_prefixes(c: _Checker, path: Path_, spec: PromoCodeSpec | None) -> None:
+    """A prefix per language should name each language the journey writes in."""
+    if spec is None or not isinstance(spec.prefix, dict):
+        return
+    given = {key.lower() for key in spec.prefix}
+    for locale in c.journey.all_locales:
+        if locale.lower() not in given and locale.split("-")[0].lower() not in given:
+            fallback = choose_prefix(spec.prefix, None, c.journey.locale)
+            c.add(
+                (*path, "promo_code", "prefix"),
+                f"the promo code prefix has none for locale '{locale}': its customers get "
+                f"'{fallback}'; add {locale}: <PREFIX>",
+                severity="warning",
+            )
 
 
 def _check_entry(c: _Checker) -> None:
@@ -264,8 +285,16 @@ class Report:
         return not any(p.severity == "error" for p in self.problems)
 
 
-def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -> Report:
-    """Load and check every journey file under `paths`; never raises for bad journeys."""
+def validate_paths(
+    paths: Iterable[str | Path],
+    templates: Path | None = None,
+    company: Mapping[str, Any] | None = None,
+) -> Report:
+    """Load and check every journey file under `paths`; never raises for bad journeys.
+
+    With `company` (the render settings' company details), also warns where a journey
+    writes to German recipients and a legally required detail is empty.
+    """
     from .config import templates_dir
 
     tdir = templates if templates is not None else templates_dir()
@@ -304,6 +333,8 @@ def validate_paths(paths: Iterable[str | Path], templates: Path | None = None) -
         )
         if plan is not None:
             found += check_tracking(journey, plan, spots, file, tdir)
+        if company is not None:
+            found += check_legal(journey, spots, file, company)
         if journey.journey in owners:
             line, col = locate(spots, ("journey",))
             found.append(

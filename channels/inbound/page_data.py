@@ -31,11 +31,17 @@ class LinkTarget:
     locale: str | None
     channels: tuple[str, ...]  # the consent channels the customer has an address for
     consent: dict[str, str]  # channel -> status; absent: never asked
+    addresses: dict[str, str | None]  # channel -> the customer's address on it
 
     @property
     def channel(self) -> str:
         """The channel the message went out on (a webhook has none: email stands in)."""
         return self.action.kind if self.action.kind in CONSENT_CHANNELS else "email"
+
+    @property
+    def address(self) -> str | None:
+        """The address the message went to: what an unsubscribe applies to."""
+        return self.addresses.get(self.channel)
 
 
 def load_target(session: Session, ref: str) -> LinkTarget | None:
@@ -51,7 +57,8 @@ def load_target(session: Session, ref: str) -> LinkTarget | None:
     addresses = {"email": row.email, "sms": row.phone}
     channels = tuple(c for c in CONSENT_CHANNELS if addresses[c] or c == action.kind)
     consent = consents_for(conn, [action.customer_id], CONSENT_CHANNELS)
-    return LinkTarget(action, row.locale, channels, {ch: s for (_, ch), s in consent.items()})
+    statuses = {ch: s for (_, ch), s in consent.items()}
+    return LinkTarget(action, row.locale, channels, statuses, addresses)
 
 
 def unsubscribe(

@@ -1,7 +1,8 @@
 """HTML for the link pages: Jinja2 templates by locale, autoescaped, self-contained.
 
-A page has no scripts, no external assets and sets no cookies; its headers keep the
-signed URL out of caches, search engines and the Referer of links leaving the page.
+A page has no scripts, no external assets but the brand's logo, and sets no cookies; its
+headers keep the signed URL out of caches, search engines and the Referer of links
+leaving the page.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        # Images over https only: the brand's logo (JOURNEYFLOW_BRAND_LOGO_URL).
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
@@ -66,5 +68,7 @@ class PageRenderer:
     def page(self, name: str, locale: str, status: int = 200, **context: Any) -> HTMLResponse:
         """`page_templates/<locale>/<name>.html.j2` as a response with the page headers."""
         template = self.env.get_template(f"{locale}/{name}.html.j2")
-        html = template.render(lang=locale, company=self.settings.company, **context)
+        html = template.render(
+            lang=locale, company=self.settings.company, brand=self.settings.brand, **context
+        )
         return HTMLResponse(html, status_code=status, headers=HEADERS)

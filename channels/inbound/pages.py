@@ -7,13 +7,15 @@ The token's purpose decides the page:
   no cookies) takes the same path.
 * preferences: consent per channel with a checkbox each; POST saves the changed ones.
 * confirm: double opt-in. GET asks, POST makes email consent `subscribed` with time and
-  IP as proof and puts `newsletter.confirmed` into the inbox, once per link.
+  IP as proof and puts `newsletter.confirmed` into the inbox, once per link. An expired
+  confirm link offers a new confirmation email (POST), at most one per hour per link.
 * survey: `GET ?score=N` records the answer at once, because emails carry one link per
   score. A mail scanner that opens every link of a message would answer every score;
   only the last answer per link counts, so a customer's own click afterwards still
   wins, but a scanner that runs after the customer can overwrite their answer. POST
   adds an optional comment.
 * review: a redirect to the review page (JOURNEYFLOW_REVIEW_URL, else the website).
+* view: the email itself as a web page ("view in browser"), rendered again.
 
 GET never changes anything except a survey answer: scanners and link previews open
 links that nobody clicked. A forged or malformed link is a 404 page, an expired one 410.
@@ -29,9 +31,10 @@ from email.policy import default as default_policy
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from channels.links import LINK_TTL, LinkError, LinkSigner, SignedRef
+from journeys.store.resend import resend_message
 
 from .inbox import Inbox
 from .page_data import (
@@ -43,7 +46,8 @@ from .page_data import (
     save_preferences,
     unsubscribe,
 )
-from .page_render import PageRenderer, choose_locale
+from .page_render import HEADERS, PageRenderer, choose_locale
+from .page_view import VIEW_CSP, MessageViewer
 from .request import RawRequest, read_request
 
 MAX_FORM_BYTES = 16 * 1024
@@ -73,6 +77,7 @@ class LinkPages:
         self.inbox = inbox
         self.signer = signer
         self.render = PageRenderer()
+        self.viewer = MessageViewer(signer, self.render.settings)
         self.review_url = (
             os.environ.get("JOURNEYFLOW_REVIEW_URL") or self.render.settings.company["website"]
         )
@@ -82,7 +87,7 @@ class LinkPages:
         try:
             link = self.signer.verify(token, now)
         except LinkError as exc:
-            return await self._refused(token, exc, request)
+            return await self._refused(token, exc, request, post=post)
         handler = _HANDLERS.get(link.purpose)
         if handler is None:
             return self._error(request, None, "invalid", 404)
@@ -107,12 +112,15 @@ class LinkPages:
             )
         if target is None:
             return self._error(request, None, "unknown", 404)
+        status = target.consent.get(target.channel)
         return self.render.page(
             "unsubscribe",
             self._locale(request, target),
             done=raw is not None,
-            already=target.consent.get(target.channel) == "unsubscribed",
+            # Nothing left to ask: the address gets no marketing messages as it is.
+            already=raw is None and status in ("unsubscribed", "suppressed"),
             channel=target.channel,
+            address=target.address,
             preferences_url=self._url("preferences", link.ref),
         )
 
@@ -134,7 +142,10 @@ class LinkPages:
         return self.render.page(
             "preferences",
             self._locale(request, target),
-            channels=[{"key": c, "status": target.consent.get(c)} for c in target.channels],
+            channels=[
+                {"key": c, "status": target.consent.get(c), "address": target.addresses.get(c)}
+                for c in target.channels
+            ],
             posted=raw is not None,
             saved=saved,
         )
@@ -157,7 +168,13 @@ class LinkPages:
             state = "done" if first else "already"
         if target is None:
             return self._error(request, None, "unknown", 404)
-        return self.render.page("confirm", self._locale(request, target), state=state)
+        return self.render.page(
+            "confirm",
+            self._locale(request, target),
+            state=state,
+            address=target.addresses.get("email"),
+            preferences_url=self._url("preferences", link.ref),
+        )
 
     async def survey(self, request: Request, link: SignedRef, raw: RawRequest | None) -> Response:
         form = _form(raw) if raw is not None else dict(request.query_params)
@@ -188,16 +205,57 @@ class LinkPages:
     async def review(self, request: Request, link: SignedRef, raw: RawRequest | None) -> Response:
         return RedirectResponse(self.review_url, status_code=303)
 
+    async def view(self, request: Request, link: SignedRef, raw: RawRequest | None) -> Response:
+        found = await self.inbox.run(lambda session, now: self.viewer.load(session, link.ref))
+        html = self.viewer.render(*found) if found is not None else None
+        if html is None:
+            return self._error(request, None, "unknown", 404)
+        return HTMLResponse(html, headers={**HEADERS, "Content-Security-Policy": VIEW_CSP})
+
     # --- helpers ------------------------------------------------------------------------
 
-    async def _refused(self, token: str, exc: LinkError, request: Request) -> Response:
+    async def _refused(
+        self, token: str, exc: LinkError, request: Request, *, post: bool = False
+    ) -> Response:
         if exc.reason != "expired":
             return self._error(request, None, "invalid", 404)
         # The signature held, so the reference is genuine: answer in the customer's language.
-        _, ref, expiry, _ = token.split(".")
+        purpose, ref, expiry, _ = token.split(".")
         target = await self.inbox.run(lambda session, now: load_target(session, ref))
         expired_at = datetime.fromtimestamp(int(expiry, 16), self.inbox.now().tzinfo)
+        if purpose == "confirm" and target is not None:
+            return await self._confirm_expired(request, target, ref, post, expired_at)
         return self._error(request, target, "expired", 410, expired_at=expired_at)
+
+    async def _confirm_expired(
+        self, request: Request, target: LinkTarget, ref: str, post: bool, expired_at: datetime
+    ) -> Response:
+        """An expired confirmation offers a new one: no dead end for a late reader."""
+        locale = self._locale(request, target)
+        address = target.addresses.get("email")
+        if target.consent.get("email") == "subscribed":
+            return self.render.page(
+                "confirm",
+                locale,
+                state="already",
+                address=address,
+                preferences_url=self._url("preferences", ref),
+            )
+        if not post:
+            return self._error(request, target, "expired", 410, expired_at=expired_at, resend=True)
+        resent = await self.inbox.run(
+            lambda session, now: resend_message(session.connection(), ref, now)
+        )
+        if resent == "queued":
+            self.inbox.stored(1)  # wakes the processor, which sends what fell due
+        status = 202 if resent == "queued" else 429
+        return self._error(
+            request,
+            target,
+            "resent" if resent == "queued" else "resent_recently",
+            status,
+            address=address,
+        )
 
     def _error(
         self,
@@ -225,6 +283,7 @@ _HANDLERS: dict[str, Handler] = {
     "confirm": LinkPages.confirm,
     "survey": LinkPages.survey,
     "review": LinkPages.review,
+    "view": LinkPages.view,
 }
 
 

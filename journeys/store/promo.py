@@ -70,7 +70,8 @@ def issue_codes(
     pending: dict[str, tuple[str | None, dict[str, Any]]] = {}
     for customer_id, action in actions:
         spec = action.params["promo_code"]
-        prefix = spec.get("prefix")
+        # The engine decided a prefix per language already; an older row may still hold one.
+        prefix = promo.choose_prefix(spec.get("prefix"), None)
         pending[action.idempotency_key] = (
             prefix,
             {

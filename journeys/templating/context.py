@@ -44,15 +44,75 @@ class LinksContext(TypedDict):
     unsubscribe: str
     preferences: str
     review: str
-    survey: str
+    survey: str  # add ?score=N for a one-click answer (the survey_scale macro does)
     confirm: str  # double opt-in: confirms a newsletter subscription
+    view: str  # the message as a web page ("view in browser")
+
+
+class BrandContext(TypedDict):
+    """How the company shows itself: the name customers know and its logo."""
+
+    name: str  # the wordmark in the header and the name in the sign-off
+    logo_url: str | None  # an https:// image; without one the header shows the name
+    logo_alt: str  # the logo's alternative text (default: the brand name)
+    logo_width: int  # the size the logo is shown at, in CSS pixels
+    logo_height: int
 
 
 class CompanyContext(TypedDict):
-    name: str
+    """The legal entity behind the messages: what the footer must say (§ 35a GmbHG)."""
+
+    name: str  # the legal name with its legal form, e.g. 'Beispielhandel GmbH'
     address: str  # postal address: required in the footer of every marketing email
     website: str
     support_email: str
+    registered_office: str | None  # Sitz der Gesellschaft
+    register_court: str | None  # e.g. 'Amtsgericht Berlin-Charlottenburg'
+    register_number: str | None  # e.g. 'HRB 123456 B'
+    managing_directors: str | None  # every one of them, e.g. 'Erika Muster, Jan Beispiel'
+    vat_id: str | None  # Umsatzsteuer-Identifikationsnummer, shown where set
+    privacy_url: str | None  # the privacy policy
+    imprint_url: str | None  # the Impressum (legal notice)
+
+
+# Where each company and brand setting comes from (channels/render_settings.py reads them).
+COMPANY_SETTINGS: dict[str, str] = {
+    "name": "JOURNEYFLOW_COMPANY_NAME",
+    "address": "JOURNEYFLOW_COMPANY_ADDRESS",
+    "website": "JOURNEYFLOW_COMPANY_WEBSITE",
+    "support_email": "JOURNEYFLOW_SUPPORT_EMAIL",
+    "registered_office": "JOURNEYFLOW_COMPANY_REGISTERED_OFFICE",
+    "register_court": "JOURNEYFLOW_COMPANY_REGISTER_COURT",
+    "register_number": "JOURNEYFLOW_COMPANY_REGISTER_NUMBER",
+    "managing_directors": "JOURNEYFLOW_COMPANY_MANAGING_DIRECTORS",
+    "vat_id": "JOURNEYFLOW_COMPANY_VAT_ID",
+    "privacy_url": "JOURNEYFLOW_PRIVACY_URL",
+    "imprint_url": "JOURNEYFLOW_IMPRINT_URL",
+}
+BRAND_SETTINGS: dict[str, str] = {
+    "name": "JOURNEYFLOW_BRAND_NAME",
+    "logo_url": "JOURNEYFLOW_BRAND_LOGO_URL",
+    "logo_alt": "JOURNEYFLOW_BRAND_LOGO_ALT",
+    "logo_width": "JOURNEYFLOW_BRAND_LOGO_WIDTH",
+    "logo_height": "JOURNEYFLOW_BRAND_LOGO_HEIGHT",
+}
+# The example company of the shipped journeys, complete: what the demo and previews show.
+EXAMPLE_COMPANY = CompanyContext(
+    name="Beispielhandel GmbH",
+    address="Musterstraße 1, 10115 Berlin",
+    website="https://www.beispielhandel.de",
+    support_email="service@beispielhandel.de",
+    registered_office="Berlin",
+    register_court="Amtsgericht Berlin-Charlottenburg",
+    register_number="HRB 123456 B",
+    managing_directors="Erika Mustermann, Jan Beispiel",
+    vat_id="DE123456789",
+    privacy_url="https://www.beispielhandel.de/datenschutz",
+    imprint_url="https://www.beispielhandel.de/impressum",
+)
+EXAMPLE_BRAND = BrandContext(
+    name="Beispielhandel", logo_url=None, logo_alt="Beispielhandel", logo_width=160, logo_height=40
+)
 
 
 class RenderContext(TypedDict):
@@ -63,6 +123,7 @@ class RenderContext(TypedDict):
     promo_code: NotRequired[PromoCodeContext]  # only when the action declares a promo code
     links: LinksContext
     company: CompanyContext
+    brand: BrandContext
     variant: str | None
     now: datetime
 
@@ -74,6 +135,7 @@ _FIXED: dict[str, Any] = {
     "promo_code": PromoCodeContext,
     "links": LinksContext,
     "company": CompanyContext,
+    "brand": BrandContext,
 }
 # Root -> attribute names a template may read; None: free mapping or a plain value.
 CONTEXT_SPEC: dict[str, set[str] | None] = {
@@ -89,15 +151,23 @@ def sample_context(
     de = not locale.startswith("en")
     now = now or datetime(2025, 3, 14, 8, 30, tzinfo=UTC)
     first, last = ("Max", "Mustermann") if de else ("Emma", "Johnson")
+    site = EXAMPLE_COMPANY["website"]
     data: dict[str, Any] = {
         "order_id": "100234",
         "product_name": "Laptop Aero 14",
         "category": "laptops",
     }
-    data |= {"total": 1234.56, "currency": "EUR", "channel": "online", "store": "Berlin-Mitte"}
+    # The shape of order.completed in the shipped tracking plan: line items, total, link.
+    data |= {"total": 1238.57, "currency": "EUR", "channel": "online", "store": "Berlin-Mitte"}
+    data["items"] = [
+        {"name": "Laptop Aero 14", "quantity": 1, "price": 1099.00},
+        {"name": "USB-C Dock" if not de else "USB-C-Dockingstation", "quantity": 1, "price": 89.99},
+        {"name": "Notebook-Tasche" if de else "Laptop sleeve", "quantity": 2, "price": 24.79},
+    ]
+    data["url"] = f"{site}/konto/bestellungen/100234"
     data |= {"rating": 5, "score": 9, "ticket_id": "T-4711"}
-    site = "https://www.beispielhandel.de"
-    sig = "?t=8f3a2c1d9b&sig=4b7e9a0c51"
+    # Shaped like real links (/l/<purpose>.<ref>.<expiry>.<signature>): '?score=N' appends.
+    token = "f3a2c1d9b8e7a6c5d4e3f2a1b0c9d8e7.67f0c2a0.Tb9aX0c51K"
     ctx: dict[str, Any] = {
         "customer": {
             "id": "c-100234",
@@ -118,18 +188,19 @@ def sample_context(
             "name": "Kundenlebenszyklus" if de else "Customer lifecycle",
             "version": 1,
         },
-        "links": {k: f"{site}/m/{k}{sig}" for k in sorted(CONTEXT_SPEC["links"] or ())},
+        "links": {k: f"{site}/l/{k}.{token}" for k in sorted(CONTEXT_SPEC["links"] or ())},
         "company": {
-            "name": "Beispielhandel GmbH",
-            "address": "Musterstraße 1, 10115 Berlin" + ("" if de else ", Germany"),
-            "website": site,
-            "support_email": "service@beispielhandel.de",
+            **EXAMPLE_COMPANY,
+            "address": EXAMPLE_COMPANY["address"] + ("" if de else ", Germany"),
         },
+        "brand": dict(EXAMPLE_BRAND),
         "variant": None,
         "now": now,
     }
     ctx["event"]["data"] = data
     if promo_code:
-        ctx["promo_code"] = {"code": "DANKE-7KQ2M9", "discount": "10%"}
+        # A code as journeys.promo draws it, with the prefix of the recipient's language.
+        prefix = "DANKE" if de else "THANKS"
+        ctx["promo_code"] = {"code": f"{prefix}-7K9M-X3HT-4FNP-WC6R", "discount": "10%"}
         ctx["promo_code"]["expires_at"] = now + timedelta(days=30)
     return ctx

@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from channels import OutboundMessage, SendResult
+from channels.errors import ChannelConfigError
 from channels.links import LinkSigner
 from channels.render import Renderer
 from channels.render_context import stage_context
@@ -292,7 +295,7 @@ def test_a_named_webhook_is_resolved_from_the_environment() -> None:
     assert payload["journey"] == {
         "key": "customer_lifecycle",
         "name": "Kundenlebenszyklus",
-        "version": 1,
+        "version": 2,
     }
     assert payload["stage"] == {"key": "decision", "title": "Kaufentscheidung"}
 
@@ -334,3 +337,90 @@ def test_a_holdout_variant_is_not_rendered() -> None:
     holdout = replace(action, template=None, variant="holdout")
     result = renderer().render(holdout, JOURNEYS[action.journey], None, NOW)
     assert isinstance(result, SendResult) and result.error_code == "holdout"
+
+
+# --- brand and legal settings ----------------------------------------------------------------
+
+ACME = {
+    "JOURNEYFLOW_COMPANY_NAME": "Acme Handel GmbH",
+    "JOURNEYFLOW_COMPANY_ADDRESS": "Hafenstraße 9, 20457 Hamburg",
+    "JOURNEYFLOW_COMPANY_REGISTERED_OFFICE": "Hamburg",
+    "JOURNEYFLOW_COMPANY_REGISTER_COURT": "Amtsgericht Hamburg",
+    "JOURNEYFLOW_COMPANY_REGISTER_NUMBER": "HRB 98765",
+    "JOURNEYFLOW_COMPANY_MANAGING_DIRECTORS": "Jana Roth, Olaf Wendt",
+    "JOURNEYFLOW_PRIVACY_URL": "https://acme.example/datenschutz",
+    "JOURNEYFLOW_IMPRINT_URL": "https://acme.example/impressum",
+    "JOURNEYFLOW_BRAND_NAME": "Acme",
+    "JOURNEYFLOW_BRAND_LOGO_URL": "https://cdn.acme.example/logo.png",
+    "JOURNEYFLOW_BRAND_LOGO_WIDTH": "120px",
+    "JOURNEYFLOW_BRAND_LOGO_HEIGHT": "30",
+}
+
+
+def test_the_brand_is_the_header_and_the_legal_entity_the_footer() -> None:
+    settings = RenderSettings.from_env(ACME)
+    message = render(claimed(), renderer(settings))
+    html, text = message.html or "", message.text or ""
+
+    assert '<img src="https://cdn.acme.example/logo.png" alt="Acme" width="120" height="30"' in html
+    assert "Ihr Team von Acme" in text and "Acme Handel GmbH, Hafenstraße 9, 20457 Hamburg" in text
+    legal = (
+        "Sitz: Hamburg · Registergericht: Amtsgericht Hamburg, HRB 98765 · "
+        "Geschäftsführung: Jana Roth, Olaf Wendt"
+    )
+    assert legal in text and legal in html
+    assert "USt-IdNr." not in text  # shown where set: this company has none set
+    assert 'href="https://acme.example/datenschutz"' in html
+    assert "Impressum: https://acme.example/impressum" in text
+
+
+def test_a_named_company_never_borrows_the_examples_legal_details() -> None:
+    settings = RenderSettings.from_env({"JOURNEYFLOW_COMPANY_NAME": "Acme Handel GmbH"})
+    company = settings.company
+
+    assert settings.brand["name"] == "Acme Handel GmbH"
+    assert company["register_court"] is None and company["managing_directors"] is None
+    assert company["privacy_url"] is None and company["imprint_url"] is None
+    message = render(claimed(), renderer(settings))
+    assert "Sitz:" not in (message.text or "") and "Registergericht" not in (message.html or "")
+    assert "None" not in (message.text or "") and "None" not in (message.html or "")
+    # Without a company name the example company speaks, complete.
+    example = RenderSettings.from_env({}).company
+    assert example["register_number"] == "HRB 123456 B" and example["vat_id"] == "DE123456789"
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("JOURNEYFLOW_BRAND_LOGO_WIDTH", "wide"),
+        ("JOURNEYFLOW_BRAND_LOGO_WIDTH", "0"),
+        ("JOURNEYFLOW_BRAND_LOGO_HEIGHT", "601"),
+        ("JOURNEYFLOW_BRAND_LOGO_URL", "http://cdn.acme.example/logo.png"),
+        ("JOURNEYFLOW_PRIVACY_URL", "acme.example/privacy"),
+        ("JOURNEYFLOW_IMPRINT_URL", "javascript:alert(1)"),
+    ],
+)
+def test_a_setting_that_cannot_be_used_is_named(var: str, value: str) -> None:
+    with pytest.raises(ChannelConfigError) as caught:
+        RenderSettings.from_env({**ACME, var: value})
+    assert str(caught.value).startswith(f"{var} must be")
+    assert repr(value) in str(caught.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=12))
+def test_any_logo_size_is_a_size_or_a_clear_error(raw: str) -> None:
+    try:
+        brand = RenderSettings.from_env({"JOURNEYFLOW_BRAND_LOGO_WIDTH": raw}).brand
+    except ChannelConfigError as exc:
+        assert str(exc).startswith("JOURNEYFLOW_BRAND_LOGO_WIDTH must be a whole number")
+    else:
+        assert 1 <= brand["logo_width"] <= 600
+
+
+def test_the_view_link_is_signed_for_the_message() -> None:
+    message = render(claimed())
+    [view] = re.findall(r"Im Browser ansehen: (\S+)", message.text or "")
+    token = view.rsplit("/l/", 1)[1]
+    assert SIGNER.verify(token, NOW, "view").ref == "b579135146a24250a22f6e89865b60d7"
+    assert f'href="{view}"' in (message.html or "")

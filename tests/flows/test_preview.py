@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 from channels.links import LinkSigner
 from channels.outbox import build_email
 from flows.cli import app
+from flows.headless import find_chromium
 from flows.preview import PreviewError, preview
 from journeys import load_journey
 from journeys.config import definitions_dir
@@ -132,3 +134,71 @@ def test_the_preview_email_is_a_message_a_mail_client_reads() -> None:
     assert parsed["Subject"] == shown.message.subject
     # A transactional mail: no unsubscribe header.
     assert parsed["List-Unsubscribe"] is None
+
+
+EXAMPLE_ORDER = Path(__file__).resolve().parents[2] / "docs" / "examples" / "order.completed.json"
+
+
+def test_the_preview_shows_the_order_of_the_event_it_is_given(tmp_path: Path) -> None:
+    out = tmp_path / "thanks.html"
+    order = json.loads(EXAMPLE_ORDER.read_text(encoding="utf-8"))["data"]
+
+    result = runner.invoke(
+        app,
+        [
+            *("preview", "customer_lifecycle", "thank_you", "--sample", "--locale", "en"),
+            *("--event", str(EXAMPLE_ORDER), "-o", str(out)),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"Subject: Thank you for your order no. {order['order_id']}" in text
+    for item in order["items"]:
+        assert f"{item['quantity']} × {item['name']}" in text
+    page = out.read_text(encoding="utf-8")
+    assert f'href="{order["url"]}"' in page
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "expected a JSON object with type and data"),
+        ('{"data": {}}', "type: the event's type"),
+        ('{"type": "order.completed", "data": [1]}', "data: expected an object"),
+        ('{"type": "order.completed", "dta": {}}', "unknown key 'dta' (did you mean 'data'?)"),
+        ("{not json", "not JSON"),
+    ],
+)
+def test_a_bad_event_file_is_named_with_what_is_wrong(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(content, encoding="utf-8")
+
+    result = runner.invoke(
+        app, ["preview", "customer_lifecycle", "thank_you", "--sample", "--event", str(event)]
+    )
+
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed")
+def test_the_preview_draws_the_email_as_a_picture(tmp_path: Path) -> None:
+    picture = tmp_path / "review.png"
+
+    result = runner.invoke(
+        app,
+        [
+            *("preview", "customer_lifecycle", "review_request", "--sample", "--locale", "en"),
+            *("-o", str(tmp_path / "review.html"), "--screenshot", str(picture), "--width", "500"),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    png = picture.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert width == 500 and height > 800  # the whole email, not the first screen

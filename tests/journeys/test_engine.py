@@ -18,6 +18,7 @@ from jf_factories import (
     Driver,
     DriverFactory,
     at,
+    build_journey,
     days,
     make_customer,
     make_event,
@@ -879,3 +880,27 @@ def test_leaving_after_an_action_fell_due_does_not_void_it(driver: Driver) -> No
     assert not driver.is_void(request)
     [left] = [x for x in driver.left if x.stage == "evaluation"]
     assert request.idempotency_key not in left.void
+
+
+@pytest.mark.parametrize(
+    ("locale", "prefix"),
+    [
+        ("de", "DANKE"),
+        ("de-AT", "SERVUS"),
+        ("de_CH", "DANKE"),
+        ("en-GB", "THANKS"),
+        ("fr", "THANKS"),  # the journey writes in English by default
+        (None, "THANKS"),
+    ],
+)
+def test_a_promo_code_prefix_per_language_is_decided_by_the_customers_locale(
+    make_driver: DriverFactory, locale: str | None, prefix: str
+) -> None:
+    per_language = "prefix: {de: DANKE, de-AT: SERVUS, en: THANKS}"
+    assert "prefix: REVIEW" in POST_PURCHASE_YAML
+    journey = build_journey(POST_PURCHASE_YAML.replace("prefix: REVIEW", per_language))
+    d = make_driver(journey, locale=locale)
+
+    reach_evaluation(d)
+
+    assert d.action("review_request").params["promo_code"]["prefix"] == prefix

@@ -9,6 +9,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from journeys import promo
 from journeys.model import PromoCodeSpec
@@ -198,3 +201,72 @@ def test_the_params_form_is_what_the_engine_hands_out() -> None:
     params = spec.model_dump(mode="json", exclude_none=True)
     assert params == {"discount": "10%", "valid_for": "2w", "prefix": "DANKE"}
     assert expires_at(params, ISSUED) == expires_at(spec, ISSUED) == ISSUED + timedelta(days=14)
+
+
+# --- a prefix per language -------------------------------------------------------------------
+
+LANGUAGES = st.sampled_from(["de", "en", "fr", "nl", "pl"])
+PREFIXES = st.from_regex(r"[A-Z0-9]{1,12}", fullmatch=True)
+
+
+def _expected(prefix: dict[str, str], customer: str | None, journey: str) -> str:
+    """The rule in words: the customer's locale, its language, the journey's, the first."""
+    for locale in (customer, journey):
+        if locale is None:
+            continue
+        for candidate in (locale.lower(), locale.lower().split("-")[0]):
+            if candidate in prefix:
+                return prefix[candidate]
+    return next(iter(prefix.values()))
+
+
+@given(
+    prefix=st.dictionaries(LANGUAGES, PREFIXES, min_size=1),
+    language=st.none() | LANGUAGES,
+    region=st.sampled_from(["", "-AT", "_CH", "-gb"]),
+    journey=LANGUAGES,
+)
+def test_the_prefix_follows_the_customers_language(
+    prefix: dict[str, str], language: str | None, region: str, journey: str
+) -> None:
+    customer = None if language is None else language.upper() + region
+    chosen = promo.choose_prefix(prefix, customer, journey)
+    assert chosen == _expected(prefix, customer.replace("_", "-") if customer else None, journey)
+    assert chosen in prefix.values()
+
+
+def test_one_prefix_for_all_stays_as_it_is() -> None:
+    assert promo.choose_prefix("DANKE", "en", "de") == "DANKE"
+    assert promo.choose_prefix(None, "en", "de") is None
+
+
+def test_an_actions_prefix_is_decided_for_the_customer_and_nothing_else_changes() -> None:
+    params = {
+        "marketing": True,
+        "promo_code": {"discount": "10%", "prefix": {"de": "DANKE", "en": "THANKS"}},
+    }
+    english = promo.for_customer(params, {"locale": "en-GB"}, "de")
+    assert english == {"marketing": True, "promo_code": {"discount": "10%", "prefix": "THANKS"}}
+    assert promo.for_customer(params, {"locale": None}, "de")["promo_code"]["prefix"] == "DANKE"
+    assert params["promo_code"]["prefix"] == {"de": "DANKE", "en": "THANKS"}  # shared: untouched
+    plain = {"promo_code": {"discount": "10%", "prefix": "DANKE"}}
+    assert promo.for_customer(plain, {"locale": "en"}, "de") is plain
+
+
+@pytest.mark.parametrize(
+    ("prefix", "where", "message"),
+    [
+        ({}, ("prefix",), "at least one"),
+        ({"de": "danke"}, ("prefix", "per_language", "de"), "should match pattern"),
+        ({"deutsch": "DANKE"}, ("prefix", "per_language", "deutsch", "[key]"), "pattern"),
+        ("DANKE-2024", ("prefix", "one"), "should match pattern"),
+    ],
+)
+def test_a_bad_prefix_is_refused_naming_it(
+    prefix: object, where: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        PromoCodeSpec.model_validate({"discount": "10%", "prefix": prefix})
+    [error] = caught.value.errors()
+    assert error["loc"] == where
+    assert message in error["msg"]

@@ -10,6 +10,8 @@ from typing import Any
 import jinja2
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from journeys.config import PROJECT_ROOT
 from journeys.loader import journey_files
@@ -187,7 +189,7 @@ def test_check_reports_misspelled_customer_attribute(tmp_path: Path) -> None:
 def test_check_reports_unknown_root(tmp_path: Path) -> None:
     report = _issues(tmp_path, GOOD.replace("Hallo {{ customer.", "Hallo {{ custmer."))
     assert "unknown variable 'custmer' (did you mean 'customer'?)" in report
-    assert "valid are: company, customer, event, journey, links, now, promo_code" in report
+    assert "valid are: brand, company, customer, event, journey, links, now, promo_code" in report
     assert "x.email.j2:2:" in report
 
 
@@ -410,3 +412,50 @@ def test_lifecycle_has_the_required_parts() -> None:
     assert journey.settings.model_dump(mode="json")["quiet_hours"] == "21:00-08:00"
     week = timedelta(days=7)
     assert journey.settings.frequency_cap == {"email": (3, week), "sms": (1, week)}
+
+
+# --- the order in the thank-you mail ------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**12), max_value=10**12)
+    | st.floats(allow_nan=False, allow_infinity=False, width=32)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+ITEMS = (
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={"name": JSON_VALUES, "quantity": JSON_VALUES, "price": JSON_VALUES},
+        )
+        | JSON_VALUES,
+        max_size=4,
+    )
+    | JSON_VALUES
+)
+
+
+URLS = st.from_regex(r"(https?|javascript):(//)?[a-z.]{1,12}/[a-z0-9/]{0,10}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=ITEMS, url=JSON_VALUES | URLS)
+def test_the_thank_you_mail_takes_whatever_items_and_url_an_event_carries(
+    env: TemplateEnvironment, items: Any, url: Any
+) -> None:
+    for locale in LOCALES:
+        ctx = sample_context(locale, promo_code=False)
+        ctx["event"]["data"] |= {"items": items, "url": url}
+
+        mail = render_email(env, f"{locale}/thank_you.email.j2", ctx)
+
+        # Only an https link to the order becomes a button; nothing else becomes a link.
+        if isinstance(url, str) and not set(url) & set("&<>\"'"):  # as written in HTML
+            button = url.startswith("https://")
+            assert (f'href="{url}"' in mail.html) is button
+        assert 'href="javascript:' not in mail.html

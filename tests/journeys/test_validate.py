@@ -534,3 +534,87 @@ def test_sms_templates_are_measured_in_billed_segments(
     assert f"= {segments} SMS segments" in problem.message
     assert problem.line == 10  # the `- sms: nudge` line
     assert report.ok is (severity == "warning")
+
+
+# --- promo code prefixes per language and the legal footer ---------------------------------
+
+
+def test_a_prefix_per_language_should_name_every_language_of_the_journey(
+    write_journey: WriteJourney, validate: Validate, tdir: Path
+) -> None:
+    text = TEMPLATED.replace(
+        "      - email: x\n",
+        "      - email: x\n"
+        "        promo_code: {discount: '10%', prefix: {de-AT: SERVUS, de: DANKE}}\n",
+    )
+
+    report = validate(write_journey("t.yaml", text), templates_dir=tdir)
+
+    problem = only_problem(report, "prefix")
+    assert problem.severity == "warning" and report.ok
+    assert problem.message == (
+        "the promo code prefix has none for locale 'en': its customers get 'DANKE'; "
+        "add en: <PREFIX>"
+    )
+    assert (problem.field, problem.line) == (
+        "stages.0.on_enter.0.promo_code.prefix",
+        line_of(text, "prefix:"),
+    )
+    complete = text.replace("de: DANKE}", "de: DANKE, en: THANKS}")
+    assert validate(write_journey("t.yaml", complete), templates_dir=tdir).problems == []
+
+
+LEGAL = {
+    "name": "Acme GmbH",
+    "address": "Hauptstraße 1, 10115 Berlin",
+    "registered_office": "Berlin",
+    "register_court": "Amtsgericht Berlin-Charlottenburg",
+    "register_number": "HRB 1 B",
+    "managing_directors": "A. Beispiel",
+    "vat_id": None,
+    "privacy_url": "https://acme.example/privacy",
+    "imprint_url": "https://acme.example/imprint",
+}
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        (),
+        ("register_court",),
+        ("registered_office", "managing_directors", "imprint_url"),
+        ("privacy_url",),
+    ],
+)
+def test_legal_details_left_empty_are_named_for_german_recipients(
+    write_journey: WriteJourney, tdir: Path, empty: tuple[str, ...]
+) -> None:
+    from journeys.templating.context import COMPANY_SETTINGS
+
+    company = {**LEGAL, **dict.fromkeys(empty)}
+    path = write_journey("t.yaml", TEMPLATED)
+
+    report = validate_paths([path], templates=tdir, company=company)
+
+    warnings = [p for p in report.problems if "German recipients" in p.message]
+    assert report.ok
+    if not empty:
+        assert warnings == []  # the VAT ID is shown where set, never asked for
+        return
+    [warning] = warnings
+    assert warning.severity == "warning"
+    assert (warning.field, warning.line) == ("locales", line_of(TEMPLATED, "locales:"))
+    named = warning.message.rsplit("; set ", 1)[1].split(", ")
+    assert named == [COMPANY_SETTINGS[key] for key in COMPANY_SETTINGS if key in empty]
+
+
+def test_a_journey_without_german_recipients_needs_no_german_footer(
+    write_journey: WriteJourney, tdir: Path
+) -> None:
+    english = TEMPLATED.replace("locale: de\nlocales: [de, en]\n", "locale: en\n")
+    path = write_journey("t.yaml", english)
+    company = dict.fromkeys(LEGAL)
+
+    report = validate_paths([path], templates=tdir, company=company)
+
+    assert [p for p in report.problems if "German" in p.message] == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from receiver_harness import MakeReceiver, Receiver
+from receiver_harness import ON_BOTH_STORES, MakeReceiver, Receiver
 from sqlalchemy import Engine, text
 
 from channels.links import LinkSigner
@@ -392,3 +392,76 @@ def test_the_review_link_redirects_to_the_review_page(
     assert response.status_code == 303
     assert response.headers["location"] == "https://reviews.example.org/beispielhandel"
     assert isinstance(response, httpx.Response)
+
+
+# --- no dead ends -----------------------------------------------------------------------------
+
+
+@ON_BOTH_STORES
+def test_an_unsubscribed_address_is_told_so_and_not_asked_again(
+    service: Receiver, link_signer: LinkSigner, keys: dict[tuple[str, str], str]
+) -> None:
+    path = link(link_signer, "unsubscribe", keys["c-de", "welcome"])
+    assert "<form" in service.client.get(path).text
+    service.post(path, b"confirm=1", FORM)
+
+    again = service.client.get(path)
+
+    assert again.status_code == 200
+    assert "Sie sind bereits abgemeldet" in again.text and "<form" not in again.text
+    assert "max@example.org" in again.text  # the address it applies to
+    assert consent(service) == {"email": ("unsubscribed", "unsubscribe_link")}
+
+
+@ON_BOTH_STORES
+def test_an_expired_confirm_link_sends_a_new_one_at_most_once_an_hour(
+    service: Receiver, link_signer: LinkSigner, keys: dict[tuple[str, str], str]
+) -> None:
+    ref = keys["c-en", "welcome"]
+    expired = link(link_signer, "confirm", ref, days=-1)
+
+    offer = service.client.get(expired)
+    first = service.post(expired, b"resend=1", FORM)
+    second = service.post(expired, b"resend=1", FORM)
+
+    assert offer.status_code == 410 and "Send a new confirmation link" in offer.text
+    assert first.status_code == 202 and "emma@example.org" in first.text
+    assert second.status_code == 429 and "within the last hour" in second.text
+    copies = service.rows(
+        "SELECT template, status FROM action_run WHERE idempotency_key != :ref "
+        "AND template = 'welcome' "
+        "AND customer_id = (SELECT id FROM customer WHERE external_id = 'c-en')",
+        ref=ref,
+    )
+    assert copies == [("welcome", "pending")]
+    assert service.stored == [1]  # the processor was woken to send it
+    assert consent(service, "c-en") == {}  # nothing confirmed by asking for a new link
+
+
+@ON_BOTH_STORES
+def test_an_expired_confirm_link_of_a_confirmed_address_says_so(
+    service: Receiver, link_signer: LinkSigner, keys: dict[tuple[str, str], str]
+) -> None:
+    ref = keys["c-de", "welcome"]
+    service.post(link(link_signer, "confirm", ref), b"confirm=1", FORM)
+
+    late = service.client.get(link(link_signer, "confirm", ref, days=-1))
+
+    assert late.status_code == 200 and "bereits bestätigt" in late.text
+    assert "Weiter zum Shop" in late.text  # the next step
+
+
+@ON_BOTH_STORES
+def test_the_view_link_shows_the_email_and_nothing_else(
+    service: Receiver, link_signer: LinkSigner, keys: dict[tuple[str, str], str]
+) -> None:
+    page = service.client.get(link(link_signer, "view", keys["c-en", "csat_survey"]))
+    sms = service.client.get(link(link_signer, "view", keys["c-en", "we_miss_you"]))
+
+    assert page.status_code == 200
+    assert page.text.startswith("<!DOCTYPE html>") and '<html lang="en">' in page.text
+    assert "How satisfied are you with the solution?" in page.text
+    assert "img-src https:" in page.headers["content-security-policy"]
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none'
+    assert page.headers["cache-control"] == "no-store"
+    assert sms.status_code == 404  # a text message has no web page
