@@ -22,10 +22,10 @@ def signer() -> LinkSigner:
     return LinkSigner(SECRET, "https://shop.example/jf/")
 
 
-def test_a_message_gets_its_five_links_under_the_public_url(signer: LinkSigner) -> None:
+def test_a_message_gets_its_six_links_under_the_public_url(signer: LinkSigner) -> None:
     links = signer.links(KEY, NOW)
 
-    assert set(links) == {"unsubscribe", "preferences", "review", "survey", "confirm"}
+    assert set(links) == {"unsubscribe", "preferences", "review", "survey", "confirm", "view"}
     for purpose, url in links.items():
         assert url.startswith("https://shop.example/jf/l/")
         token = url.rsplit("/", 1)[1]
@@ -111,4 +111,4 @@ def test_bad_input_names_what_is_valid(signer: LinkSigner) -> None:
         signer.token("unsubscibe", KEY, NOW)
     with pytest.raises(LinkError, match="at least 16 characters"):
         LinkSigner("short", "https://x")
-    assert set(PURPOSES) == {"unsubscribe", "preferences", "review", "survey", "confirm"}
+    assert set(PURPOSES) == {"unsubscribe", "preferences", "review", "survey", "confirm", "view"}

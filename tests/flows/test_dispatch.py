@@ -392,7 +392,7 @@ def test_one_bad_action_does_not_stop_the_batch(engine: Engine, tmp_path: Path) 
     shutil.copytree(templates_dir(), templates)
     broken = templates / "en" / "thank_you.email.j2"
     broken.write_text(
-        broken.read_text(encoding="utf-8").replace("{{ company.name }}", "{{ company.nmae }}"),
+        broken.read_text(encoding="utf-8").replace("{{ brand.name }}", "{{ brand.nmae }}"),
         encoding="utf-8",
     )
     order(
