@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any, NamedTuple
-
-from scipy import integrate, stats
 
 CONFIDENCE = 0.95
 # The posterior's tails left out of the integration: each arm's integral misses at
@@ -43,7 +42,7 @@ class Bounds(NamedTuple):
 
 
 def _z(confidence: float) -> float:
-    return float(stats.norm.ppf(0.5 + confidence / 2))
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def _check(conversions: int, n: int) -> None:
@@ -107,6 +106,9 @@ def probability_to_be_best(arms: Sequence[tuple[int, int]]) -> list[float]:
         return []
     if len(arms) == 1:
         return [1.0]
+    # scipy takes a second to import: only the commands that compare variants pay it.
+    from scipy import integrate, stats
+
     posteriors = [stats.beta(1 + c, 1 + n - c) for c, n in arms]
     means = [float(p.mean()) for p in posteriors]
     raw = []
@@ -142,6 +144,6 @@ def further_per_arm(
     difference = p1 - p2
     if difference <= 0:
         return None
-    z = float(stats.norm.ppf(threshold))
+    z = NormalDist().inv_cdf(threshold)
     # At least one: rates of exactly 0 and 1 have no variance, and the formula says 0.
     return max(1, math.ceil((z / difference) ** 2 * (p1 * (1 - p1) + p2 * (1 - p2))))

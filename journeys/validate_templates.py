@@ -7,6 +7,7 @@ one schema error must not hide the template errors of the other stages.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import JourneyError, Problem
-from .loader import Path_, SourceMap, read_yaml
+from .loader import SourceMap, read_yaml
 from .model import Journey, Settings, Stage, _MessageAction
 from .types import LOCALE_PATTERN
 from .validate_places import Places
@@ -39,11 +40,11 @@ def _template_problems(
     templates: Path,
     sms_limit: int,
 ) -> list[Problem]:
-    from .templating import check_template, find_template, make_environment
+    from .templating import find_template
 
     c = Places(spots, file)
-    env = make_environment(templates)
-    checked: set[tuple[Path, bool]] = set()
+    memo = _memo_for(templates)
+    checked: set[tuple[Path, bool]] = set()  # each template reported once per journey
     for i, stage in stages:
         for a, action in enumerate(stage.on_enter):
             if not isinstance(action, _MessageAction):
@@ -63,23 +64,88 @@ def _template_problems(
                     if (found, has_code) in checked:
                         continue
                     checked.add((found, has_code))
-                    issues = check_template(env, found, has_promo_code=has_code)
-                    for issue in issues:
-                        where = f"{issue.file}:{issue.line}" if issue.line else str(issue.file)
-                        c.add(path, f"template {where}: {issue.message}")
-                    loader_name = found.relative_to(templates).as_posix()
-                    if action.kind == "sms" and not issues:
-                        _check_sms_length(
-                            c, path, env, loader_name, found.parent.name, has_code, sms_limit
-                        )
-                    elif action.kind == "email" and not issues:
-                        _check_email_render(c, path, env, loader_name, found.parent.name, has_code)
+                    for message, severity in memo.findings(found, action.kind, has_code, sms_limit):
+                        c.add(path, message, severity)
     return c.problems
 
 
-def _check_email_render(
-    c: Places, path: Path_, env: Any, template: str, locale: str, has_code: bool
-) -> None:
+Finding = tuple[str, str]  # (message, severity)
+
+
+class _TemplateMemo:
+    """What checking each template found, for one state of a templates folder.
+
+    Checking parses, compiles and renders every template with sample values: seconds
+    for the shipped journeys, and every command, test and worker loads them. The result
+    depends only on the files, so it is kept while none of them changes (same names,
+    sizes and modification times) and shared by every journey that sends the template.
+    """
+
+    def __init__(self, templates: Path) -> None:
+        self.templates = templates
+        self._env: Any = None
+        self._found: dict[tuple[Path, str, bool, int], list[Finding]] = {}
+
+    def findings(self, found: Path, kind: str, has_code: bool, sms_limit: int) -> list[Finding]:
+        key = (found, kind, has_code, sms_limit if kind == "sms" else 0)
+        if key not in self._found:
+            self._found[key] = self._check(found, kind, has_code, sms_limit)
+        return self._found[key]
+
+    def _check(self, found: Path, kind: str, has_code: bool, sms_limit: int) -> list[Finding]:
+        from .templating import check_template, make_environment
+
+        if self._env is None:
+            self._env = make_environment(self.templates)
+        out: list[Finding] = []
+        issues = check_template(self._env, found, has_promo_code=has_code)
+        for issue in issues:
+            where = f"{issue.file}:{issue.line}" if issue.line else str(issue.file)
+            out.append((f"template {where}: {issue.message}", "error"))
+        if issues:
+            return out
+        name = found.relative_to(self.templates).as_posix()
+        locale = found.parent.name
+        if kind == "sms":
+            out += _check_sms_length(self._env, name, locale, has_code, sms_limit)
+        elif kind == "email":
+            out += _check_email_render(self._env, name, locale, has_code)
+        return out
+
+
+_MEMOS: dict[Path, tuple[tuple[tuple[str, int, int], ...], _TemplateMemo]] = {}
+_MEMO_FOLDERS = 16  # test suites and editors switch between a few folders
+
+
+def _memo_for(templates: Path) -> _TemplateMemo:
+    state = _folder_state(templates)
+    kept = _MEMOS.get(templates)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    memo = _TemplateMemo(templates)
+    _MEMOS.pop(templates, None)
+    if len(_MEMOS) >= _MEMO_FOLDERS:
+        del _MEMOS[next(iter(_MEMOS))]
+    _MEMOS[templates] = (state, memo)
+    return memo
+
+
+def _folder_state(templates: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under the folder with its size and modification time (nanoseconds)."""
+    entries: list[tuple[str, int, int]] = []
+    for root, _dirs, files in os.walk(templates):
+        for name in files:
+            full = os.path.join(root, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            entries.append((full, st.st_size, st.st_mtime_ns))
+    entries.sort()
+    return tuple(entries)
+
+
+def _check_email_render(env: Any, template: str, locale: str, has_code: bool) -> list[Finding]:
     """Render with sample values, on the send-time budget, and find the legal footer.
 
     Every email must carry the postal address and the unsubscribe link (UWG § 7, DDG § 5,
@@ -91,22 +157,24 @@ def _check_email_render(
     try:
         email = render_email(env, template, context)
     except Exception as exc:
-        c.add(path, f"template {where(exc, template)}: does not render with sample values: {exc}")
-        return
+        message = f"template {where(exc, template)}: does not render with sample values: {exc}"
+        return [(message, "error")]
+    out: list[Finding] = []
     unsubscribe, address = context["links"]["unsubscribe"], context["company"]["address"]
     for part, body in (("text", email.text), ("html", email.html.replace("&amp;", "&"))):
         if unsubscribe not in body or address not in body:
-            c.add(
-                path,
+            message = (
                 f"template {template}: the {part} part has no footer with the postal address "
                 "and the unsubscribe link; fill in text_body and html_body instead of "
-                f"overriding the layout's {part} block",
+                f"overriding the layout's {part} block"
             )
+            out.append((message, "error"))
+    return out
 
 
 def _check_sms_length(
-    c: Places, path: Path_, env: Any, template: str, locale: str, has_code: bool, limit: int
-) -> None:
+    env: Any, template: str, locale: str, has_code: bool, limit: int
+) -> list[Finding]:
     """Render with sample values: every segment is billed, and carriers cap the count."""
     from .templating import render_sms, sample_context, sms_segments, where
 
@@ -114,17 +182,19 @@ def _check_sms_length(
     try:
         text = render_sms(env, name, sample_context(locale, promo_code=has_code))
     except Exception as exc:  # a template that cannot render is reported by check_template
-        c.add(path, f"template {where(exc, template)}: does not render with sample values: {exc}")
-        return
+        message = f"template {where(exc, template)}: does not render with sample values: {exc}"
+        return [(message, "error")]
     length = sms_segments(text)
     summary = (
         f"template {template} renders to {length.characters} {length.encoding} characters "
         f"= {length.segments} SMS segments with sample values"
     )
     if length.segments > limit:
-        c.add(path, f"{summary}; the limit is {limit} (settings.sms_max_segments): shorten it")
-    elif length.segments > 1:
-        c.add(path, f"{summary}; each segment is billed", severity="warning")
+        shorten = f"the limit is {limit} (settings.sms_max_segments): shorten it"
+        return [(f"{summary}; {shorten}", "error")]
+    if length.segments > 1:
+        return [(f"{summary}; each segment is billed", "warning")]
+    return []
 
 
 def templates_of_valid_stages(text: str, file: str, templates: Path) -> list[Problem]:

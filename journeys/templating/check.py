@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,39 @@ def _check_tree(
     return issues
 
 
+_Parsed = tuple[nodes.Template, list[TemplateIssue]] | TemplateIssue
+# Per environment: every email extends the same layout, which is read and checked once.
+_PARSED: weakref.WeakKeyDictionary[TemplateEnvironment, dict[tuple[Any, ...], _Parsed]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _parsed(
+    env: TemplateEnvironment,
+    source: str,
+    name: str,
+    filename: str | None,
+    file: Path,
+    has_promo_code: bool,
+) -> _Parsed:
+    """The template's tree and the issues `_check_tree` finds, or why it cannot be read."""
+    known = _PARSED.setdefault(env, {})
+    key = (source, name, filename, has_promo_code)
+    if key not in known:
+        result: _Parsed
+        try:
+            tree = env.parse(source, name, filename)
+            result = (tree, _check_tree(env, tree, file, has_promo_code))
+        except jinja2.TemplateSyntaxError as exc:
+            result = TemplateIssue(f"syntax error: {exc.message}", file, exc.lineno)
+        except RecursionError:  # Jinja's parser and compiler recurse once per level
+            result = TemplateIssue(_DEEP, file)
+        if len(known) < 1000:
+            known[key] = result
+        return result
+    return known[key]
+
+
 def check_template(
     env: TemplateEnvironment, template: str | Path, has_promo_code: bool = False
 ) -> list[TemplateIssue]:
@@ -168,15 +202,12 @@ def check_template(
             issues.append(TemplateIssue(f"template '{name}' not found", *referrer))
             return
         files[name] = file = Path(filename or name)
-        try:
-            tree = trees[name] = env.parse(source, name, filename)
-            issues.extend(_check_tree(env, tree, file, has_promo_code))
-        except jinja2.TemplateSyntaxError as exc:
-            issues.append(TemplateIssue(f"syntax error: {exc.message}", file, exc.lineno))
+        parsed = _parsed(env, source, name, filename, file, has_promo_code)
+        if isinstance(parsed, TemplateIssue):
+            issues.append(parsed)
             return
-        except RecursionError:  # Jinja's parser and compiler recurse once per level
-            issues.append(TemplateIssue(_DEEP, file))
-            return
+        tree = trees[name] = parsed[0]
+        issues.extend(parsed[1])
         refs = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
         for ref in tree.find_all(refs):
             target = getattr(ref, "template", None)

@@ -126,6 +126,9 @@ class RenderedEmail:
 
 
 _ANCESTORS: weakref.WeakKeyDictionary[jinja2.Template, list[str]] = weakref.WeakKeyDictionary()
+_PARENTS: weakref.WeakKeyDictionary[TemplateEnvironment, dict[tuple[str, str], str | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _ancestors(env: TemplateEnvironment, template: jinja2.Template) -> list[str]:
@@ -134,10 +137,16 @@ def _ancestors(env: TemplateEnvironment, template: jinja2.Template) -> list[str]
     if known is None:
         known, name = [], template.name
         assert env.loader is not None
+        parents = _PARENTS.setdefault(env, {})
         while name:
-            tree = env.parse(env.loader.get_source(env, name)[0])
-            target = getattr(next(tree.find_all(nodes.Extends), None), "template", None)
-            name = env.join_path(target.value, name) if isinstance(target, nodes.Const) else None
+            source = env.loader.get_source(env, name)[0]
+            if (name, source) not in parents:  # every email's chain ends in the same layout
+                tree = env.parse(source)
+                target = getattr(next(tree.find_all(nodes.Extends), None), "template", None)
+                parents[(name, source)] = (
+                    env.join_path(target.value, name) if isinstance(target, nodes.Const) else None
+                )
+            name = parents[(name, source)]
             known += [name] if name else []
         _ANCESTORS[template] = known
     return known
