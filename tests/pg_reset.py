@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from journeys.store import create_db_engine, create_schema
@@ -41,3 +44,22 @@ def empty_postgres(url: str) -> None:
             engine.dispose()
             _MIGRATED[url] = tuple(conn.execute(_SHAPE).one())
     reset.dispose()
+
+
+def drop_database(admin: Engine, name: str) -> None:
+    """Drop a test database, waiting out what may still hold it.
+
+    `WITH (FORCE)` ends our own connections, but PostgreSQL refuses it while one of its
+    autovacuum workers (another role) is in the database; such a worker is gone within
+    seconds. A database left behind is no failure of the tests: after the last try it
+    is named, and left."""
+    for attempt in range(20):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError as exc:
+            if attempt == 19:
+                warnings.warn(f"test database {name} left behind: {exc.orig}", stacklevel=2)
+                return
+            time.sleep(0.5)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_reset import empty_postgres
+from pg_reset import drop_database, empty_postgres
 from receiver_harness import MakeReceiver, Receiver, serving
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -43,8 +43,7 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, name)
         admin.dispose()
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pg_reset import empty_postgres
+from pg_reset import drop_database, empty_postgres
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -50,8 +50,7 @@ def _pg_session_url() -> Iterator[str | None]:
         from journeys.store import dispose_engines
 
         dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, name)
         admin.dispose()
 
 
