@@ -174,7 +174,22 @@ class ScheduleTrigger(_Model):
     from_: list[Key] = Field(alias="from", min_length=1)
 
 
-TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every")
+class SegmentTrigger(_Model):
+    """Enter the journey at this stage when a condition on the customer becomes true:
+    checked whenever something about them changes (an event, a profile update), and
+    when time alone makes it true (`customer.last_order_at < now - 90d`)."""
+
+    kind: ClassVar[str] = "segment"
+    segment: Annotated[
+        ConditionText,
+        Field(
+            description='A condition on the customer, e.g. "customer.orders_total >= 3 and '
+            'customer.country == \'DE\'" or "customer.last_order_at < now - 90d"',
+        ),
+    ]
+
+
+TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every", "segment")
 
 
 def _tag_of(tags: tuple[str, ...]) -> Any:
@@ -191,12 +206,12 @@ Trigger = Annotated[
     | Annotated[DelayTrigger, Tag("after")]
     | Annotated[InactivityTrigger, Tag("no_event_for")]
     | Annotated[YearlyTrigger, Tag("every_year")]
-    | Annotated[ScheduleTrigger, Tag("every")],
+    | Annotated[ScheduleTrigger, Tag("every")]
+    | Annotated[SegmentTrigger, Tag("segment")],
     Discriminator(
         _tag_of(TRIGGER_TAGS),
         custom_error_type="trigger_kind",
-        custom_error_message="a trigger needs one of the keys: event, after, no_event_for, "
-        "every_year, every",
+        custom_error_message="a trigger needs one of the keys: " + ", ".join(TRIGGER_TAGS),
     ),
 ]
 

@@ -192,7 +192,7 @@ class _Checker(Places):
         customer = self.plan.customer_fields()
         for parts, after in parsed.paths():
             head = parts[0]
-            if head == "stage" and len(parts) == 1:
+            if head in ("stage", "now") and len(parts) == 1:
                 continue
             literals = [t.value for t in parsed.compared_with(after)]
             if head == "customer":
