@@ -98,7 +98,31 @@ stages:
     final: true
 """
 
+# Entered by a segment that time makes true, as well as by an event.
+WINBACK_YAML = """
+journey: winback
+version: 1
+name: Win back
+reentry: {policy: after_cooldown, cooldown: 20d}
+exit: [{event: account.closed}]
+stages:
+  - key: lapsed
+    enter_when:
+      - {event: trial.started}
+      - {segment: "customer.last_order_at < now - 30d and country == 'DE'"}
+    on_enter:
+      - email: we_miss_you
+      - after: 5d
+        move_to: gone
+  - key: back
+    enter_when: {event: order.completed, from: [lapsed]}
+    final: true
+  - key: gone
+    final: true
+"""
+
 JOURNEYS: dict[str, Journey] = {
+    "winback": build_journey(WINBACK_YAML),
     "post_purchase": build_journey(POST_PURCHASE_YAML, reentry={"policy": "always"}),
     "lifecycle": build_journey(LIFECYCLE_YAML),
     "nurture": build_journey(NURTURE_YAML),
@@ -166,7 +190,7 @@ class Played:
 
 def play(script: Script) -> tuple[Driver, list[Played]]:
     """Run a script; events are numbered in order, so the same script gives the same ids."""
-    d = Driver(JOURNEYS[script.journey])
+    d = Driver(JOURNEYS[script.journey], attributes={"last_order_at": at(h=0).isoformat()})
     played = []
     for step in script.steps:
         if step.kind == "tick":
