@@ -85,3 +85,17 @@ def test_a_segment_on_a_stage_the_journey_does_not_start_at(tmp_path: Path) -> N
 def test_any_segment_text_gives_problems_not_a_traceback(tmp_path: Path, segment: str) -> None:
     for problem in problems(tmp_path / "j", segment):
         assert problem.startswith("winback.yaml:")
+
+
+def test_the_documented_example_is_valid_and_its_map_starts_at_both_segments() -> None:
+    from journeys.journey_map import START, journey_map
+
+    folder = Path(__file__).parents[2] / "docs" / "examples" / "segments"
+    report = validate_paths([folder], templates_dir())
+    assert report.problems == [] and [j.journey for j in report.journeys] == ["winback"]
+    drawn = journey_map(report.journeys[0], "de")
+    starts = {e.target: e.labels for e in drawn.edges if e.source == START}
+    assert starts == {
+        "vip": ["sobald orders total ≥ 3 und country ist ‘DE’"],
+        "lapsed": ["sobald last order at < jetzt - 90 Tage und orders total ≥ 1"],
+    }
