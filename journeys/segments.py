@@ -143,8 +143,9 @@ def segment_due(
     after: datetime,
 ) -> datetime | None:
     """When a customer outside the journey will enter it by time passing alone: the
-    first moment from `after` at which a segment holds and the re-entry rules allow.
-    None when only a change could make them enter (or nothing can)."""
+    first moment from `after` at which a segment holds and the re-entry rules allow
+    (after an earlier enrollment, one at which it becomes true). None when only a
+    change could make them enter (or nothing can)."""
     found = entries(journey)
     if not found or (state is not None and state.active):
         return None
@@ -156,7 +157,14 @@ def segment_due(
     best: datetime | None = None
     for entry in found:
         scope = _scope(customer, start)
-        at = start if entry.condition.evaluate(scope) else next_true(entry.condition, scope, start)
+        if not entry.condition.evaluate(scope):
+            at = next_true(entry.condition, scope, start)
+        elif state is None:
+            at = start  # in the segment and never entered: at once
+        else:
+            # Still in the segment when re-entry opens: time does not make it become true
+            # again (a sweep would re-enter them at every end); their next change may.
+            continue
         if at is None or (best is not None and at >= best):
             continue
         if where is None or where.evaluate(_scope(customer, at)):

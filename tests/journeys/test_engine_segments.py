@@ -88,7 +88,14 @@ def _ended(at_: Any) -> EnrollmentState:
 
 def test_segment_due_waits_for_the_cooldown_and_none_while_enrolled() -> None:
     customer = customer_scope("c1", {"country": "DE"}, {"orders_total": 3, "last_order_at": at(0)})
-    assert segment_due(JOURNEY, _ended(at(d=95)), customer, at(d=96)) == at(d=115)
+    # Still lapsed when the cooldown is over: time does not make it become true again.
+    assert segment_due(JOURNEY, _ended(at(d=95)), customer, at(d=96)) is None
+    again = {**customer, "last_order_at": at(d=80)}
+    due = segment_due(JOURNEY, _ended(at(d=95)), again, at(d=96))
+    assert due == at(d=170) + timedelta(microseconds=1)
+    # Becomes true within the cooldown: like an event then, it does not count.
+    soon = {**customer, "last_order_at": at(d=16)}
+    assert segment_due(JOURNEY, _ended(at(d=95)), soon, at(d=96)) is None
     active = EnrollmentState("winback", 1, "c1", 1, "lapsed", "active", at(0), at(0), 1, at(0))
     assert segment_due(JOURNEY, active, customer, at(d=96)) is None
     never = build_journey(WINBACK, reentry={"policy": "never"})

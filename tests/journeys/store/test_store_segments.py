@@ -201,3 +201,20 @@ def test_two_sweeps_at_once_enter_each_customer_once(
         advance_timers(session, registry, at)
     entered = _entered(engine, "winback")
     assert len(entered) == 60 and set(entered.values()) == {1}, (entered, errors)
+
+
+def test_a_customer_still_in_the_segment_is_not_entered_again_by_every_sweep(
+    engine: Engine, make_event: Callable[..., IncomingEvent], peek: Peek
+) -> None:
+    always = {**WINBACK, "reentry": {"policy": "always"}, "exit": [{"event": "account.paused"}]}
+    registry = _registry(engine, always)
+    with session_scope(engine) as session:
+        apply_events(session, registry, [_order(make_event, "c1", T, 3)], T)
+        advance_timers(session, registry, T + timedelta(days=91))
+        paused = T + timedelta(days=92)
+        apply_events(session, registry, [make_event("account.paused", "c1", paused)], paused)
+    assert peek.count("segment_timer") == 0
+    for days in (93, 200):
+        with session_scope(engine) as session:
+            advance_timers(session, registry, T + timedelta(days=days))
+    assert _entered(engine, "winback") == {"c1": 1}
