@@ -64,6 +64,11 @@ from .send_time import due_time, next_anniversary, next_run
 # A chain of immediate moves longer than this is a loop the validator should have
 # caught; stop rather than spin.
 MAX_CHAIN = 64
+# Every timer fires strictly later than the stage entry it counts from, so the clock
+# moves on with each; the bound only guards against a bug. A loop of delays over a
+# long quiet spell fires many more than MAX_CHAIN (each of which must fire for the
+# history to be right and a replayed event to change nothing).
+MAX_TIMERS = 100_000
 
 __all__ = ["MAX_CHAIN", "customer_scope", "decide", "next_timer"]
 
@@ -479,7 +484,7 @@ class _Run:
         )
 
     def advance(self, state: EnrollmentState, until: datetime) -> EnrollmentState:
-        for _ in range(MAX_CHAIN):
+        for _ in range(MAX_TIMERS):
             due = _next_due(self.ix, state, self.customer)
             if due is None or due[0] > until:
                 break

@@ -341,3 +341,17 @@ def test_replay_at_any_later_point_changes_nothing(script: Script, data: st.Data
     assert outcome.decisions == ()
     assert outcome.state == state
     assert d.log == log
+
+
+def test_a_long_quiet_spell_fires_every_timer_before_the_event() -> None:
+    # 129 days of a 1d/3d loop are about 64 moves: all fire with the event, so its
+    # replay has nothing left to fire.
+    lead = (("rating", 1), ("total", 0))
+    script = Script(
+        "nurture",
+        (Step("event", 0, "lead.created", lead), Step("event", 3096, "lead.created", lead)),
+    )
+    d, _ = play(Script(script.journey, (*script.steps, Step("replay", 1))))
+    assert d.transitions[-1].at > at(h=3096 - 96)
+    plain, _ = play(script)
+    assert d.log == plain.log
