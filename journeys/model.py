@@ -27,6 +27,7 @@ from pydantic import (
 
 from .model_abtest import AbEventMetric as AbEventMetric  # re-exported with AbTest
 from .model_abtest import AbTest
+from .model_segment import SegmentTrigger as SegmentTrigger  # re-exported with Trigger
 from .types import (
     DatePath,
     Duration,
@@ -172,21 +173,6 @@ class ScheduleTrigger(_Model):
         default=None, description="The schedule's time zone; default: settings.timezone."
     )
     from_: list[Key] = Field(alias="from", min_length=1)
-
-
-class SegmentTrigger(_Model):
-    """Enter the journey at this stage when a condition on the customer becomes true:
-    checked whenever something about them changes (an event, a profile update), and
-    when time alone makes it true (`customer.last_order_at < now - 90d`)."""
-
-    kind: ClassVar[str] = "segment"
-    segment: Annotated[
-        ConditionText,
-        Field(
-            description='A condition on the customer, e.g. "customer.orders_total >= 3 and '
-            'customer.country == \'DE\'" or "customer.last_order_at < now - 90d"',
-        ),
-    ]
 
 
 TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every", "segment")
