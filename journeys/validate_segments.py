@@ -57,12 +57,23 @@ class _Segment:
             tokens = tokenize(source)
         except ConditionSyntaxError:
             return  # the schema check reports it
-        for left, op, right in _comparisons(tokens):
+        comparisons = list(_comparisons(tokens))
+        guarded = _guarded(comparisons)
+        negated = any(t.text == "not" and tokens[i + 1].text != "in" for i, t in enumerate(tokens))
+        for left, op, right in comparisons:
             timed = [_timed(left), _timed(right)]
             for side, other, is_timed in ((left, right, timed[0]), (right, left, timed[1])):
                 for name in self.attributes(side):
                     if (any(timed) and not is_timed) or (is_timed and len(side) > 1):
                         self.date(name)
+                        if (negated or op == "!=") and name not in guarded:
+                            guarded.add(name)  # said once
+                            self.add(
+                                f"customers without customer.{name} enter too: a missing "
+                                "date makes the comparison false, and 'not' or '!=' turn "
+                                f'that into true; add "customer.{name} != null and ..."',
+                                "warning",
+                            )
                 if is_timed and not _timed(other) and op is not None:
                     for token in other:
                         if token.kind == "value" and as_instant(token.value) is None:
@@ -130,6 +141,15 @@ def _split(chunk: list[Token]) -> tuple[list[Token], str | None, list[Token]]:
                 rest = rest[1:]
             return chunk[:i], token.text, rest
     return chunk, None, []
+
+
+def _guarded(comparisons: list[tuple[list[Token], str | None, list[Token]]]) -> set[str]:
+    """Attributes the condition requires to be there (`customer.x != null`)."""
+    found: set[str] = set()
+    for left, op, right in comparisons:
+        if op == "!=" and len(right) == 1 and right[0].kind == "value" and right[0].value is None:
+            found |= {parts[-1] for parts in _paths(left)}
+    return found
 
 
 def _reads_now(side: list[Token]) -> bool:

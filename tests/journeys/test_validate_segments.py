@@ -62,6 +62,13 @@ def test_now_against_now_is_a_warning(tmp_path: Path) -> None:
     assert "warning" in problem and "compares now with now" in problem
 
 
+def test_a_date_that_can_be_missing_under_not_is_a_warning(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, "not (customer.last_order_at > now - 90d)")
+    assert "warning" in problem and "customers without customer.last_order_at enter" in problem
+    guarded = "customer.last_order_at != null and not (customer.last_order_at > now - 90d)"
+    assert problems(tmp_path, guarded) == []
+
+
 def test_a_segment_reads_no_event(tmp_path: Path) -> None:
     [problem] = problems(tmp_path, "event.total > 3")
     assert "a segment reads the customer, there is no event" in problem
