@@ -4,9 +4,11 @@ change (any event) or when time makes it true (a tick), under the re-entry rules
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jf_factories import Driver, at, build_journey, of_type
 
 from journeys.decisions import Enrolled, EnrollmentState, Transitioned
@@ -111,3 +113,30 @@ def test_re_entry_by_segment_follows_the_rules() -> None:
     assert d.state.number == 1
     d.tick(at(d=113))
     assert d.state.number == 2 and d.stage == "lapsed"
+
+
+GARBAGE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(GARBAGE, GARBAGE, st.sampled_from(["DE", "AT", None]), st.integers(0, 400))
+def test_segment_due_takes_any_attributes_and_names_a_moment_that_enters(
+    last_order_at: object, orders_total: object, country: str | None, days: int
+) -> None:
+    attributes = {"last_order_at": last_order_at, "orders_total": orders_total}
+    customer = customer_scope("c1", {"country": country}, attributes)
+    after = at(d=days)
+    due = segment_due(JOURNEY, None, customer, after)
+    if due is not None:
+        assert due >= after
+        d = Driver(JOURNEY, profile={"country": country}, attributes=attributes)
+        d.tick(due)
+        assert d.state is not None and d.state.entered_at == due
