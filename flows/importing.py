@@ -27,6 +27,8 @@ from sqlmodel import Session
 from journeys.store import BatchResult, IncomingEvent, JourneyRegistry, session_scope
 from journeys.store.importing import ConsentRow, Refused, import_consents, upsert_customers
 from journeys.store.ingest import process_inbox, store_new_events
+from journeys.store.people import customer_updated
+from journeys.store.segment_timers import segment_journeys
 
 from .import_columns import (
     ColumnError,
@@ -92,7 +94,10 @@ def import_file(
     `ColumnError` only for the file as a whole (unreadable, an unknown CSV column).
 
     Events: stored in the inbox, then applied by the ingest when `registry` is given
-    (else the scheduled `ingest-events` flow applies them)."""
+    (else the scheduled `ingest-events` flow applies them). Customers: when a journey of
+    `registry` is entered by a segment, each created or changed customer also gets a
+    `customer.updated` in their history, as a profile update by the API does, applied
+    at the end, so that their segments are checked."""
     form: Format = format_of(path, fmt)
     columns = Columns(kind, mapping)
     reader = RowReader(path, form)
@@ -101,10 +106,11 @@ def import_file(
     stamp = now or datetime.now(UTC)
     batch = _Batch()
     checked = False
+    announce = kind == "customers" and registry is not None and bool(segment_journeys(registry))
 
     def flush() -> None:
         if batch.records:
-            _write(kind, engine, batch, summary, rejects, reader.header, stamp, dry_run)
+            _write(kind, engine, batch, summary, rejects, reader.header, stamp, dry_run, announce)
         batch.records.clear()
         batch.keys.clear()
         if progress is not None:
@@ -136,7 +142,7 @@ def import_file(
     summary.rejected = rejects.count
     summary.rejects_file = rejects.written
     summary.first_rejects = rejects.first
-    if kind == "events" and registry is not None and not dry_run:
+    if (kind == "events" or announce) and registry is not None and not dry_run:
         summary.applied = apply_inbox(engine, registry, stamp)
     return summary
 
@@ -170,11 +176,12 @@ def _write(
     header: list[str] | None,
     now: datetime,
     dry_run: bool,
+    announce: bool = False,
 ) -> None:
     outcomes: list[str | Refused] = []
     try:
         with session_scope(engine) as session:
-            outcomes = _outcomes(kind, session, batch, now)
+            outcomes = _outcomes(kind, session, batch, now, announce)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -189,12 +196,22 @@ def _write(
             summary.notes[_NOTES[outcome]] += 1
 
 
-def _outcomes(kind: Kind, session: Session, batch: _Batch, now: datetime) -> list[str | Refused]:
+def _outcomes(
+    kind: Kind, session: Session, batch: _Batch, now: datetime, announce: bool = False
+) -> list[str | Refused]:
     records = [record for _, record in batch.records]
     conn = session.connection()
     if kind == "customers":
         customers = [(r.external_id, r.fields) for r in records if isinstance(r, CustomerRecord)]
-        return list(upsert_customers(conn, customers, now))
+        outcomes: list[str | Refused] = list(upsert_customers(conn, customers, now))
+        if announce:
+            changed = [
+                customer_updated(external_id, fields, now, "import")
+                for (external_id, fields), outcome in zip(customers, outcomes, strict=True)
+                if outcome in ("created", "updated")
+            ]
+            store_new_events(session, changed, now)
+        return outcomes
     if kind == "consent":
         return list(import_consents(conn, [_consent_row(r) for r in records]))
     events = [r for r in records if isinstance(r, IncomingEvent)]

@@ -27,6 +27,7 @@ from pydantic import (
 
 from .model_abtest import AbEventMetric as AbEventMetric  # re-exported with AbTest
 from .model_abtest import AbTest
+from .model_segment import SegmentTrigger as SegmentTrigger  # re-exported with Trigger
 from .types import (
     DatePath,
     Duration,
@@ -174,7 +175,7 @@ class ScheduleTrigger(_Model):
     from_: list[Key] = Field(alias="from", min_length=1)
 
 
-TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every")
+TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every", "segment")
 
 
 def _tag_of(tags: tuple[str, ...]) -> Any:
@@ -191,12 +192,12 @@ Trigger = Annotated[
     | Annotated[DelayTrigger, Tag("after")]
     | Annotated[InactivityTrigger, Tag("no_event_for")]
     | Annotated[YearlyTrigger, Tag("every_year")]
-    | Annotated[ScheduleTrigger, Tag("every")],
+    | Annotated[ScheduleTrigger, Tag("every")]
+    | Annotated[SegmentTrigger, Tag("segment")],
     Discriminator(
         _tag_of(TRIGGER_TAGS),
         custom_error_type="trigger_kind",
-        custom_error_message="a trigger needs one of the keys: event, after, no_event_for, "
-        "every_year, every",
+        custom_error_message="a trigger needs one of the keys: " + ", ".join(TRIGGER_TAGS),
     ),
 ]
 

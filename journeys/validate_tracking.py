@@ -26,6 +26,7 @@ from .model import (
     Journey,
     MoveToAction,
     ScheduleTrigger,
+    SegmentTrigger,
     YearlyTrigger,
 )
 from .tracking import FieldSpec, FieldType, TrackingPlan
@@ -48,9 +49,10 @@ def contexts(journey: Journey, *, carried_by_moves: bool) -> dict[str, set[Conte
             if isinstance(trigger, EventTrigger):
                 found[stage.key].add(trigger.event)
             elif isinstance(
-                trigger, DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
+                trigger,
+                DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger | SegmentTrigger,
             ):
-                found[stage.key].add(TIMER)
+                found[stage.key].add(TIMER)  # a segment entry carries no event either
         for action in stage.on_enter:
             if isinstance(action, MoveToAction) and action.move_to in found:
                 moves.append((stage.key, action.move_to, action.after is None))
@@ -192,7 +194,7 @@ class _Checker(Places):
         customer = self.plan.customer_fields()
         for parts, after in parsed.paths():
             head = parts[0]
-            if head == "stage" and len(parts) == 1:
+            if head in ("stage", "now") and len(parts) == 1:
                 continue
             literals = [t.value for t in parsed.compared_with(after)]
             if head == "customer":
