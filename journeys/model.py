@@ -27,6 +27,7 @@ from pydantic import (
 
 from .model_abtest import AbEventMetric as AbEventMetric  # re-exported with AbTest
 from .model_abtest import AbTest
+from .model_attach import Attachments
 from .types import (
     DatePath,
     Duration,
@@ -361,6 +362,11 @@ class EmailAction(_MessageAction):
 
     kind: ClassVar[str] = "email"
     email: TemplateName
+    attach: Attachments | None = Field(
+        default=None,
+        description="Files attached to the email, built from the event's data when it is "
+        "rendered, e.g. {calendar: {uid: event.event_id, starts_at: event.starts_at}}.",
+    )
 
 
 class SmsAction(_MessageAction):

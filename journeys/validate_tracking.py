@@ -281,7 +281,9 @@ def check_tracking(
                 c.condition(
                     ("stages", i, "on_enter", a, "when"), action.when, reach[stage.key], "when"
                 )
+    from .validate_attach import check_attachments
     from .validate_event_templates import check_event_templates
 
+    check_attachments(journey, plan, c)
     c.problems.extend(check_event_templates(journey, plan, spots, file, templates))
     return c.problems
