@@ -109,7 +109,9 @@ class EventTrigger(_Model):
 
 
 class DelayTrigger(_Model):
-    """Enter the stage once a customer has spent `after` in one of the `from` stages."""
+    """Enter the stage once a customer has spent `after` in one of the `from` stages.
+    Its messages render with the event that entered the stage waited in (the cart a
+    reminder is about)."""
 
     kind: ClassVar[str] = "after"
     after: Duration
@@ -117,7 +119,8 @@ class DelayTrigger(_Model):
 
 
 class InactivityTrigger(_Model):
-    """Enter the stage when a customer in a `from` stage sends no event for a while."""
+    """Enter the stage when a customer in a `from` stage sends no event for a while.
+    Its messages render with the event that entered the stage waited in."""
 
     kind: ClassVar[str] = "no_event_for"
     no_event_for: Duration

@@ -1,8 +1,9 @@
 """An email's attachments against the tracking plan: every field a calendar file reads
 is in the data of every event that enters the stage, dates are dates, text is text.
 
-The file is built from the event behind the stage entry itself (as templates see it),
-so a stage entered by a timer or a delayed move has no data to build it from.
+The file is built from the event templates see: the one behind the stage entry, or
+after a wait the one that entered the stage waited in; a stage entered by a yearly
+date, a schedule or a move_to has no data to build it from.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def _check_calendar(
     if TIMER in reach:
         places.add(
             path,
-            "attach.calendar: a timer or a delayed move enters this stage, with no event to "
-            "read the calendar entry from; enter the stage by the event",
+            "attach.calendar: a yearly date, a schedule or a move_to enters this stage, with "
+            "no event to read the calendar entry from; enter the stage by the event, or by "
+            "a wait (after, no_event_for) from a stage the event enters",
         )
     for name, source in spec.fields().items():
         where = (*path, name)
@@ -58,7 +60,7 @@ def _check_calendar(
 
 def check_attachments(journey: Journey, plan: TrackingPlan, places: Places) -> None:
     """Add a problem for each attachment field the events entering its stage lack."""
-    reach = contexts(journey, carried_by_moves=False)
+    reach = contexts(journey, carried_by_moves=False, carried_by_waits=True)
     for i, stage in enumerate(journey.stages):
         for a, action in enumerate(stage.on_enter):
             if isinstance(action, EmailAction) and action.attach is not None:

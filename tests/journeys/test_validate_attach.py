@@ -85,18 +85,20 @@ def test_a_field_that_is_no_date_and_a_missing_field_are_named_by_line(tmp_path:
     assert len(errors) == 3
 
 
-def test_a_stage_entered_by_a_timer_has_no_event_to_build_it_from(tmp_path: Path) -> None:
+def test_a_stage_entered_by_a_schedule_has_no_event_to_build_it_from(tmp_path: Path) -> None:
     calendar = "            uid: event.event_id\n            starts_at: event.starts_at\n"
     tail = (
         "  - key: later\n"
-        "    enter_when: {after: 1d, from: [registered]}\n"
+        "    enter_when: {every: '0 9 * * MON', from: [registered]}\n"
         "    on_enter:\n"
         "      - email: registration_changed\n"
         "        attach: {calendar: {uid: event.event_id, starts_at: event.starts_at}}\n"
         "    final: true\n"
     )
     errors = _errors(tmp_path, calendar, tail)
-    assert any(line == 19 and "a timer or a delayed move enters" in m for line, m in errors)
+    assert any(
+        line == 19 and "a yearly date, a schedule or a move_to enters" in m for line, m in errors
+    )
 
 
 def test_a_request_needs_a_start_and_paths_read_the_event() -> None:
@@ -106,3 +108,17 @@ def test_a_request_needs_a_start_and_paths_read_the_event() -> None:
         CalendarFile.model_validate({"uid": "event.id", "starts_at": "customer.birthday"})
     cancel = CalendarFile.model_validate({"uid": "event.event_id", "method": "cancel"})
     assert cancel.fields() == {"uid": "event.event_id"}
+
+
+def test_a_stage_entered_by_a_wait_builds_it_from_the_event_waited_on(tmp_path: Path) -> None:
+    calendar = "            uid: event.event_id\n            starts_at: event.starts_at\n"
+    tail = (
+        "  - key: later\n"
+        "    enter_when: {after: 1d, from: [registered]}\n"
+        "    on_enter:\n"
+        "      - email: registration_confirmation\n"
+        "        key: again\n"
+        "        attach: {calendar: {uid: event.event_id, starts_at: event.starts_at}}\n"
+        "    final: true\n"
+    )
+    assert _errors(tmp_path, calendar, tail) == []
