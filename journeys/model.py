@@ -27,6 +27,7 @@ from pydantic import (
 
 from .model_abtest import AbEventMetric as AbEventMetric  # re-exported with AbTest
 from .model_abtest import AbTest
+from .model_attach import Attachments
 from .model_segment import SegmentTrigger as SegmentTrigger  # re-exported with Trigger
 from .types import (
     DatePath,
@@ -109,7 +110,9 @@ class EventTrigger(_Model):
 
 
 class DelayTrigger(_Model):
-    """Enter the stage once a customer has spent `after` in one of the `from` stages."""
+    """Enter the stage once a customer has spent `after` in one of the `from` stages.
+    Its messages render with the event that entered the stage waited in (the cart a
+    reminder is about)."""
 
     kind: ClassVar[str] = "after"
     after: Duration
@@ -117,7 +120,8 @@ class DelayTrigger(_Model):
 
 
 class InactivityTrigger(_Model):
-    """Enter the stage when a customer in a `from` stage sends no event for a while."""
+    """Enter the stage when a customer in a `from` stage sends no event for a while.
+    Its messages render with the event that entered the stage waited in."""
 
     kind: ClassVar[str] = "no_event_for"
     no_event_for: Duration
@@ -362,6 +366,11 @@ class EmailAction(_MessageAction):
 
     kind: ClassVar[str] = "email"
     email: TemplateName
+    attach: Attachments | None = Field(
+        default=None,
+        description="Files attached to the email, built from the event's data when it is "
+        "rendered, e.g. {calendar: {uid: event.event_id, starts_at: event.starts_at}}.",
+    )
 
 
 class SmsAction(_MessageAction):
