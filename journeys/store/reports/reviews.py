@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Subquery, case, func, literal, null, select
+from sqlalchemy import CTE, Connection, Select, Subquery, case, func, literal, null, select
 
 from ...kpi_math import pct
 from ..policy_inputs import COUNTED_STATUSES, sent_at_column
@@ -60,6 +60,17 @@ def _requests(period: Period) -> Subquery:
 
 def _reviews(period: Period) -> Subquery:
     """Reviews before `until`: customer (id), occurred_at, rating bucket, [segment]."""
+    return _review_rows(period).subquery("reviews")
+
+
+def _materialized_reviews(period: Period) -> CTE:
+    """The reviews computed once: joined to the first review requests as a plain
+    subquery, SQLite folds them into the join and reads every event once per customer
+    with a request (seconds for a few thousand customers)."""
+    return _review_rows(period).cte("reviews").prefix_with("MATERIALIZED")
+
+
+def _review_rows(period: Period) -> Select[Any]:
     i, c = inbound_event_t.c, customer_t.c
     rating = json_text(inbound_event_t.c.payload, period.options.rating_field)
     bucket = case((rating.in_(RATINGS), rating), else_=literal("other"))
@@ -67,12 +78,11 @@ def _reviews(period: Period) -> Subquery:
         select(c.id.label("customer_id"), i.occurred_at, bucket.label("rating"), *period.segment())
         .select_from(inbound_event_t.outerjoin(customer_t, c.external_id == i.customer_id))
         .where(i.type == period.options.review_event, i.occurred_at < period.until)
-        .subquery("reviews")
     )
 
 
 def ratings(conn: Connection, period: Period) -> list[RatingRow]:
-    reviews = _reviews(period)
+    reviews = _materialized_reviews(period)
     rv = reviews.c
     seg: list[Any] = [rv.segment] if period.by else []
     queries = []
