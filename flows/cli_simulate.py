@@ -21,6 +21,7 @@ from journeys.types import format_duration, parse_duration
 from .report_tables import sections
 from .simulation.model import SHIPPED_MODEL, ModelError, load_model
 from .simulation.model_check import check_model
+from .simulation.rendering import RENDER_EVERY, RENDER_FIRST
 from .simulation.results import Results
 from .simulation.run import Cadence, Run
 from .simulation.show import (
@@ -44,7 +45,7 @@ def plan_of(
     days: int,
     seed: int,
     tick: str = "1h",
-    render_every: int = 10,
+    render_every: int = RENDER_EVERY,
 ) -> Plan:
     """The journeys, the checked model and the options as a `Plan`; JourneyError and
     ModelError name every problem, typer.BadParameter a bad option."""
@@ -59,7 +60,7 @@ def plan_of(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--tick'") from None
     every = load_journeys()
-    chosen = _pick(every, keys) if keys else demo_journeys()[0]
+    chosen = _pick(every, keys) if keys else demo_journeys(every)[0]
     path = model_file or SHIPPED_MODEL
     model, spots = load_model(path)
     check_model(model, load_plan(definitions_dir()), every, spots, str(path))
@@ -97,8 +98,11 @@ def simulate_command(
     ] = "1h",
     render_every: Annotated[
         int,
-        typer.Option(min=1, help="After the first 50 messages of a kind, render 1 in N (1: all)"),
-    ] = 10,
+        typer.Option(
+            min=1,
+            help=f"After the first {RENDER_FIRST} messages of a kind, render 1 in N (1: all)",
+        ),
+    ] = RENDER_EVERY,
     database: Annotated[
         Path | None,
         typer.Option(help="Keep the simulated store in this SQLite file (replaced)"),

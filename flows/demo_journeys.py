@@ -18,9 +18,10 @@ from journeys.validate import enabled
 DEMO_JOURNEYS = ("customer_lifecycle", "newsletter_opt_in")
 
 
-def demo_journeys() -> tuple[list[Journey], str]:
-    """The journeys the demo runs, and a phrase saying who chose them."""
-    journeys = enabled(load_journeys())
+def demo_journeys(loaded: list[Journey] | None = None) -> tuple[list[Journey], str]:
+    """The journeys the demo runs, and a phrase saying who chose them; from `loaded`
+    (the journeys folder in use, already read) or read here."""
+    journeys = enabled(load_journeys() if loaded is None else loaded)
     if enabled_journeys() is not None:
         return journeys, "as JOURNEYFLOW_ENABLED_JOURNEYS lists"
     if definitions_dir().resolve() != SHIPPED_DEFINITIONS.resolve():

@@ -24,7 +24,7 @@ from ..replay import replay_renderer
 from .counting import CountingRules, counting_channels
 from .model import BehaviourModel
 from .population import Population
-from .rendering import SampledRenderer
+from .rendering import RENDER_EVERY, RENDER_FIRST, SampledRenderer
 from .results import Results, collect
 from .run import HOURLY, Cadence, Progress, run
 
@@ -39,8 +39,8 @@ class Plan:
     days: int
     seed: int = 7
     cadence: Cadence = HOURLY
-    render_first: int = 50
-    render_every: int = 10
+    render_first: int = RENDER_FIRST
+    render_every: int = RENDER_EVERY
 
 
 @contextmanager
