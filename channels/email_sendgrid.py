@@ -8,6 +8,7 @@ personalization, where the spec types it as an object; the message-level
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import email.utils
 import http.client
@@ -18,11 +19,13 @@ from typing import Any
 
 import python_http_client.exceptions  # type: ignore[import-untyped]
 from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import Attachment as SendGridAttachment
+from sendgrid.helpers.mail import Disposition, FileContent, FileName, FileType
 
 from channels.classify import not_sent, outcome_unknown, refusal
 from channels.errors import ChannelConfigError, MessageError
 from channels.http_keepalive import KeepAliveTransport
-from channels.message import ChannelKind, OutboundMessage, SendResult
+from channels.message import Attachment, ChannelKind, OutboundMessage, SendResult
 from channels.ratelimit import RateLimiter
 from channels.settings import ChannelSettings
 
@@ -35,6 +38,17 @@ def _address(value: str, name: str | None = None) -> dict[str, str]:
     if name or parsed_name:
         result["name"] = name or parsed_name
     return result
+
+
+def _attachment(attachment: Attachment) -> dict[str, str]:
+    """One attachment as the SDK writes it: base64 content, type, filename, disposition."""
+    built = SendGridAttachment(
+        FileContent(base64.b64encode(attachment.content).decode("ascii")),
+        FileName(attachment.filename),
+        FileType(attachment.mime_type),
+        Disposition("attachment"),
+    )
+    return dict(built.get())
 
 
 def _error_detail(body: Any) -> str:
@@ -157,6 +171,8 @@ class SendGridChannel:
             body["headers"] = dict(message.headers)
         if message.categories:
             body["categories"] = list(message.categories)
+        if message.attachments:
+            body["attachments"] = [_attachment(a) for a in message.attachments]
         return body
 
     def send(self, message: OutboundMessage) -> SendResult:

@@ -49,6 +49,7 @@ RESERVED_HEADERS = frozenset(
         "x-sg-eid",
     )
 )
+MAX_ATTACHMENT_BYTES = 1_000_000  # far above a calendar file, far below providers' limits
 MAX_CATEGORIES = 10  # SendGrid's limit, kept for every channel so the outbox agrees
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")  # travels in headers and URLs
 _CTL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -62,6 +63,40 @@ def _blank(value: str | None) -> bool:
 def _require_text(name: str, value: str | None, kind: str) -> None:
     if value is None or _blank(value):
         raise MessageError(f"{name} is required for a {kind} message and may not be empty")
+
+
+_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # safe in headers and paths
+_CONTENT_TYPE_RE = re.compile(r"^[a-z]+/[a-z0-9.+-]+(; ?[a-z-]+=[A-Za-z0-9-]+)*$")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email; built from stored data, so a retry sends the same bytes."""
+
+    filename: str
+    content_type: str  # e.g. 'text/calendar; method=REQUEST'
+    content: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.filename, str) or not _FILENAME_RE.match(self.filename):
+            raise MessageError(
+                f"attachment filename {self.filename!r} must be 1-100 letters, digits, "
+                "'.', '_' or '-'"
+            )
+        if not isinstance(self.content_type, str) or not _CONTENT_TYPE_RE.match(self.content_type):
+            raise MessageError(f"attachment content type {self.content_type!r} is not valid")
+        if not isinstance(self.content, bytes) or not self.content:
+            raise MessageError(f"attachment {self.filename} has no content")
+        if len(self.content) > MAX_ATTACHMENT_BYTES:
+            raise MessageError(
+                f"attachment {self.filename} has {len(self.content)} bytes; "
+                f"at most {MAX_ATTACHMENT_BYTES} are allowed"
+            )
+
+    @property
+    def mime_type(self) -> str:
+        """The type without its parameters, e.g. 'text/calendar'."""
+        return self.content_type.split(";")[0]
 
 
 @dataclass(frozen=True)
@@ -90,6 +125,7 @@ class OutboundMessage:
     custom_args: Mapping[str, str] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
     status_callback: str | None = None
+    attachments: Sequence[Attachment] = ()
     message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def __post_init__(self) -> None:
@@ -108,6 +144,8 @@ class OutboundMessage:
         except (ValueError, AttributeError, TypeError):
             raise MessageError(f"message_id {self.message_id!r} is not a UUID") from None
         _require_text("to", self.to, self.channel)
+        if self.attachments and self.channel != "email":
+            raise MessageError(f"only email messages carry attachments, not {self.channel}")
         if self.channel == "email":
             _require_text("subject", self.subject, "email")
             if _blank(self.text) and _blank(self.html):
@@ -120,6 +158,16 @@ class OutboundMessage:
         object.__setattr__(self, "categories", self._checked_categories())
         object.__setattr__(self, "custom_args", self._checked_custom_args())
         object.__setattr__(self, "metadata", dict(self.metadata))
+        object.__setattr__(self, "attachments", self._checked_attachments())
+
+    def _checked_attachments(self) -> tuple[Attachment, ...]:
+        attachments = tuple(self.attachments)
+        names = [a.filename for a in attachments if isinstance(a, Attachment)]
+        if len(names) != len(attachments):
+            raise MessageError("attachments must be Attachment objects")
+        if len(set(names)) != len(names):
+            raise MessageError(f"attachment filenames must differ: {', '.join(names)}")
+        return attachments
 
     def _checked_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}

@@ -19,9 +19,11 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from email import encoders
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr, parseaddr
@@ -68,7 +70,8 @@ def _header(value: str) -> str:
 
 
 def build_email(message: OutboundMessage, sent_at: datetime) -> Message:
-    """``message`` as an RFC 5322 message (multipart/alternative when it has both parts).
+    """``message`` as an RFC 5322 message (multipart/alternative when it has both parts,
+    inside multipart/mixed with its attachments).
 
     The outbox writes the same bytes faster with ``channels.outbox_eml.eml_bytes``;
     this form is for callers that want a ``Message`` to inspect.
@@ -79,6 +82,21 @@ def build_email(message: OutboundMessage, sent_at: datetime) -> Message:
         mail.attach(_part(message.html, "html"))
     else:
         mail = _part(message.text or message.html or "", "plain" if message.text else "html")
+    if message.attachments:
+        mixed = MIMEMultipart("mixed")
+        mixed.attach(mail)
+        for attachment in message.attachments:
+            main, _, sub = attachment.mime_type.partition("/")
+            file = MIMEBase(main, sub)
+            for param in attachment.content_type.split(";")[1:]:
+                name, _, value = param.strip().partition("=")
+                file.set_param(name, value)
+            file.set_param("name", attachment.filename)
+            file.set_payload(attachment.content)
+            encoders.encode_base64(file)
+            file.add_header("Content-Disposition", "attachment", filename=attachment.filename)
+            mixed.attach(file)
+        mail = mixed
     sender = message.from_email or "journeyflow@localhost"
     name = message.from_name or parseaddr(sender)[0]
     mail["From"] = formataddr((name, parseaddr(sender)[1]), charset="utf-8")

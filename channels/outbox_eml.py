@@ -13,6 +13,7 @@ both this and the MIME classes' quoted-printable message and finds the same mess
 
 from __future__ import annotations
 
+import base64
 import binascii
 import functools
 import random
@@ -23,7 +24,7 @@ from email import policy
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 
-from channels.message import OutboundMessage
+from channels.message import Attachment, OutboundMessage
 
 # RFC 5322 lines end in CRLF and may be 998 characters long. Folding at 78 would split
 # the List-Unsubscribe URLs and, having no spaces to fold at, encode them as RFC 2047
@@ -102,22 +103,45 @@ def _boundary(body: bytes) -> str:
             return boundary
 
 
+def _multipart(
+    subtype: str, parts: list[tuple[list[tuple[str, str]], bytes]], boundary: str | None
+) -> tuple[list[tuple[str, str]], bytes]:
+    texts = [_head(headers) + b"\r\n" + body for headers, body in parts]
+    boundary = boundary or _boundary(b"".join(texts))
+    mark = boundary.encode("ascii")
+    delimiter = b"\r\n--" + mark + b"\r\n"
+    body = b"--%s\r\n%s\r\n--%s--\r\n" % (mark, delimiter.join(texts), mark)
+    headers = [
+        ("Content-Type", f'multipart/{subtype}; boundary="{boundary}"'),
+        ("MIME-Version", "1.0"),
+    ]
+    return headers, body
+
+
+def _attachment_part(attachment: Attachment) -> tuple[list[tuple[str, str]], bytes]:
+    # Base64 in lines of 76 (RFC 2045): a calendar file keeps its own CRLFs intact.
+    body = base64.encodebytes(attachment.content).replace(b"\n", b"\r\n")
+    headers = [
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'{attachment.content_type}; name="{attachment.filename}"'),
+        ("Content-Transfer-Encoding", "base64"),
+        ("Content-Disposition", f'attachment; filename="{attachment.filename}"'),
+    ]
+    return headers, body
+
+
 def eml_bytes(message: OutboundMessage, sent_at: datetime, boundary: str | None = None) -> bytes:
-    """``message`` as RFC 5322 bytes (multipart/alternative when it has both parts)."""
+    """``message`` as RFC 5322 bytes (multipart/alternative when it has both parts, inside
+    multipart/mixed with its attachments when it has any)."""
     if message.text and message.html:
         parts = [_part(message.text, "plain"), _part(message.html, "html")]
-        texts = [_head(headers) + b"\r\n" + body for headers, body in parts]
-        boundary = boundary or _boundary(b"".join(texts))
-        mark = boundary.encode("ascii")
-        delimiter = b"\r\n--" + mark + b"\r\n"
-        body = b"--%s\r\n%s\r\n--%s--\r\n" % (mark, delimiter.join(texts), mark)
-        headers = [
-            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-            ("MIME-Version", "1.0"),
-        ]
+        headers, body = _multipart("alternative", parts, boundary)
     else:
         subtype = "plain" if message.text else "html"
         headers, body = _part(message.text or message.html or "", subtype)
+    if message.attachments:
+        mixed = [(headers, body), *map(_attachment_part, message.attachments)]
+        headers, body = _multipart("mixed", mixed, None)
     headers.append(("From", _from(message.from_email, message.from_name)))
     headers.append(("To", message.to))
     headers.append(("Subject", _header(message.subject or "")))

@@ -16,12 +16,14 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
+from channels.calendar import CalendarError, calendar_file
 from channels.errors import MessageError
 from channels.links import LinkSigner
-from channels.message import OutboundMessage, SendResult
+from channels.message import Attachment, OutboundMessage, SendResult
 from channels.render_context import (
     Choice,
     PromoCodeLike,
@@ -43,6 +45,13 @@ MESSAGE_KINDS = ("email", "sms")
 
 def _failed(reason: str, code: str) -> SendResult:
     return SendResult("failed", reason=reason, error_code=code, channel="render")
+
+
+def _zone(name: str, fallback: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo(fallback)  # the journey's, checked when it was loaded
 
 
 class Renderer:
@@ -81,6 +90,9 @@ class Renderer:
             if action.kind not in MESSAGE_KINDS:
                 return _failed(f"'{action.kind}' actions send no message", "not_a_message")
             return self._message(action, journey, promo, now)
+        except CalendarError as exc:
+            # The event's data cannot make the calendar entry: no retry will change that.
+            return _failed(f"attachment: {exc}", "attachment_error")
         except MessageError as exc:
             return _failed(f"invalid message: {exc}", "invalid_message")
 
@@ -167,7 +179,30 @@ class Renderer:
             categories=[*journey.settings.categories, journey.journey],
             metadata=self._metadata(action),
             custom_args=self._custom_args(action),
+            attachments=self._attachments(action, journey, context, rendered.subject),
         )
+
+    def _attachments(
+        self, action: ClaimedAction, journey: Journey, context: RenderContext, subject: str
+    ) -> list[Attachment]:
+        attach = action.params.get("attach")
+        spec = attach.get("calendar") if isinstance(attach, dict) else None
+        if not isinstance(spec, dict):
+            return []
+        customer = context["customer"]
+        found = calendar_file(
+            spec,
+            event=action.event,
+            journey=journey.journey,
+            customer_id=action.customer.external_id,
+            attendee=action.customer.email,
+            attendee_name=customer["name"],
+            zone=_zone(customer["timezone"], journey.settings.timezone),
+            subject=subject,
+            company=context["company"],
+            fallback_stamp=action.due_at,
+        )
+        return [found] if found is not None else []
 
     def _choose(
         self, journey: Journey, locale: str | None, template: str, channel: str

@@ -70,7 +70,7 @@ def run_import(
     kind: Kind, path: Path, fmt: _Format | None, mapping: list[str] | None, dry_run: bool
 ) -> ImportSummary:
     registry = None
-    if kind == "events" and not dry_run:
+    if kind in ("events", "customers") and not dry_run:
         from .runtime import open_store
 
         store = open_store()

@@ -30,8 +30,10 @@ from sqlmodel import Session
 
 from journeys.store import BatchResult, IncomingEvent, JourneyRegistry, session_scope
 from journeys.store.import_rows import ConsentRow, Refused
-from journeys.store.importing import import_consents, upsert_customers
+from journeys.store.importing import given_names, import_consents, upsert_customers
 from journeys.store.ingest import process_inbox, store_new_events
+from journeys.store.people import customer_updated
+from journeys.store.segment_timers import segment_journeys
 
 from .import_check import CheckSpec, Chunk, check_chunk
 from .import_columns import ColumnError, Columns, Kind
@@ -94,9 +96,12 @@ def import_file(
     `ColumnError` only for the file as a whole (unreadable, an unknown CSV column).
 
     Events: stored in the inbox, then applied by the ingest when `registry` is given
-    (else the scheduled `ingest-events` flow applies them). `workers`: the processes
-    that check a large file's rows (0: none, this process checks them; by default one
-    per core but this process's)."""
+    (else the scheduled `ingest-events` flow applies them). Customers: when a journey of
+    `registry` is entered by a segment, each created or changed customer also gets a
+    `customer.updated` in their history, as a profile update by the API does, applied
+    at the end, so that their segments are checked. `workers`: the processes that
+    check a large file's rows (0: none, this process checks them; by default one per
+    core but this process's)."""
     form: Format = format_of(path, fmt)
     columns = Columns(kind, mapping)
     reader = RowReader(path, form)
@@ -104,10 +109,11 @@ def import_file(
     rejects = Rejects(path, form, write=not dry_run)
     stamp = now or datetime.now(UTC)
     batch = _Batch()
+    announce = kind == "customers" and registry is not None and bool(segment_journeys(registry))
 
     def flush() -> None:
         if batch.records:
-            _write(kind, engine, batch, summary, rejects, reader.header, stamp, dry_run)
+            _write(kind, engine, batch, summary, rejects, reader.header, stamp, dry_run, announce)
         batch.records.clear()
         batch.keys.clear()
         if progress is not None:
@@ -133,7 +139,7 @@ def import_file(
     summary.rejected = rejects.count
     summary.rejects_file = rejects.written
     summary.first_rejects = rejects.first
-    if kind == "events" and registry is not None and not dry_run:
+    if (kind == "events" or announce) and registry is not None and not dry_run:
         summary.applied = apply_inbox(engine, registry, stamp)
     return summary
 
@@ -185,11 +191,12 @@ def _write(
     header: list[str] | None,
     now: datetime,
     dry_run: bool,
+    announce: bool = False,
 ) -> None:
     outcomes: list[str | Refused] = []
     try:
         with session_scope(engine) as session:
-            outcomes = _outcomes(kind, session, batch, now)
+            outcomes = _outcomes(kind, session, batch, now, announce)
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -204,12 +211,22 @@ def _write(
             summary.notes[_NOTES[outcome]] += 1
 
 
-def _outcomes(kind: Kind, session: Session, batch: _Batch, now: datetime) -> list[str | Refused]:
+def _outcomes(
+    kind: Kind, session: Session, batch: _Batch, now: datetime, announce: bool = False
+) -> list[str | Refused]:
     records = [record for _, _, record in batch.records]
     conn = session.connection()
     if kind == "customers":
         customers = [(r[0], r[1]) for r in records if isinstance(r, tuple)]
-        return list(upsert_customers(conn, customers, now))
+        outcomes: list[str | Refused] = list(upsert_customers(conn, customers, now))
+        if announce:
+            changed = [
+                customer_updated(external_id, given_names(given), now, "import")
+                for (external_id, given), outcome in zip(customers, outcomes, strict=True)
+                if outcome in ("created", "updated")
+            ]
+            store_new_events(session, changed, now)
+        return outcomes
     if kind == "consent":
         return list(import_consents(conn, [ConsentRow._make(r) for r in records]))
     events = [r for r in records if isinstance(r, IncomingEvent)]

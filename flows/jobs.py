@@ -1,8 +1,9 @@
 """The Prefect flows that `prefect.yaml` deploys and `journeyflow serve` serves.
 
 * `ingest_events`: apply the events the receivers stored in the inbox;
-* `advance_timers`: fire the time-based transitions that fell due (optionally for some
-  journeys only: the daily re-engagement sweep);
+* `advance_timers`: fire the time-based transitions that fell due, and enter the
+  customers whose segment time made true (optionally for some journeys only: the daily
+  re-engagement sweep);
 * `dispatch_due`: send the actions that fell due, through the configured channels;
 * `daily_report` (in `flows.report_job`, here for the deployments): the report of the
   last days as Prefect artifacts, an HTML page and the KPIs as its result.

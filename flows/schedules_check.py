@@ -22,6 +22,7 @@ from journeys.model import (
     InactivityTrigger,
     Journey,
     ScheduleTrigger,
+    SegmentTrigger,
     YearlyTrigger,
 )
 from journeys.send_time import next_run
@@ -70,7 +71,7 @@ def timer_warnings(journeys: Iterable[Journey], spec_path: Path | None = None) -
             for trigger in stage.enter_when:
                 if isinstance(
                     trigger, DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
-                ):
+                ) or (isinstance(trigger, SegmentTrigger) and _on_time(trigger.segment)):
                     timed.append(journey.journey)
                 if isinstance(trigger, ScheduleTrigger):
                     gap = _cron_gap(trigger.every)
@@ -94,3 +95,10 @@ def timer_warnings(journeys: Iterable[Journey], spec_path: Path | None = None) -
             f"schedule of the journeys ({finest}): runs would be late or merged"
         ]
     return []
+
+
+def _on_time(condition: str) -> bool:
+    """A segment on time (`now`) comes true by time passing: the timer sweep enters it."""
+    from journeys.conditions import compile_condition
+
+    return compile_condition(condition).uses_now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from journeys.errors import ConditionSyntaxError
@@ -11,15 +12,17 @@ _KEYWORDS = frozenset({"and", "or", "not", "in"})
 _CONSTANTS: dict[str, Any] = {"true": True, "false": False, "null": None}
 _CONSTANTS |= {"True": True, "False": False, "None": None}  # Python's spellings, from YAML habits
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}
-HINTS = {"=": "'=='", "!": "'!=' or 'not'", "&": "'and'", "|": "'or'", "-": "-2 for a number"}
+HINTS = {"=": "'=='", "!": "'!=' or 'not'", "&": "'and'", "|": "'or'"}
+# A duration literal (90d, 1d12h) is tried before a number, so that '90d' is one token.
 _SCANNER = re.compile(
-    r"(?P<ws>\s+)|(?P<num>-?[0-9]+(?:\.[0-9]+)?)|(?P<name>[^\W\d]\w*)"
-    r"|(?P<op>==|!=|<=|>=|<|>)|(?P<punct>[()\[\],.])|(?P<str>['\"])"
+    r"(?P<ws>\s+)|(?P<dur>[0-9]+[wdhms](?:[0-9]+[wdhms])*(?![\w.]))"
+    r"|(?P<num>-?[0-9]+(?:\.[0-9]+)?)|(?P<name>[^\W\d]\w*)"
+    r"|(?P<op>==|!=|<=|>=|<|>)|(?P<arith>[+-])|(?P<punct>[()\[\],.])|(?P<str>['\"])"
 )
 
 
 class Token(NamedTuple):
-    kind: str  # "value" (a literal), "name", "word" (keyword), "op", "punct" or "end"
+    kind: str  # "value" (a literal), "name", "word" (keyword), "op", "arith", "punct" or "end"
     value: Any
     pos: int
     text: str
@@ -42,6 +45,12 @@ def tokenize(source: str) -> list[Token]:
         if kind == "str":
             value, end = _read_string(source, pos)
             tokens.append(Token("value", value, pos, source[pos:end]))
+        elif kind == "dur":
+            tokens.append(Token("value", _duration(source, pos, text), pos, text))
+        elif kind == "num" and text[0] == "-" and _ends_operand(tokens):
+            # 'now-90d': a minus after an operand subtracts; it does not sign the number.
+            tokens.append(Token("arith", "-", pos, "-"))
+            end = pos + 1
         elif kind == "num":
             after = source[end : end + 1]
             if after == "." or after == "_" or after.isalnum():
@@ -61,6 +70,21 @@ def tokenize(source: str) -> list[Token]:
         pos = end
     tokens.append(Token("end", None, len(source), ""))
     return tokens
+
+
+def _ends_operand(tokens: list[Token]) -> bool:
+    return bool(tokens) and (tokens[-1].kind in ("value", "name") or tokens[-1].text in ")]")
+
+
+def _duration(source: str, pos: int, text: str) -> timedelta:
+    from journeys.types import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ConditionSyntaxError(
+            source, pos, f"malformed duration {text!r}; write units largest first, e.g. 1d12h"
+        ) from None
 
 
 def _read_string(source: str, start: int) -> tuple[str, int]:

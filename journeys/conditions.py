@@ -11,6 +11,8 @@ literals `[1, 'a']`); dotted paths (`customer.segment`); comparisons `==`, `!=`,
 `<`, `<=`, `>`, `>=`, `in`, `not in`, which do not chain; `not`, `and`, `or` and
 parentheses. Tightest first: comparison, not, and, or. A bare value is tested
 for truthiness. At most 50 `(` and `not` nest, and a number has at most 30 digits.
+Time: `now`, durations (`90d`, `1d12h`) and `+`/`-` of a duration, as in
+`customer.last_order_at < now - 90d` (see journeys/condition_time.py).
 
 Evaluation against a scope mapping:
 
@@ -35,11 +37,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Container, Mapping
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple, NoReturn, TypeAlias
 
 from journeys._condition_lexer import Token as _Token
 from journeys._condition_lexer import tokenize as _tokenize
+from journeys.condition_time import Clock, clock_function, instant_function, meeting_points
 from journeys.errors import ConditionSyntaxError
 
 __all__ = ["Condition", "compile_condition"]
@@ -61,7 +65,7 @@ class _Literal(NamedTuple):
     value: Any
 
 
-Node: TypeAlias = Evaluator | _Literal
+Node: TypeAlias = Evaluator | _Literal | Clock
 
 
 class _Parser:
@@ -73,6 +77,9 @@ class _Parser:
         self.paths: set[tuple[str, ...]] = set()
         self.bare = False  # whether the last operand had no comparison, so one may follow
         self.depth = 0  # open '(' and 'not' around the current position
+        # (the other side read as an instant, the offset of `now`) per comparison with now
+        self.meetings: list[tuple[Evaluator, timedelta]] = []
+        self.now_seen = False
 
     def parse(self) -> Evaluator:
         if self.tokens[0].kind == "end":
@@ -130,16 +137,46 @@ class _Parser:
         return lambda scope: not inner(scope)
 
     def parse_comparison(self) -> Node:
-        left = self.parse_operand()
+        left = self.parse_term()
         op = self.operator()
         self.bare = op is None
         if op is None:
             return left
-        right = self.parse_operand()
+        right = self.parse_term()
         token = self.peek()
         if self.operator() is not None:
             self.fail(token, "comparisons cannot be chained; use 'and'")
+        for clock, other in ((left, right), (right, left)):
+            if isinstance(clock, Clock) and clock.base is None and not _on_now(other):
+                self.meetings.append((instant_function(_function(other)), clock.offset))
         return _compare(op, left, right)
+
+    def parse_term(self) -> Node:
+        """An operand, shifted by durations: `now - 90d`, `customer.signup_at + 30d`."""
+        start = self.peek()
+        node = self.parse_operand()
+        if isinstance(node, Clock):
+            base, offset = node.base, node.offset
+        elif start.kind == "name" and start.text == "now" and self.previous == "now":
+            # `now` is the moment of the evaluation, not a path into the data.
+            self.paths.discard(("now",))
+            self.now_seen = True
+            base, offset = None, timedelta(0)
+        elif self.peek().kind == "arith":
+            base, offset = _function(node), timedelta(0)
+        else:
+            return node
+        while self.peek().kind == "arith":
+            sign = self.advance()
+            amount = self.peek()
+            if amount.kind != "value" or type(amount.value) is not timedelta:
+                self.fail(
+                    amount,
+                    f"expected a duration such as 90d after {sign.text!r}{self.found(amount)}",
+                )
+            self.advance()
+            offset += amount.value if sign.text == "+" else -amount.value
+        return Clock(base, offset)
 
     def operator(self) -> str | None:
         if self.peek().kind == "op" or self.at("in"):
@@ -171,7 +208,8 @@ class _Parser:
         if self.at("["):
             return self.parse_list()
         after = f" after {self.previous!r}" if self.previous else ""
-        self.fail(token, f"expected a value{after}{self.found(token)}")
+        hint = "; write -2 for a negative number" if token.text == "-" else ""
+        self.fail(token, f"expected a value{after}{self.found(token)}{hint}")
 
     def parse_path(self) -> Evaluator:
         segments = [self.name()]
@@ -209,7 +247,13 @@ class _Parser:
         return _Literal(items)
 
 
+def _on_now(node: Node) -> bool:
+    return isinstance(node, Clock) and node.base is None
+
+
 def _function(node: Node) -> Evaluator:
+    if isinstance(node, Clock):
+        return clock_function(node)
     if isinstance(node, _Literal):
         value = node.value
         return lambda scope: value
@@ -294,6 +338,11 @@ _TESTS: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def _compare(op: str, left_node: Node, right_node: Node) -> Evaluator:
+    if isinstance(left_node, Clock) or isinstance(right_node, Clock):
+        # A time on one side: the other is a date to be read as one.
+        left_fn, right_fn = _function(left_node), _function(right_node)
+        left_node = left_fn if isinstance(left_node, Clock) else instant_function(left_fn)
+        right_node = right_fn if isinstance(right_node, Clock) else instant_function(right_fn)
     left, test = _function(left_node), _TESTS[op]
     if "in" in op and isinstance(right_node, _Literal) and type(right_node.value) is list:
         # Literal lists hold only hashable literals, so a set gives the same answers faster.
@@ -305,10 +354,11 @@ def _compare(op: str, left_node: Node, right_node: Node) -> Evaluator:
 class Condition:
     """A compiled condition; `evaluate(scope)`, or call it, to test a scope."""
 
-    __slots__ = ("_evaluate", "paths", "source")
+    __slots__ = ("_evaluate", "_meetings", "paths", "source", "uses_now")
 
     source: str
     paths: frozenset[tuple[str, ...]]
+    uses_now: bool
 
     def __init__(self, source: str) -> None:
         if not isinstance(source, str):
@@ -317,6 +367,13 @@ class Condition:
         self._evaluate = parser.parse()
         self.source = source
         self.paths = frozenset(parser.paths)
+        self._meetings = tuple(parser.meetings)
+        self.uses_now = parser.now_seen
+
+    def meeting_points(self, scope: Scope) -> list[datetime]:
+        """The moments `now` meets a date it is compared with: where time alone can
+        change the condition's truth."""
+        return meeting_points(self._meetings, scope)
 
     def evaluate(self, scope: Scope) -> bool:
         return bool(self._evaluate(scope))

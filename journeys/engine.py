@@ -32,7 +32,6 @@ from .decisions import (
     Decision,
     Ended,
     EndReason,
-    Enrolled,
     EnrollmentState,
     Event,
     LeftStage,
@@ -49,6 +48,7 @@ from .model import (
     Journey,
     MoveToAction,
     ScheduleTrigger,
+    SegmentTrigger,
     SetAttributeAction,
     Settings,
     Stage,
@@ -58,11 +58,17 @@ from .model import (
 )
 from .policy import customer_zone
 from .promo import for_customer
+from .segments import enrol, enter_by_segment, may_enter
 from .send_time import due_time, next_anniversary, next_run
 
 # A chain of immediate moves longer than this is a loop the validator should have
 # caught; stop rather than spin.
 MAX_CHAIN = 64
+# Every timer fires strictly later than the stage entry it counts from, so the clock
+# moves on with each; the bound only guards against a bug. A loop of delays over a
+# long quiet spell fires many more than MAX_CHAIN (each of which must fire for the
+# history to be right and a replayed event to change nothing).
+MAX_TIMERS = 100_000
 
 __all__ = ["MAX_CHAIN", "customer_scope", "decide", "next_timer"]
 
@@ -174,6 +180,8 @@ def _build_index(journey: Journey) -> _Index:
                         settings=journey.settings,
                     )
                     timers.setdefault(src, []).append(timer)
+            elif isinstance(trig, SegmentTrigger):
+                continue  # an entry, not a move: see segments.entries
             else:
                 inactivity = isinstance(trig, InactivityTrigger)
                 delay = trig.no_event_for if isinstance(trig, InactivityTrigger) else trig.after
@@ -476,7 +484,7 @@ class _Run:
         )
 
     def advance(self, state: EnrollmentState, until: datetime) -> EnrollmentState:
-        for _ in range(MAX_CHAIN):
+        for _ in range(MAX_TIMERS):
             due = _next_due(self.ix, state, self.customer)
             if due is None or due[0] > until:
                 break
@@ -500,7 +508,9 @@ def decide(
     run = _Run(journey, customer)
     if isinstance(stimulus, Tick):
         if state is None or not state.active:
-            return Outcome(state)
+            # A segment whose condition came true by time passing (the store's timer).
+            entered = enter_by_segment(run, state, stimulus.customer_id, now, "timer:segment")
+            return Outcome(state) if entered is None else Outcome(entered, tuple(run.out))
         state = run.advance(state, now)
         return Outcome(state, tuple(run.out))
 
@@ -525,7 +535,7 @@ def decide(
 def _event_scope(event: Event, customer: Mapping[str, Any], stage: str | None) -> dict[str, Any]:
     data = dict(event.data)
     data.setdefault("type", event.type)
-    return {"event": data, "customer": customer, "stage": stage}
+    return {"event": data, "customer": customer, "stage": stage, "now": event.occurred_at}
 
 
 def _apply_event(run: _Run, state: EnrollmentState, event: Event) -> EnrollmentState:
@@ -570,40 +580,16 @@ def _apply_end_rules(
 def _maybe_enroll(
     run: _Run, previous: EnrollmentState | None, event: Event
 ) -> tuple[EnrollmentState | None, tuple[Decision, ...]]:
-    ix, journey, at = run.ix, run.journey, event.occurred_at
-    candidates = ix.entry_by_event.get(event.type)
-    if not candidates:
+    ix, at, cause = run.ix, event.occurred_at, f"event:{event.id}"
+    candidates = ix.entry_by_event.get(event.type, ())
+    if not may_enter(run.journey, previous, at):
         return previous, ()
-    if previous is not None:
-        ended = previous.ended_at or previous.stage_entered_at
-        if at <= ended:
-            return previous, ()
-        policy = journey.reentry
-        if policy.policy == "never":
-            return previous, ()
-        if policy.policy == "after_cooldown" and policy.cooldown and at < ended + policy.cooldown:
-            return previous, ()
     scope = _event_scope(event, run.customer, None)
-    if ix.entry_where is not None and not ix.entry_where.evaluate(scope):
-        return previous, ()
-    for stage, cond, n in candidates:
-        if cond is None or cond.evaluate(scope):
-            number = previous.number + 1 if previous else 1
-            fresh = EnrollmentState(
-                journey=journey.journey,
-                version=journey.version,
-                customer_id=event.customer_id,
-                number=number,
-                stage=stage,
-                status="active",
-                entered_at=at,
-                stage_entered_at=at,
-                stage_entry=0,
-                last_event_at=at,
-            )
-            run.out.append(
-                Enrolled(journey.journey, journey.version, event.customer_id, number, stage, at)
-            )
-            state = run.enter(fresh, stage, f"event:{event.id}", at, scope["event"], n)
-            return state, tuple(run.out)
-    return previous, ()
+    if candidates and (ix.entry_where is None or ix.entry_where.evaluate(scope)):
+        for stage, cond, n in candidates:
+            if cond is None or cond.evaluate(scope):
+                state = enrol(run, previous, event.customer_id, stage, at, cause, scope["event"], n)
+                return state, tuple(run.out)
+    # Any event is a change of the customer: their segments may hold now.
+    entered = enter_by_segment(run, previous, event.customer_id, at, cause)
+    return (previous, ()) if entered is None else (entered, tuple(run.out))

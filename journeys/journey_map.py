@@ -23,6 +23,7 @@ from .model import (
     MoveToAction,
     PromoCodeAction,
     ScheduleTrigger,
+    SegmentTrigger,
     SetAttributeAction,
     Stage,
     WebhookAction,
@@ -130,6 +131,8 @@ def journey_map(
                     add(START, stage.key, "event", label + also)
                 else:
                     add(ANY, stage.key, "event", label)
+            elif isinstance(trigger, SegmentTrigger):
+                add(START, stage.key, "event", say.segment(trigger.segment))
             elif isinstance(
                 trigger, DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
             ):
@@ -199,6 +202,11 @@ class _Sayer:
 
     def condition(self, source: str) -> str:
         return source if self.technical else self.words.condition(source)
+
+    def segment(self, source: str) -> str:
+        if self.technical:
+            return f"segment {source}"
+        return self.words.say("segment", condition=self.condition(source))
 
     def trigger(self, event: str, where: str | None) -> str:
         text = event if self.technical else self.words.event(event)

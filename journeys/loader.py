@@ -148,6 +148,7 @@ def _TRIGGER_MODELS(m: Any) -> dict[str, type[BaseModel]]:
         "no_event_for": m.InactivityTrigger,
         "every_year": m.YearlyTrigger,
         "every": m.ScheduleTrigger,
+        "segment": m.SegmentTrigger,
     }
 
 

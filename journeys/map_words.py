@@ -57,6 +57,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "at_clock": "at {clock}",
         "yearly": "every year on {date}, {clock}",
         "schedule": "on schedule ({cron})",
+        "segment": "as soon as {condition}",
+        "clock_now": "now",
         "on_days": "on {days}",
     },
     "de": {
@@ -98,6 +100,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "at_clock": "um {clock}",
         "yearly": "jährlich am {date}, {clock} Uhr",
         "schedule": "nach Zeitplan ({cron})",
+        "segment": "sobald {condition}",
+        "clock_now": "jetzt",
         "on_days": "am {days}",
     },
 }
@@ -206,6 +210,8 @@ class Words:
     def _path(self, path: list[str]) -> str:
         if path == ["stage"]:
             return self._words["stage"]
+        if path == ["now"]:
+            return self._words["clock_now"]
         if path[0] in ("customer", "event") and len(path) > 1:
             path = path[1:]
         return " ".join(part.replace("_", " ") for part in path)
@@ -217,6 +223,8 @@ class Words:
                 return self._words["none"]
             if value is True or value is False:
                 return self._words["yes" if value else "no"]
+            if isinstance(value, timedelta):
+                return self.span(value)
             if isinstance(value, str):
                 shown = self.stage_titles.get(value, value) if about_stage else value
                 return f"‘{shown}’"

@@ -27,6 +27,8 @@ from pydantic import (
 
 from .model_abtest import AbEventMetric as AbEventMetric  # re-exported with AbTest
 from .model_abtest import AbTest
+from .model_attach import Attachments
+from .model_segment import SegmentTrigger as SegmentTrigger  # re-exported with Trigger
 from .types import (
     DatePath,
     Duration,
@@ -108,7 +110,9 @@ class EventTrigger(_Model):
 
 
 class DelayTrigger(_Model):
-    """Enter the stage once a customer has spent `after` in one of the `from` stages."""
+    """Enter the stage once a customer has spent `after` in one of the `from` stages.
+    Its messages render with the event that entered the stage waited in (the cart a
+    reminder is about)."""
 
     kind: ClassVar[str] = "after"
     after: Duration
@@ -116,7 +120,8 @@ class DelayTrigger(_Model):
 
 
 class InactivityTrigger(_Model):
-    """Enter the stage when a customer in a `from` stage sends no event for a while."""
+    """Enter the stage when a customer in a `from` stage sends no event for a while.
+    Its messages render with the event that entered the stage waited in."""
 
     kind: ClassVar[str] = "no_event_for"
     no_event_for: Duration
@@ -174,7 +179,7 @@ class ScheduleTrigger(_Model):
     from_: list[Key] = Field(alias="from", min_length=1)
 
 
-TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every")
+TRIGGER_TAGS = ("event", "after", "no_event_for", "every_year", "every", "segment")
 
 
 def _tag_of(tags: tuple[str, ...]) -> Any:
@@ -191,12 +196,12 @@ Trigger = Annotated[
     | Annotated[DelayTrigger, Tag("after")]
     | Annotated[InactivityTrigger, Tag("no_event_for")]
     | Annotated[YearlyTrigger, Tag("every_year")]
-    | Annotated[ScheduleTrigger, Tag("every")],
+    | Annotated[ScheduleTrigger, Tag("every")]
+    | Annotated[SegmentTrigger, Tag("segment")],
     Discriminator(
         _tag_of(TRIGGER_TAGS),
         custom_error_type="trigger_kind",
-        custom_error_message="a trigger needs one of the keys: event, after, no_event_for, "
-        "every_year, every",
+        custom_error_message="a trigger needs one of the keys: " + ", ".join(TRIGGER_TAGS),
     ),
 ]
 
@@ -361,6 +366,11 @@ class EmailAction(_MessageAction):
 
     kind: ClassVar[str] = "email"
     email: TemplateName
+    attach: Attachments | None = Field(
+        default=None,
+        description="Files attached to the email, built from the event's data when it is "
+        "rendered, e.g. {calendar: {uid: event.event_id, starts_at: event.starts_at}}.",
+    )
 
 
 class SmsAction(_MessageAction):

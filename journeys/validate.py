@@ -31,6 +31,7 @@ from .model import (
     Journey,
     MoveToAction,
     PromoCodeSpec,
+    SegmentTrigger,
     SetAttributeAction,
     _MessageAction,
 )
@@ -38,6 +39,7 @@ from .promo import choose_prefix
 from .tracking import TrackingPlan, load_plan
 from .validate_legal import check_legal
 from .validate_places import Places
+from .validate_segments import check_segments
 from .validate_templates import check_templates, templates_of_valid_stages
 from .validate_tracking import check_tracking
 
@@ -77,6 +79,8 @@ def check_graph(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
     instant: dict[str, set[str]] = {s.key: set() for s in journey.stages}
     for i, stage in enumerate(journey.stages):
         for t, trig in enumerate(stage.enter_when):
+            if isinstance(trig, SegmentTrigger):
+                continue  # an entry into the journey (validate_segments), no edge
             sources = trig.from_
             if sources is None:
                 for other in edges:
@@ -150,12 +154,15 @@ def _check_entry(c: _Checker) -> None:
         stage = j.stage_map.get(key)
         if stage is None:
             continue
-        if not any(isinstance(t, EventTrigger) and t.from_ is None for t in stage.enter_when):
+        if not any(
+            isinstance(t, SegmentTrigger) or (isinstance(t, EventTrigger) and t.from_ is None)
+            for t in stage.enter_when
+        ):
             index = j.stage_keys.index(key)
             c.add(
                 ("stages", index, "enter_when"),
-                f"entry stage '{key}' has no event trigger "
-                "without 'from', so no customer can ever enter the journey there; "
+                f"entry stage '{key}' has no event trigger without 'from' and no "
+                "segment, so no customer can ever enter the journey there; "
                 "add one such as {event: order.completed}",
             )
 
@@ -330,6 +337,7 @@ def validate_paths(
             + check_timing(journey, spots, file)
             + check_migrations(journey, spots, file)
             + check_templates(journey, spots, file, tdir)
+            + check_segments(journey, spots, file, plan)
         )
         if plan is not None:
             found += check_tracking(journey, plan, spots, file, tdir)

@@ -1,6 +1,7 @@
 """Templates checked against the ways into their stage: `event.data.<field>` must be
 carried by every event that enters the stage (per the tracking plan), and guarded or
-defaulted where the stage can be entered with no event (a timer, a `move_to`).
+defaulted where the stage can be entered with no event (a yearly date, a schedule, a
+`move_to`; a wait carries the event of the stage waited in).
 
 The guard is what a template writer does anyway: `{% if event.data.total is defined
 %}…{% endif %}` (also as the left side of an `and`), or `event.data.total|default(0)`.
@@ -93,7 +94,7 @@ def check_event_templates(
 
     c = Places(spots, file)
     env = make_environment(templates)
-    reach = contexts(journey, carried_by_moves=False)
+    reach = contexts(journey, carried_by_moves=False, carried_by_waits=True)
     for i, stage in enumerate(journey.stages):
         ways = reach[stage.key]
         for a, action in enumerate(stage.on_enter):

@@ -5,9 +5,10 @@ field is declared, compared with a value of its type, and every template's
 What reaches a stage (`contexts`): the event types of its event triggers; a timer (no
 event) for `after` and `no_event_for` triggers. A condition on an action sees the
 event that entered the stage, carried along an instant `move_to`; a template sees the
-event behind the stage entry itself, so a stage entered by a timer or by a `move_to`
-renders with no event data: there `event.data.x` must be guarded (`{% if
-event.data.x is defined %}`) or defaulted (`|default(…)`).
+event behind the stage entry itself, and after an `after` or `no_event_for` timer the
+event that entered the stage the customer waited in; a stage entered by a `move_to`, a
+yearly date or a schedule renders with no event data: there `event.data.x` must be
+guarded (`{% if event.data.x is defined %}`) or defaulted (`|default(…)`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .model import (
     Journey,
     MoveToAction,
     ScheduleTrigger,
+    SegmentTrigger,
     YearlyTrigger,
 )
 from .tracking import FieldSpec, FieldType, TrackingPlan
@@ -36,29 +38,38 @@ Context = str | None
 _NUMBERS = ("number", "integer")
 
 
-def contexts(journey: Journey, *, carried_by_moves: bool) -> dict[str, set[Context]]:
+def contexts(
+    journey: Journey, *, carried_by_moves: bool, carried_by_waits: bool = False
+) -> dict[str, set[Context]]:
     """Per stage, the event types (or TIMER) a customer may enter it with.
 
     `carried_by_moves`: an instant move_to carries the entering event (conditions);
-    else any move brings no event (templates, which read the entry's own cause)."""
+    else any move brings no event (templates, which read the entry's own cause).
+    `carried_by_waits`: an `after` or `no_event_for` trigger carries the event that
+    entered the stage waited in (what templates see, see journeys.store.outbox_load)."""
     found: dict[str, set[Context]] = {s.key: set() for s in journey.stages}
-    moves: list[tuple[str, str, bool]] = []  # (from, to, instant)
+    moves: list[tuple[str, str, bool]] = []  # (from, to, carries)
     for stage in journey.stages:
         for trigger in stage.enter_when:
             if isinstance(trigger, EventTrigger):
                 found[stage.key].add(trigger.event)
+            elif carried_by_waits and isinstance(trigger, DelayTrigger | InactivityTrigger):
+                moves += [(s, stage.key, True) for s in trigger.from_ if s in found]
             elif isinstance(
-                trigger, DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
+                trigger,
+                DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger | SegmentTrigger,
             ):
-                found[stage.key].add(TIMER)
+                found[stage.key].add(TIMER)  # a segment entry carries no event either
         for action in stage.on_enter:
             if isinstance(action, MoveToAction) and action.move_to in found:
-                moves.append((stage.key, action.move_to, action.after is None))
+                instant = action.after is None and carried_by_moves
+                moves.append((stage.key, action.move_to, instant))
     changed = True
     while changed:  # a fixed point over move_to chains (they may loop through delays)
         changed = False
-        for source, target, instant in moves:
-            more = found[source] if instant and carried_by_moves else {TIMER}
+        for source, target, carries in moves:
+            # A stage nothing enters by an event (a person put the customer there) has none.
+            more = (found[source] or {TIMER}) if carries else {TIMER}
             if not more <= found[target]:
                 found[target] |= more
                 changed = True
@@ -192,7 +203,7 @@ class _Checker(Places):
         customer = self.plan.customer_fields()
         for parts, after in parsed.paths():
             head = parts[0]
-            if head == "stage" and len(parts) == 1:
+            if head in ("stage", "now") and len(parts) == 1:
                 continue
             literals = [t.value for t in parsed.compared_with(after)]
             if head == "customer":
@@ -281,7 +292,9 @@ def check_tracking(
                 c.condition(
                     ("stages", i, "on_enter", a, "when"), action.when, reach[stage.key], "when"
                 )
+    from .validate_attach import check_attachments
     from .validate_event_templates import check_event_templates
 
+    check_attachments(journey, plan, c)
     c.problems.extend(check_event_templates(journey, plan, spots, file, templates))
     return c.problems

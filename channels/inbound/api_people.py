@@ -7,7 +7,6 @@ commit, so a refused request leaves nothing half-written. Bodies are read bounde
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -20,12 +19,18 @@ from starlette.responses import JSONResponse, Response
 from channels.outbox_erase import erase_outbox_files
 from channels.settings import ChannelSettings
 from journeys.engine_manual import ManualRefused
-from journeys.store import IncomingEvent, store_events, store_new_events
+from journeys.store import store_events, store_new_events
 from journeys.store.erased import ErasedCustomer
 from journeys.store.erasure import erase_customer
 from journeys.store.events import UTCTime
 from journeys.store.manual import apply_manual
-from journeys.store.people import ProfileError, customer_id_of, give_consent, upsert_customer
+from journeys.store.people import (
+    ProfileError,
+    customer_id_of,
+    customer_updated,
+    give_consent,
+    upsert_customer,
+)
 from journeys.store.people_view import customer_export, customer_view
 
 from .api_auth import ApiToken, TokenCheck
@@ -118,15 +123,7 @@ def include_people_api(
             cid, outcome = upsert_customer(session, customer_id, fields, now)
             if outcome != "unchanged":
                 # In the customer's history, for journeys that react to profile changes.
-                changed = sorted(k for k in fields if fields[k] is not None)
-                event = IncomingEvent(
-                    source=API_SOURCE,
-                    external_id=f"customer.updated:{uuid.uuid4().hex}",
-                    type="customer.updated",
-                    customer_id=customer_id,
-                    occurred_at=now,
-                    data={"fields": changed, "by": f"api:{token}"},
-                )
+                event = customer_updated(customer_id, fields, now, f"api:{token}", API_SOURCE)
                 store_new_events(session, [event], now)
             return cid, outcome
 

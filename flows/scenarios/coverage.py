@@ -26,6 +26,7 @@ from journeys.model import (
     MoveToAction,
     PromoCodeAction,
     ScheduleTrigger,
+    SegmentTrigger,
     SetAttributeAction,
     WebhookAction,
     YearlyTrigger,
@@ -55,6 +56,8 @@ def _trigger(trigger: Any) -> str:
         return text + (f" from {', '.join(trigger.from_)}" if trigger.from_ else "")
     if isinstance(trigger, DelayTrigger):
         return f"after {format_duration(trigger.after)} in {', '.join(trigger.from_)}"
+    if isinstance(trigger, SegmentTrigger):
+        return f"segment {trigger.segment}"
     if isinstance(trigger, ScheduleTrigger):
         return f"every {trigger.every} in {', '.join(trigger.from_)}"
     if isinstance(trigger, YearlyTrigger):

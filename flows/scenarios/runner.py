@@ -32,7 +32,7 @@ from journeys.store import (
     session_scope,
 )
 from journeys.store.people import give_consent, parse_profile, upsert_customer
-from journeys.store.tables import action_run_t, enrollment_t
+from journeys.store.tables import action_run_t, enrollment_t, segment_timer_t
 
 from ..dispatch import dispatch_due
 from ..replay import Clock, replay_renderer
@@ -208,6 +208,9 @@ class _Run:
         e, a = enrollment_t, action_run_t
         with self.engine.connect() as conn:
             timer = conn.execute(select(func.min(e.c.timer_due_at))).scalar()
+            segment = conn.execute(select(func.min(segment_timer_t.c.due_at))).scalar()
+            if segment is not None and (timer is None or segment < timer):
+                timer = segment
             action = conn.execute(
                 select(func.min(a.c.due_at)).where(a.c.status == "pending")
             ).scalar()

@@ -60,12 +60,15 @@ class Batch:
         # (customer, code as typed, when) of events that carry a `promo_code`.
         self.redemptions: list[tuple[CustomerRow, str, datetime]] = []
         self.result = BatchResult()
+        # Loaded by enrollment ids (the timer sweep): other journeys' rows are unknown.
+        self.partial = False
 
     # --- loading ---------------------------------------------------------------------
 
     def load(
         self, external_ids: Iterable[str], enrollment_ids: Iterable[int] | None = None
     ) -> None:
+        self.partial = enrollment_ids is not None
         self.customers = load_customers(self.conn, external_ids)
         by_id = {c.id: c for c in self.customers.values() if c.id is not None}
         self.current = load_enrollments(self.conn, by_id, self.keys, enrollment_ids)

@@ -32,6 +32,7 @@ from .tables import (
     inbound_event_t,
     message_event_t,
     promo_code_t,
+    segment_timer_t,
     stage_transition_t,
     survey_response_t,
 )
@@ -82,6 +83,9 @@ def erase_customer(
         conn, consent_change_t.delete().where(consent_change_t.c.customer_id == cid)
     )
     rows["promo_code"] = _run(conn, promo_code_t.delete().where(promo_code_t.c.customer_id == cid))
+    rows["segment_timer"] = _run(
+        conn, segment_timer_t.delete().where(segment_timer_t.c.customer_id == cid)
+    )
     rows["survey_response"] = _run(
         conn,
         survey_response_t.update()

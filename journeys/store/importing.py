@@ -103,6 +103,14 @@ def upsert_customers(
     return outcomes
 
 
+def given_names(given: GivenProfile) -> Mapping[str, Any]:
+    """A row's profile by field name, as given (what its `customer.updated` lists)."""
+    if not isinstance(given, tuple):
+        return given
+    attributes = {"attributes": given[1]} if given[1] else {}
+    return {**given_fields(given), **attributes}
+
+
 def _identities(external_id: str, profile: Profile) -> list[tuple[str, str]]:
     found = [("external_id", external_id)]
     email, phone = profile[0][_EMAIL], profile[0][_PHONE]
@@ -117,6 +125,7 @@ __all__ = [
     "GivenProfile",
     "Outcome",
     "Refused",
+    "given_names",
     "import_consents",
     "refusal",
     "upsert_customers",

@@ -19,6 +19,7 @@ from .erased import screen_events
 from .events import CustomerProfile, IncomingEvent
 from .registry import JourneyRegistry
 from .result import BatchResult
+from .segment_timers import advance_segments
 from .sql import chunks, insert, lock_customers
 from .tables import customer_t, enrollment_t, inbound_event_t
 from .writer import write
@@ -193,11 +194,23 @@ def advance_timers(
     *,
     observe: Observer | None = None,
 ) -> BatchResult:
-    """Fire the time-based transitions due by `now` (`after`, `no_event_for`, delayed moves).
+    """Fire the time-based transitions due by `now` (`after`, `no_event_for`, delayed moves),
+    and enter the customers whose segment came true by time passing.
 
-    Reads only enrollments whose `timer_due_at` has passed, through its index. `observe`
-    sees the engine's decisions.
+    Reads only enrollments whose `timer_due_at` has passed, and segment timers that are
+    due, through their indexes. `observe` sees the engine's decisions.
     """
+    swept = _advance_enrollments(session, registry, now, limit, observe)
+    return swept + advance_segments(session, registry, now, limit, observe=observe)
+
+
+def _advance_enrollments(
+    session: Session,
+    registry: JourneyRegistry,
+    now: datetime,
+    limit: int,
+    observe: Observer | None,
+) -> BatchResult:
     conn = session.connection()
     keys = registry.keys
     if not keys:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from .outbox_types import ClaimedAction, ClaimedCustomer, ClaimedPromo
 from .sql import chunks
@@ -98,22 +98,38 @@ def load_claimed(conn: Connection, ids: Sequence[int], claim: str) -> list[Claim
     return sorted(actions, key=lambda a: (a.due_at, a.id))
 
 
+# An entry by one of these timers renders with the event that entered the stage the
+# customer waited in (e.g. the cart a reminder is about); see journeys.model.DelayTrigger.
+_WAITS = ("timer:after:", "timer:no_event_for:")
+
+
 def _events(
     conn: Connection, entries: Iterable[tuple[int, int, str]]
 ) -> dict[tuple[int, int], dict[str, Any]]:
-    """The inbound event behind each stage entry, where an event (not a timer) caused it."""
+    """The inbound event behind each stage entry: the event that caused it, or for an
+    entry by an `after` / `no_event_for` timer, the one behind the entry it waited in."""
     wanted = {(enrollment, entry): stage for enrollment, entry, stage in entries}
     if not wanted:
         return {}
     t = stage_transition_t
-    causes: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    history: dict[tuple[int, int], tuple[str, str]] = {}  # (enrollment, entry) -> stage, cause
     for part in chunks(sorted({enrollment for enrollment, _ in wanted})):
         query = select(t.c.enrollment_id, t.c.stage_entry, t.c.to_stage, t.c.cause).where(
-            t.c.enrollment_id.in_(part), t.c.cause.like("event:%")
+            t.c.enrollment_id.in_(part),
+            or_(t.c.cause.like("event:%"), *(t.c.cause.like(f"{w}%") for w in _WAITS)),
         )
         for enrollment, entry, stage, cause in conn.execute(query):
-            if wanted.get((enrollment, entry)) != stage:
-                continue
+            history[(enrollment, entry)] = (stage, cause)
+    causes: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for (enrollment, entry), stage in wanted.items():
+        if history.get((enrollment, entry), ("", ""))[0] != stage:
+            continue
+        back = entry
+        cause = history[(enrollment, back)][1]
+        while cause.startswith(_WAITS):  # entry numbers count up by one per enrollment
+            back -= 1
+            cause = history.get((enrollment, back), ("", ""))[1]
+        if cause.startswith("event:"):
             # 'event:<source>:<external id>'; the external id may itself hold colons.
             source, _, external_id = cause.removeprefix("event:").partition(":")
             causes.setdefault((source, external_id), []).append((enrollment, entry))

@@ -67,7 +67,8 @@ class ClaimedAction:
     lease_expires_at: datetime
     customer: ClaimedCustomer
     promo: ClaimedPromo | None = None
-    # The event that caused the stage entry ({type, occurred_at, data}); None after a timer.
+    # The event that caused the stage entry ({type, occurred_at, data}); after a wait
+    # (after, no_event_for) the one behind the entry waited in; None after other timers.
     event: Mapping[str, Any] | None = None
 
     @property

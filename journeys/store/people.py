@@ -8,6 +8,7 @@ chunk is written whole or not at all.
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
@@ -20,7 +21,7 @@ from ..errors import StoreError, did_you_mean
 from ..phone import InvalidPhoneNumber, to_e164
 from ..policy import CONSENT_STATUSES
 from .erased import ErasedCustomer, Identity, erased
-from .events import PROFILE_FIELDS, CustomerProfile
+from .events import PROFILE_FIELDS, CustomerProfile, IncomingEvent
 from .policy_inputs import CONSENT_CHANNELS, record_consent
 from .sql import connection_of, lock_customers
 from .tables import consent_t, customer_t
@@ -204,3 +205,18 @@ def _refuse_erased(conn: Connection, external_id: str, given: Mapping[str, Any])
     found = erased(conn, wanted)
     if found:
         raise ErasedCustomer(kind for kind, _ in found)
+
+
+def customer_updated(
+    external_id: str, fields: Mapping[str, Any], now: datetime, by: str, source: str = "import"
+) -> IncomingEvent:
+    """The event a profile change writes into the customer's history (the people API,
+    an import): journeys react to it, and their segments are checked with it."""
+    return IncomingEvent(
+        source=source,
+        external_id=f"customer.updated:{uuid.uuid4().hex}",
+        type="customer.updated",
+        customer_id=external_id,
+        occurred_at=now,
+        data={"fields": sorted(k for k in fields if fields[k] is not None), "by": by},
+    )

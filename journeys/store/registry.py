@@ -28,7 +28,7 @@ def canonical_definition(journey: Journey) -> dict[str, Any]:
     # new version (and definitions stored before the field existed keep their checksum).
     result: dict[str, Any] = journey.model_dump(mode="json", by_alias=True, exclude={"enabled"})
     # An action that uses none of the fields added since (an A/B test block, timing by
-    # a date or a send window) dumps as it did before they existed, so the definitions
+    # a date or a send window, attachments) dumps as it did before they existed, so the definitions
     # stored then keep their checksum.
     for stage in result["stages"]:
         for action in stage["on_enter"]:
@@ -45,6 +45,7 @@ _ADDED_LATER: dict[str, Any] = {
     "if_past": "skip",
     "at": None,
     "on": None,
+    "attach": None,
 }
 
 

@@ -310,6 +310,22 @@ class ActionRelease(StoreModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
 
 
+class SegmentTimer(StoreModel, table=True):
+    """When a customer outside a journey will enter it by a segment whose condition
+    time alone makes true (`last_order_at < now - 90d`). One row per customer and
+    journey, replaced whenever the customer changes; the sweep reads only due rows."""
+
+    __tablename__ = "segment_timer"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "journey"),
+        Index("ix_segment_timer_journey_due_at", "journey", "due_at"),
+    )
+    id: int | None = id_field()
+    customer_id: int = ref_field("customer.id")
+    journey: str = Field(max_length=64)
+    due_at: datetime = at_field()
+
+
 # Core handles for the hot path (typed, unlike the models' `__table__`).
 _t = metadata.tables
 customer_t: Table = _t["customer"]
@@ -324,3 +340,4 @@ consent_change_t: Table = _t["consent_change"]
 survey_response_t: Table = _t["survey_response"]
 message_event_t: Table = _t["message_event"]
 action_release_t: Table = _t["action_release"]
+segment_timer_t: Table = _t["segment_timer"]

@@ -19,6 +19,7 @@ from ..errors import StoreError
 from .batch import Batch
 from .events import PROFILE_FIELDS
 from .promo import issue_codes, redeem_codes
+from .segment_timers import write_segment_timers
 from .sql import insert
 from .state import CustomerRow, EnrollmentRow
 from .tables import action_run_t, customer_t, enrollment_t, stage_transition_t
@@ -65,6 +66,7 @@ _cancel = (
 def write(conn: Connection, batch: Batch, now: datetime) -> None:
     _write_customers(conn, batch, now)
     _write_enrollments(conn, batch)
+    write_segment_timers(conn, batch)
     _write_transitions(conn, batch)
     batch.result.actions_scheduled += _write_actions(conn, batch, now)
     batch.result.actions_cancelled += _cancel_left(conn, batch, now)

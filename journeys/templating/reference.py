@@ -64,7 +64,10 @@ def reference_text() -> str:
         "|---|---|",
         "| an event trigger (`enter_when: {event: …}`) | that event: its `type`, "
         "`occurred_at` and `data` |",
-        "| a timer (`after`, `no_event_for`, `every_year`) | no event: `event.data` is empty |",
+        "| a wait (`after`, `no_event_for`) | the event that entered the stage the customer "
+        "waited in (after a chain of waits, the one before the first): an abandoned-cart "
+        "reminder shows the cart as it last changed |",
+        "| a yearly date or a schedule (`every_year`, `every`) | no event: `event.data` is empty |",
         "| a `move_to` from another stage | no event: `event.data` is empty |",
         "| a person (the people API, by hand) | no event: `event.data` is empty |",
         "",

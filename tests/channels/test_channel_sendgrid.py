@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -21,6 +22,7 @@ from python_http_client.exceptions import BadRequestsError
 from sendgrid import SendGridAPIClient
 
 from channels import ChannelSettings, MessageError, RetryableSendError, SendGridChannel
+from channels.message import Attachment
 
 
 def channel(url: str, **kwargs: object) -> SendGridChannel:
@@ -202,3 +204,19 @@ def test_settings_defaults_fill_the_sender(sendgrid_fake: SendGridFake) -> None:
     body = sendgrid_fake.requests[0].json
     assert body["from"] == {"email": "news@shop.example", "name": "Shop News"}
     assert body["mail_settings"]["sandbox_mode"]["enable"] is True
+
+
+def test_a_calendar_attachment_is_sent_as_the_spec_wants(sendgrid_fake: SendGridFake) -> None:
+    ics = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    invite = Attachment("invite.ics", "text/calendar; method=REQUEST; charset=UTF-8", ics)
+    result = channel(sendgrid_fake.url).send(make_email(attachments=[invite]))
+
+    assert result.status == "sent", result.reason
+    assert sendgrid_fake.violations == []
+    [attachment] = sendgrid_fake.requests[0].json["attachments"]
+    assert attachment == {
+        "content": base64.b64encode(ics).decode("ascii"),
+        "type": "text/calendar",
+        "filename": "invite.ics",
+        "disposition": "attachment",
+    }

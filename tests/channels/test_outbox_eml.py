@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -16,8 +17,10 @@ from channel_fakes import make_email
 
 from channels import OutboundMessage, OutboxChannel
 from channels.errors import MessageError
+from channels.message import Attachment
 from channels.outbox import build_email
 from channels.outbox_eml import EML_POLICY, eml_bytes
+from channels.outbox_erase import erase_outbox_files
 from channels.outbox_files import dumps_indented
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
@@ -153,3 +156,47 @@ def test_an_eml_file_reads_as_the_text_it_holds(tmp_path: Path) -> None:
     plain, html = [p for p in _message(data).walk() if not p.is_multipart()]
     assert plain.get_content().splitlines() == ["Grüße aus München,", "Ihr Team"]
     assert html.get_content().splitlines() == ["<p>Grüße aus München</p>"]
+
+
+def test_an_attachment_is_a_base64_part_beside_the_text(tmp_path: Path) -> None:
+    ics = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nSUMMARY:Sprechstunde \xc3\xa4\r\nEND:VCALENDAR\r\n"
+    invite = Attachment("invite.ics", "text/calendar; method=REQUEST; charset=UTF-8", ics)
+    message = make_email(attachments=[invite])
+    OutboxChannel(tmp_path, now=lambda: NOW).send(message)
+    (written,) = tmp_path.rglob("*.eml")
+    mail = _message(written.read_bytes())
+
+    assert mail.get_content_type() == "multipart/mixed"
+    kinds = [part.get_content_type() for part in mail.walk()]
+    assert kinds == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/calendar",
+    ]
+    [part] = [p for p in mail.walk() if p.get_filename()]
+    assert part.get_filename() == "invite.ics"
+    assert part.get_content_disposition() == "attachment"
+    assert part.get_param("method") == "REQUEST"
+    assert part.get_payload(decode=True) == ics
+    # The MIME classes' message is the same message (but for the random boundaries).
+    reference = build_email(message, NOW).as_bytes(policy=EML_POLICY)
+
+    def unbounded(data: bytes) -> list[tuple[list[tuple[str, str]], str | bytes | None]]:
+        return [
+            ([(k, re.sub(r'boundary="[^"]+"', "", v)) for k, v in headers], content)
+            for headers, content in _parsed(data)
+        ]
+
+    assert unbounded(written.read_bytes()) == unbounded(reference)
+
+
+def test_erasing_the_customer_removes_the_message_with_its_attachment(tmp_path: Path) -> None:
+    invite = Attachment("invite.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    message = make_email(attachments=[invite])
+    OutboxChannel(tmp_path, now=lambda: NOW).send(message)
+    assert erase_outbox_files(tmp_path, [message.idempotency_key]) == 1
+    left = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in left if message.message_id in p.name or p.suffix == ".eml"]
+    assert all(b"VCALENDAR" not in p.read_bytes() for p in left)

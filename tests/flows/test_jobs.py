@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -459,41 +458,5 @@ def test_register_adds_the_serve_command(jobs_env: Path) -> None:
     assert "dispatch: batches 1" in once.output  # the wall clock is long past T0
 
 
-def test_a_worker_runs_the_deployed_flows_from_its_own_project_folder(
-    prefect_api: str, tmp_path: Path
-) -> None:
-    """Deployed from the repository, run by a worker elsewhere: its folder (named by
-    JOURNEYFLOW_PROJECT_DIR) supplies the journeys, nothing of the deploying machine."""
-    from flows.cli_init import scaffold
-
-    api = prefect_api
-    team = tmp_path / "another" / "place" / "team"
-    scaffold(team)
-    env = _cli_env(api, tmp_path / "cli", drop=("PREFECT_", "JOURNEYFLOW_"))
-    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "dispatch"]
-    deploy = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-    [deployment] = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
-    run = httpx.post(
-        f"{api}/deployments/{deployment['id']}/create_flow_run",
-        json={"parameters": {"params": {"max_batches": 1}}},
-        timeout=30,
-    ).json()
-    worker = subprocess.run(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--run-once"],
-        cwd=tmp_path,
-        env={**env, "JOURNEYFLOW_PROJECT_DIR": str(team)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=30).json()["state"]
-    assert state["type"] == "COMPLETED", worker.stdout[-3000:] + worker.stderr[-3000:]
-    # The team's store and journeys, found from its folder: only its example journey.
-    engine = create_engine(f"sqlite:///{team / 'var' / 'journeyflow.db'}")
-    with engine.connect() as conn:
-        keys = conn.execute(text("SELECT DISTINCT journey FROM journey_version")).scalars()
-        assert sorted(keys) == ["moments_of_truth"]
-    engine.dispose()
+# A worker elsewhere running the deployed flows from its own project folder
+# (JOURNEYFLOW_PROJECT_DIR): tests/test_wheel.py, with the package installed from the wheel.

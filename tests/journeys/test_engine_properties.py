@@ -98,7 +98,31 @@ stages:
     final: true
 """
 
+# Entered by a segment that time makes true, as well as by an event.
+WINBACK_YAML = """
+journey: winback
+version: 1
+name: Win back
+reentry: {policy: after_cooldown, cooldown: 20d}
+exit: [{event: account.closed}]
+stages:
+  - key: lapsed
+    enter_when:
+      - {event: trial.started}
+      - {segment: "customer.last_order_at < now - 30d and country == 'DE'"}
+    on_enter:
+      - email: we_miss_you
+      - after: 5d
+        move_to: gone
+  - key: back
+    enter_when: {event: order.completed, from: [lapsed]}
+    final: true
+  - key: gone
+    final: true
+"""
+
 JOURNEYS: dict[str, Journey] = {
+    "winback": build_journey(WINBACK_YAML),
     "post_purchase": build_journey(POST_PURCHASE_YAML, reentry={"policy": "always"}),
     "lifecycle": build_journey(LIFECYCLE_YAML),
     "nurture": build_journey(NURTURE_YAML),
@@ -166,7 +190,7 @@ class Played:
 
 def play(script: Script) -> tuple[Driver, list[Played]]:
     """Run a script; events are numbered in order, so the same script gives the same ids."""
-    d = Driver(JOURNEYS[script.journey])
+    d = Driver(JOURNEYS[script.journey], attributes={"last_order_at": at(h=0).isoformat()})
     played = []
     for step in script.steps:
         if step.kind == "tick":
@@ -317,3 +341,17 @@ def test_replay_at_any_later_point_changes_nothing(script: Script, data: st.Data
     assert outcome.decisions == ()
     assert outcome.state == state
     assert d.log == log
+
+
+def test_a_long_quiet_spell_fires_every_timer_before_the_event() -> None:
+    # 129 days of a 1d/3d loop are about 64 moves: all fire with the event, so its
+    # replay has nothing left to fire.
+    lead = (("rating", 1), ("total", 0))
+    script = Script(
+        "nurture",
+        (Step("event", 0, "lead.created", lead), Step("event", 3096, "lead.created", lead)),
+    )
+    d, _ = play(Script(script.journey, (*script.steps, Step("replay", 1))))
+    assert d.transitions[-1].at > at(h=3096 - 96)
+    plain, _ = play(script)
+    assert d.log == plain.log

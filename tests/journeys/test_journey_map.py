@@ -86,6 +86,8 @@ def test_labels_are_words_in_the_journeys_language_and_code_behind_technical() -
         ("not (total > 100) or vip == true", "not (total > 100) or vip is yes"),
         ("x not in [1, 2]", "x is none of [1, 2]"),
         ("stage == null", "new customers"),
+        ("customer.last_order_at < now - 90d", "last order at < now - 90 days"),
+        ("signup_at + 1d12h >= now", "signup at + 36 hours ≥ now"),
     ],
 )
 def test_conditions_in_words(source: str, said: str) -> None:

@@ -123,6 +123,15 @@ SCRIPTS: dict[str, tuple[list[Step], list[str], str]] = {
         ["subscribed", "digest", "subscribed"],
         "exited",
     ),
+    "abandoned_cart": (
+        [
+            ("cart.updated", 0, {"cart_id": "c1", "item_count": 1}),
+            ("cart.updated", 0.05, {"cart_id": "c1", "item_count": 2}),  # the wait restarts
+            ("tick", 1, {}),  # four hours without a change: the reminder
+        ],
+        ["cart", "cart", "reminded"],
+        "completed",
+    ),
     "event_registration": (
         [
             ("ad.clicked", 0, {"campaign": "event"}),

@@ -89,7 +89,7 @@ def test_a_text_field_compared_with_a_number_and_an_unknown_value_are_errors(
     assert any("'stroe' is not one of its values" in e and "'store'" in e for e in errors)
 
 
-def test_a_template_reading_event_data_in_a_stage_a_timer_enters_is_an_error(
+def test_a_template_reading_event_data_in_a_stage_a_schedule_enters_is_an_error(
     tmp_path: Path,
 ) -> None:
     journey = (
@@ -97,7 +97,7 @@ def test_a_template_reading_event_data_in_a_stage_a_timer_enters_is_an_error(
         + "  - key: browsing\n"
         + "    enter_when: {event: product.viewed}\n"
         + "  - key: reminder\n"
-        + "    enter_when: {after: 1d, from: [browsing]}\n"
+        + "    enter_when: {every: '0 9 * * MON', from: [browsing]}\n"
         + "    on_enter: [{email: cart}]\n"
         + "    final: true\n"
     )
@@ -125,6 +125,30 @@ def test_a_template_reading_event_data_in_a_stage_a_timer_enters_is_an_error(
         for e in _errors(tmp_path / "d", journey, {"cart.email.j2": defaulted})
         if "event.data" in e
     ]
+
+
+@pytest.mark.parametrize("timer", ["after: 1d", "no_event_for: 1d"])
+def test_a_stage_a_wait_enters_renders_with_the_event_of_the_stage_waited_in(
+    tmp_path: Path, timer: str
+) -> None:
+    journey = (
+        HEAD
+        + "  - key: browsing\n"
+        + "    enter_when: {event: product.viewed}\n"
+        + "  - key: reminder\n"
+        + f"    enter_when: {{{timer}, from: [browsing]}}\n"
+        + "    on_enter: [{email: cart}]\n"
+        + "    final: true\n"
+    )
+    body = "{% extends '_layouts/email.j2' %}{% block subject %}Cart{% endblock %}"
+    body += "{% block text_body %}{}{% endblock %}{% block html_body %}<p>x</p>{% endblock %}"
+    carried = body.replace("{}", "{{ event.data.category }}")  # no guard needed
+    assert not [
+        e for e in _errors(tmp_path / "c", journey, {"cart.email.j2": carried}) if "event.data" in e
+    ]
+    missing = body.replace("{}", "{{ event.data.total }}")
+    errors = _errors(tmp_path / "m", journey, {"cart.email.j2": missing})
+    assert any("event.data.total" in e and "'product.viewed'" in e for e in errors), errors
 
 
 def test_a_template_field_the_entering_event_does_not_carry_is_an_error(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_reset import drop_database, empty_postgres
 from receiver_harness import MakeReceiver, Receiver, serving
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -42,8 +43,7 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, name)
         admin.dispose()
 
 
@@ -60,11 +60,7 @@ def store_engine(
         pytest.skip(f"set {PG_ENV} to run these receiver tests on PostgreSQL too")
     else:
         url = pg_url
-        reset = create_engine(url, isolation_level="AUTOCOMMIT")
-        with reset.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        reset.dispose()
+        empty_postgres(url)
     engine = create_db_engine(url)
     create_schema(engine)
     yield engine

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 from crash_storm import postgres_database
-from sqlalchemy import Engine, text
+from pg_reset import empty_postgres
+from sqlalchemy import Engine
 
 from flows.simulation.model import SHIPPED_MODEL, BehaviourModel, load_model
 from flows.simulation.simulate import simulation_store
 from journeys.config import SHIPPED_DEFINITIONS
 from journeys.loader import journey_files, load_journey
 from journeys.model import Journey
-from journeys.store import create_db_engine, create_schema
+from journeys.store import create_db_engine
 
 DEMO_SET = ("customer_lifecycle", "newsletter_opt_in")
 Stores = Callable[[], AbstractContextManager[Engine]]
@@ -59,11 +60,8 @@ def stores(
 
         @contextmanager
         def postgres() -> Iterator[Engine]:
+            empty_postgres(url)
             engine = create_db_engine(url)
-            with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-            create_schema(engine)
             try:
                 yield engine
             finally:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pg_reset import drop_database, empty_postgres
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -49,8 +50,7 @@ def _pg_session_url() -> Iterator[str | None]:
         from journeys.store import dispose_engines
 
         dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, name)
         admin.dispose()
 
 
@@ -63,11 +63,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any, _pg_session_url: str |
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
         pytest.skip(f"set {PG_ENV} to run the store tests on PostgreSQL too")
-    reset = create_engine(_pg_session_url, isolation_level="AUTOCOMMIT")
-    with reset.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    reset.dispose()
+    empty_postgres(_pg_session_url)
     return _pg_session_url
 
 
@@ -80,11 +76,7 @@ def stores(
     hypothesis examples share them; a test empties them itself."""
     engines = [create_db_engine(f"sqlite:///{tmp_path_factory.mktemp('stores') / 'r.db'}")]
     if _pg_session_url is not None:
-        reset = create_engine(_pg_session_url, isolation_level="AUTOCOMMIT")
-        with reset.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        reset.dispose()
+        empty_postgres(_pg_session_url)
         engines.append(create_db_engine(_pg_session_url))
     elif os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
