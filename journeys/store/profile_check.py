@@ -63,13 +63,15 @@ def _plain(fields: Mapping[str, Any], stored_country: str | None) -> Profile | N
     given: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     for name, value in fields.items():
+        if name not in PROFILE_KEYS:
+            return None
         if value is None:
             continue
         if name == "attributes":
             if type(value) is not dict or any(type(key) is not str for key in value):
                 return None
             attributes = dict(value)
-        elif type(value) is not str or name not in PROFILE_KEYS:
+        elif type(value) is not str:
             return None
         else:
             given[name] = value
