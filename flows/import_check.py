@@ -49,7 +49,30 @@ def check_chunk(chunk: Chunk) -> list[Checked]:
     """Each row's record, or why it is refused, in the order of the chunk's rows."""
     spec, rows = chunk
     check = _checker(spec)
-    return [check(row) for row in rows]
+    return _shared([check(row) for row in rows])
+
+
+def _shared(results: list[Checked]) -> list[Checked]:
+    """The results with equal strings made one object: a chunk is pickled to the
+    importing process, and pickle sends an object it has sent once as a reference,
+    so a country, time zone, status or consent wording repeated down the file is
+    sent (and rebuilt there) once per chunk rather than once per row."""
+    seen: dict[str, str] = {}
+
+    def one(value: Any) -> Any:
+        return seen.setdefault(value, value) if type(value) is str else value
+
+    out: list[Checked] = []
+    for result in results:
+        if type(result) is tuple and len(result) == 2 and type(result[1]) is tuple:
+            values, attributes = result[1]  # a customer's checked profile
+            shared = {key: one(value) for key, value in attributes.items()}
+            result = result[0], (tuple(map(one, values)), shared)
+        elif type(result) is tuple and len(result) == 8:  # a consent row's values
+            proof = tuple((name, one(value)) for name, value in result[6])
+            result = (*map(one, result[:6]), proof, result[7])
+        out.append(result)
+    return out
 
 
 _checkers: dict[CheckSpec, Callable[[Raw], Checked]] = {}
