@@ -1,9 +1,13 @@
-"""Emptying the tests' PostgreSQL database between tests, fast."""
+"""Empty migrated databases for the tests, fast: PostgreSQL emptied between tests, SQLite
+files copied from one migrated once."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
@@ -19,6 +23,25 @@ _SHAPE = text(
     "SELECT (SELECT string_agg(version_num, ',') FROM alembic_version),"
     " (SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public')"
 )
+
+
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def migrated_sqlite(path: Path) -> str:
+    """The URL of a new SQLite file at `path`, at the newest schema.
+
+    Migrating from nothing takes 50-90 ms and most tests want just that: the file is a
+    copy of one this process migrated once (a copy takes a millisecond). `create_schema`
+    on it then finds the newest revision and does nothing."""
+    if not _SQLITE_TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="journeyflow-schema-")) / "migrated.db"
+        engine = create_db_engine(f"sqlite:///{template}")
+        create_schema(engine)
+        engine.dispose()
+        _SQLITE_TEMPLATE.append(template)
+    shutil.copyfile(_SQLITE_TEMPLATE[0], path)
+    return f"sqlite:///{path}"
 
 
 def empty_postgres(url: str) -> None:

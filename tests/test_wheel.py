@@ -123,8 +123,9 @@ def test_a_team_project_from_init_is_found_from_its_folder(installed: Path, empt
 def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
     installed: Path, empty: Path
 ) -> None:
-    """`prefect deploy` from the folder `init` made, with the installed package; a worker
-    with a copy of the project in another folder runs the flows there."""
+    """`prefect deploy --all` from the folder `init` made, with the installed package: the
+    shipped prefect.yaml's schedules, work pool and automation; a worker with a copy of
+    the project in another folder runs the flows there."""
     from prefect.workers.process import ProcessWorker
     from sqlalchemy import create_engine, text
 
@@ -132,6 +133,7 @@ def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
 
     assert _run(installed, empty, "init", "team").returncode == 0
     team = empty / "team"
+    yaml_before = (team / "prefect.yaml").read_bytes()
     with local_server(
         home=empty / "prefect", log=empty / "server.log", services=False, ui=False
     ) as api:
@@ -153,14 +155,31 @@ def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
         )
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
         found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
-        assert sorted(d["name"] for d in found) == [
-            "daily-report",
-            "dispatch",
-            "ingest",
-            "reengagement-sweep",
-            "timers",
+        automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
+        deployments = {d["name"]: d for d in found}
+        schedules = {
+            name: [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in d["schedules"]]
+            for name, d in deployments.items()
+        }
+        assert schedules == {
+            "ingest": [("* * * * *", "UTC")],
+            "timers": [("*/5 * * * *", "UTC")],
+            "reengagement-sweep": [("0 9 * * *", "Europe/Berlin")],
+            "dispatch": [("* * * * *", "UTC")],
+            "daily-report": [("30 6 * * *", "Europe/Berlin")],
+        }
+        assert {d["work_pool_name"] for d in found} == {pool["name"]}
+        assert deployments["reengagement-sweep"]["parameters"]["params"]["journeys"] == [
+            "customer_lifecycle"
         ]
-        assert str(empty) not in json.dumps(found)  # nothing of the deploying folder
+        assert deployments["dispatch"]["entrypoint"] == "flows.jobs.dispatch_due"
+        # Nothing of the deploying machine is pinned: each worker names its own folder.
+        assert deployments["dispatch"]["pull_steps"] == [{"flows.project_dir.enter_project": {}}]
+        assert str(empty) not in json.dumps(found)
+        # A new event in the inbox starts the ingest run at once (an automation).
+        (trigger,) = [a["trigger"] for a in automations]
+        assert trigger["expect"] == ["journeyflow.inbox.received"]
+        assert (team / "prefect.yaml").read_bytes() == yaml_before  # deploy wrote nothing
         elsewhere = empty / "another" / "machine"
         shutil.copytree(team, elsewhere / "team")
         [dispatch] = [d for d in found if d["name"] == "dispatch"]

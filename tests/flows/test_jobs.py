@@ -7,17 +7,12 @@ each small flow run costs about 0.1 s. The plain helpers are tested without Pref
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from sqlalchemy.exc import OperationalError
@@ -352,89 +347,6 @@ def test_serve_builds_the_deployments_of_prefect_yaml() -> None:
             for t in spec.get("triggers", [])
         ]
     assert declared["ingest"]["triggers"][0]["expect"] == [jobs.INBOX_EVENT]
-
-
-POOL = "journeyflow-local"  # the work pool prefect.yaml deploys to
-
-
-@pytest.fixture(scope="module")
-def local_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One `prefect server start` (API only) with prefect.yaml's work pool, shared by the
-    deployment tests: a start costs 5-10 s, more under load."""
-    from prefect.workers.process import ProcessWorker
-
-    home = tmp_path_factory.mktemp("prefect-server")
-    with serve.local_server(
-        home=home / "prefect", log=home / "server.log", services=False, ui=False
-    ) as api:
-        pool = {
-            "name": POOL,
-            "type": "process",
-            "base_job_template": ProcessWorker.get_default_base_job_template(),
-        }
-        httpx.post(f"{api}/work_pools/", json=pool, timeout=30).raise_for_status()
-        yield api
-
-
-@pytest.fixture
-def prefect_api(local_api: str) -> Iterator[str]:
-    """The shared server with no deployment, automation or flow run: each test finds
-    only what it deployed and ran itself."""
-
-    def clear() -> None:
-        for kind in ("flow_runs", "deployments", "automations"):
-            for item in httpx.post(f"{local_api}/{kind}/filter", json={}, timeout=30).json():
-                httpx.delete(f"{local_api}/{kind}/{item['id']}", timeout=30).raise_for_status()
-
-    clear()
-    yield local_api
-    clear()
-
-
-def _cli_env(api: str, home: Path, drop: tuple[str, ...] = ("PREFECT_",)) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env.update(serve.QUIET_SERVER_ENV, PREFECT_API_URL=api, PREFECT_HOME=str(home))
-    return env
-
-
-def test_prefect_deploy_all_against_a_local_server(prefect_api: str, tmp_path: Path) -> None:
-    api = prefect_api
-    yaml_before = (PROJECT_ROOT / "prefect.yaml").read_bytes()
-    deploy = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
-        cwd=PROJECT_ROOT,
-        env=_cli_env(api, tmp_path / "cli"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
-    automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
-
-    deployments = {d["name"]: d for d in found}
-    schedules = {
-        name: [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in d["schedules"]]
-        for name, d in deployments.items()
-    }
-    assert schedules == {
-        "ingest": [("* * * * *", "UTC")],
-        "timers": [("*/5 * * * *", "UTC")],
-        "reengagement-sweep": [("0 9 * * *", "Europe/Berlin")],
-        "dispatch": [("* * * * *", "UTC")],
-        "daily-report": [("30 6 * * *", "Europe/Berlin")],
-    }
-    assert {d["work_pool_name"] for d in found} == {POOL}
-    assert deployments["reengagement-sweep"]["parameters"]["params"]["journeys"] == [
-        "customer_lifecycle"
-    ]
-    # Nothing of the deploying machine is pinned: each worker names its own folder.
-    assert deployments["dispatch"]["pull_steps"] == [{"flows.project_dir.enter_project": {}}]
-    assert str(PROJECT_ROOT) not in json.dumps(found)
-    assert deployments["dispatch"]["entrypoint"] == "flows.jobs.dispatch_due"
-    (trigger,) = [a["trigger"] for a in automations]
-    assert trigger["expect"] == [jobs.INBOX_EVENT]
-    assert (PROJECT_ROOT / "prefect.yaml").read_bytes() == yaml_before
 
 
 def test_register_adds_the_serve_command(jobs_env: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_reset import drop_database, empty_postgres
+from pg_reset import drop_database, empty_postgres, migrated_sqlite
 from receiver_harness import MakeReceiver, Receiver, serving
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -53,7 +53,7 @@ def store_engine(
 ) -> Iterator[Engine]:
     """The receiver's store: SQLite, or PostgreSQL for the tests marked ON_BOTH_STORES."""
     if getattr(request, "param", "sqlite") == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
+        url = migrated_sqlite(tmp_path / "store.db")
     elif pg_url is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")

@@ -12,10 +12,11 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_reset import drop_database, empty_postgres
+from pg_reset import drop_database, empty_postgres, migrated_sqlite
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -90,6 +91,8 @@ def stores(
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     """A migrated database."""
+    if db_url.startswith("sqlite:///"):
+        migrated_sqlite(Path(db_url.removeprefix("sqlite:///")))
     engine = create_db_engine(db_url)
     create_schema(engine)
     yield engine
