@@ -8,8 +8,11 @@ under the same source and id, is stored once), and writes every refused row to t
 rejects file (`import_rejects`).
 
 A large file's rows are checked in worker processes (`import_pool`) while this
-process reads and writes; the results come back in file order. Memory stays flat in
-the file's size: a few chunks of rows out at a time, one batch written at a time.
+process reads and writes; the results come back in file order. A batch is written by
+a writer thread while this one gathers the next: the database's own work (SQLite's
+statements and its sync to disk, PostgreSQL's round trips) runs outside the GIL, so
+it overlaps with reading. Memory stays flat in the file's size: a few chunks of rows
+out at a time, two batches at most (one being written, one gathered).
 
 A batch never holds the same customer (or customer and channel, or event) twice: a
 repeat starts a new batch, so the rows apply in file order, as one by one.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,18 +115,29 @@ def import_file(
     batch = _Batch()
     announce = kind == "customers" and registry is not None and bool(segment_journeys(registry))
 
+    writing: list[tuple[_Batch, Future[list[str | Refused]]]] = []
+
+    def tally() -> None:
+        # The batch before: its outcomes into the summary and the rejects file.
+        while writing:
+            done, outcomes = writing.pop()
+            _tally(done, outcomes.result(), summary, rejects, reader.header)
+            if progress is not None:
+                progress(summary.rows, reader.position)
+
     def flush() -> None:
+        nonlocal batch
+        tally()
         if batch.records:
-            _write(kind, engine, batch, summary, rejects, reader.header, stamp, dry_run, announce)
-        batch.records.clear()
-        batch.keys.clear()
-        if progress is not None:
-            progress(summary.rows, reader.position)
+            job = writer.submit(_write, kind, engine, batch, stamp, dry_run, announce)
+            writing.append((batch, job))
+            batch = _Batch()
 
     key = _KEYS[kind]
     pool = CheckPool(check_chunk, default_workers() if workers is None else workers)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
     try:
-        with pool:
+        with pool, writer:
             for lines, (_, rows), results in pool.map(_chunks(reader, columns, summary)):
                 for line, row, result in zip(lines, rows, results, strict=True):
                     if isinstance(result, Refused):
@@ -134,6 +149,7 @@ def import_file(
                     batch.keys.add(found)
                     batch.records.append((line, row, result))
             flush()
+            tally()
     finally:
         rejects.close()
     summary.rejected = rejects.count
@@ -183,16 +199,9 @@ class _DryRun(Exception):
 
 
 def _write(
-    kind: Kind,
-    engine: Engine,
-    batch: _Batch,
-    summary: ImportSummary,
-    rejects: Rejects,
-    header: list[str] | None,
-    now: datetime,
-    dry_run: bool,
-    announce: bool = False,
-) -> None:
+    kind: Kind, engine: Engine, batch: _Batch, now: datetime, dry_run: bool, announce: bool
+) -> list[str | Refused]:
+    """One batch in one transaction (rolled back for a dry run); each row's outcome."""
     outcomes: list[str | Refused] = []
     try:
         with session_scope(engine) as session:
@@ -201,6 +210,16 @@ def _write(
                 raise _DryRun
     except _DryRun:
         pass
+    return outcomes
+
+
+def _tally(
+    batch: _Batch,
+    outcomes: list[str | Refused],
+    summary: ImportSummary,
+    rejects: Rejects,
+    header: list[str] | None,
+) -> None:
     for (line, row, _), outcome in zip(batch.records, outcomes, strict=True):
         if isinstance(outcome, Refused):
             rejects.add(_bad(line, row, outcome), header)
