@@ -29,9 +29,14 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """The clock moved on: fire the timers that fell due up to `now`."""
+    """The clock moved on: fire the timers that fell due up to `now`.
+
+    `changed_at`: the customer's data as given already holds a change made then (the
+    timers due before an event fire with the event's data at hand), so a segment move
+    is not dated before it."""
 
     customer_id: str
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ Rules worth knowing:
   customer moved on), as long as they happened after the enrollment began.
 - Timers (`after`, `no_event_for`, delayed `move_to`) fire at their due time, and due
   timers fire before a later event is applied.
+- A segment move (`segment` with `from`) is a timer due when its condition on the
+  customer holds: at the stage entry if it holds then, else at the change (an event,
+  after the event's own triggers) or the moment time makes it true.
 - Triggers are tried in declaration order; the first that matches wins. A trigger with
   no `from` does not fire for the stage the customer is already in.
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .conditions import Condition
@@ -61,6 +64,7 @@ MAX_CHAIN = 64
 # long quiet spell fires many more than MAX_CHAIN (each of which must fire for the
 # history to be right and a replayed event to change nothing).
 MAX_TIMERS = 100_000
+_TICK = timedelta(microseconds=1)
 
 __all__ = ["MAX_CHAIN", "customer_scope", "decide", "next_timer"]
 
@@ -267,13 +271,32 @@ class _Run:
             void,
         )
 
-    def advance(self, state: EnrollmentState, until: datetime) -> EnrollmentState:
+    def advance(
+        self,
+        state: EnrollmentState,
+        until: datetime,
+        changed_at: datetime | None = None,
+        change: str | None = None,
+    ) -> EnrollmentState:
+        """Fire the timers due by `until`, in time order. Segment moves count from
+        `changed_at` when the customer's data changed then; one due at that moment is
+        caused by the `change` (the event), not by time."""
+        same_instant, last = 0, None
         for _ in range(MAX_TIMERS):
-            due = _next_due(self.ix, state, self.customer)
+            due = _next_due(self.ix, state, self.customer, changed_at)
             if due is None or due[0] > until:
                 break
             at, timer = due
-            state = self.enter(state, timer.target, f"timer:{timer.label}", at, {}, timer.trigger)
+            # Only segment moves fire at the instant of the stage entry; a ring of them
+            # whose conditions all hold would turn forever (the validator warns of it).
+            same_instant = same_instant + 1 if at == last else 0
+            if same_instant >= MAX_CHAIN:
+                break
+            last = at
+            cause = f"timer:{timer.label}"
+            if change is not None and timer.segment is not None and at == changed_at:
+                cause = change
+            state = self.enter(state, timer.target, cause, at, {}, timer.trigger)
         return state
 
 
@@ -295,13 +318,16 @@ def decide(
             # A segment whose condition came true by time passing (the store's timer).
             entered = enter_by_segment(run, state, stimulus.customer_id, now, "timer:segment")
             return Outcome(state) if entered is None else Outcome(entered, tuple(run.out))
-        state = run.advance(state, now)
+        state = run.advance(state, now, stimulus.changed_at)
         return Outcome(state, tuple(run.out))
 
     event = stimulus
     at = event.occurred_at
+    until = min(at, now)
     if state is not None and state.active:
-        state = run.advance(state, min(at, now))
+        # The customer's data is as of this event: a segment move it makes true comes
+        # after the event's own triggers, below, not before it.
+        state = run.advance(state, until, changed_at=at + _TICK)
     if state is not None and state.active:
         if at <= state.stage_entered_at:
             if at > state.entered_at:
@@ -309,10 +335,14 @@ def decide(
             return Outcome(state, tuple(run.out))  # stale or replayed
         if at > state.last_event_at:
             state = replace(state, last_event_at=at)
-        return Outcome(_apply_event(run, state, event), tuple(run.out))
-    # run.out, not only what enrolling adds: the timers fired above may have just
-    # ended the enrollment, and their decisions must not be lost.
-    state, _ = _maybe_enroll(run, state, event)
+        state = _apply_event(run, state, event)
+    else:
+        # run.out, not only what enrolling adds: the timers fired above may have just
+        # ended the enrollment, and their decisions must not be lost.
+        state, _ = _maybe_enroll(run, state, event)
+    if state is not None and state.active:
+        # Any event is a change of the customer: a segment move may hold now.
+        state = run.advance(state, until, changed_at=at, change=f"event:{event.id}")
     return Outcome(state, tuple(run.out))
 
 

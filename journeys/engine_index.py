@@ -38,6 +38,8 @@ class _Timer:
     yearly: YearlyTrigger | None = None
     settings: Settings | None = None
     schedule: ScheduleTrigger | None = None  # a cron schedule (every)
+    # A segment move (segment with from): due when the condition on the customer holds.
+    segment: Condition | None = None
 
 
 @dataclass(slots=True)
@@ -116,7 +118,14 @@ def _build_index(journey: Journey) -> _Index:
                     )
                     timers.setdefault(src, []).append(timer)
             elif isinstance(trig, SegmentTrigger):
-                continue  # an entry, not a move: see segments.entries
+                if trig.from_ is None:
+                    continue  # an entry, not a move: see segments.entries
+                condition = compile_condition(trig.segment)
+                for src in trig.from_:
+                    timer = _Timer(
+                        stage.key, "segment", timedelta(0), False, trigger=n, segment=condition
+                    )
+                    timers.setdefault(src, []).append(timer)
             else:
                 inactivity = isinstance(trig, InactivityTrigger)
                 delay = trig.no_event_for if isinstance(trig, InactivityTrigger) else trig.after

@@ -132,7 +132,8 @@ def journey_map(
                 else:
                     add(ANY, stage.key, "event", label)
             elif isinstance(trigger, SegmentTrigger):
-                add(START, stage.key, "event", say.segment(trigger.segment))
+                for source in trigger.from_ or (START,):
+                    add(source, stage.key, "event", say.segment(trigger.segment))
             elif isinstance(
                 trigger, DelayTrigger | InactivityTrigger | YearlyTrigger | ScheduleTrigger
             ):

@@ -12,6 +12,9 @@ the timer sweep evaluates the segment again then (a `Tick` for a customer outsid
 the journey). So a sweep costs what the due customers cost, not what all do.
 
 In a segment, bare names are the customer's, like `customer.`: there is no event.
+
+A segment with `from:` is no entry but a move of customers already in the journey;
+the engine treats it as a timer of the `from` stages (engine_timers.py).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def entries(journey: Journey) -> tuple[SegmentEntry, ...]:
         for stage in journey.stages
         if stage.key in starts
         for n, trigger in enumerate(stage.enter_when)
-        if isinstance(trigger, SegmentTrigger)
+        if isinstance(trigger, SegmentTrigger) and trigger.from_ is None
     )
     # Keep the journey referenced so its id cannot be reused while cached.
     _ENTRIES[id(journey)] = (journey, found)

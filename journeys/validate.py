@@ -79,7 +79,7 @@ def check_graph(journey: Journey, spots: SourceMap, file: str) -> list[Problem]:
     instant: dict[str, set[str]] = {s.key: set() for s in journey.stages}
     for i, stage in enumerate(journey.stages):
         for t, trig in enumerate(stage.enter_when):
-            if isinstance(trig, SegmentTrigger):
+            if isinstance(trig, SegmentTrigger) and trig.from_ is None:
                 continue  # an entry into the journey (validate_segments), no edge
             sources = trig.from_
             if sources is None:
@@ -155,7 +155,7 @@ def _check_entry(c: _Checker) -> None:
         if stage is None:
             continue
         if not any(
-            isinstance(t, SegmentTrigger) or (isinstance(t, EventTrigger) and t.from_ is None)
+            isinstance(t, SegmentTrigger | EventTrigger) and t.from_ is None
             for t in stage.enter_when
         ):
             index = j.stage_keys.index(key)

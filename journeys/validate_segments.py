@@ -1,6 +1,8 @@
 """Checks of segment entries (`enter_when: {segment: ...}`), placed by file:line.
 
-A segment starts the journey, so it belongs on a stage the journey starts at. Its
+A segment starts the journey, so it belongs on a stage the journey starts at, unless
+it moves customers from stages (`from:`); moves that lead round in a ring with no delay
+are a warning. Its
 condition reads the customer only (bare names are customer attributes), checked
 against the tracking plan like every other condition; and a comparison with `now`
 needs a date on its other side, or time can never make it true.
@@ -33,15 +35,66 @@ def check_segments(
             if not isinstance(trigger, SegmentTrigger):
                 continue
             path: Path_ = ("stages", i, "enter_when", t, "segment")
-            if stage.key not in starts:
+            if trigger.from_ is None and stage.key not in starts:
                 places.add(
                     path,
                     f"a segment starts the journey, but the journey starts at "
                     f"{', '.join(starts)}, not at '{stage.key}'; add '{stage.key}' to "
-                    "entry.stages, or enter it by an event or a timer",
+                    "entry.stages, or move customers here from a stage (from: [...])",
                 )
             _Segment(places, path, plan).check(trigger.segment)
+    _check_rings(journey, places)
     return places.problems
+
+
+def _check_rings(journey: Journey, places: Places) -> None:
+    """Segment moves that lead back to where they started, with no delay between: a
+    customer for whom every condition holds at once would go round and round (the
+    engine stops after a few dozen moves). A warning: exclusive conditions are fine."""
+    moves: dict[str, list[tuple[str, Path_]]] = {}
+    for i, stage in enumerate(journey.stages):
+        for t, trigger in enumerate(stage.enter_when):
+            if isinstance(trigger, SegmentTrigger) and trigger.from_ is not None:
+                for source in trigger.from_:
+                    path: Path_ = ("stages", i, "enter_when", t, "segment")
+                    moves.setdefault(source, []).append((stage.key, path))
+    for action_stage in journey.stages:  # a move_to without 'after' is instant too
+        for action in action_stage.on_enter:
+            target = getattr(action, "move_to", None)
+            if target is not None and getattr(action, "after", None) is None:
+                moves.setdefault(action_stage.key, []).append((target, ()))
+    reported: set[frozenset[str]] = set()
+    for start in sorted(moves):
+        trail = _ring(moves, start)
+        if trail is None or frozenset(s for s, _ in trail) in reported:
+            continue
+        reported.add(frozenset(s for s, _ in trail))
+        paths = [p for _, p in trail if p]
+        if not paths:
+            continue  # move_to alone: check_graph's error
+        ring = " -> ".join([start, *(s for s, _ in trail)])
+        places.add(
+            paths[0],
+            f"segment moves form a ring with no delay: {ring}; a customer in every "
+            "segment at once would go round it. Make the conditions exclude each other, "
+            "or wait in one of the stages (after:)",
+            "warning",
+        )
+
+
+def _ring(moves: dict[str, list[tuple[str, Path_]]], start: str) -> list[tuple[str, Path_]] | None:
+    """A path of instant moves from `start` back to it, if there is one (depth first)."""
+    stack: list[tuple[str, list[tuple[str, Path_]]]] = [(start, [])]
+    seen: set[str] = set()
+    while stack:
+        node, trail = stack.pop()
+        for target, path in moves.get(node, ()):
+            if target == start:
+                return [*trail, (target, path)]
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, [*trail, (target, path)]))
+    return None
 
 
 class _Segment:

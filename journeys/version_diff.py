@@ -88,9 +88,15 @@ def trigger_text(trigger: Any, renames: Mapping[str, str] | None = None) -> str:
         text = f"event {trigger.event}"
         if trigger.where:
             text += f' where "{trigger.where}"'
+    elif trigger.kind in ("after", "no_event_for"):
+        text = f"{trigger.kind} {format_duration(getattr(trigger, trigger.kind))}"
+    elif trigger.kind == "segment":
+        text = f'segment "{trigger.segment}"'
+    elif trigger.kind == "every":
+        zone = f" ({trigger.timezone})" if trigger.timezone else ""
+        text = f'every "{trigger.every}"{zone}'
     else:
-        delay = trigger.after if trigger.kind == "after" else trigger.no_event_for
-        text = f"{trigger.kind} {format_duration(delay)}"
+        text = f"every_year {trigger.every_year} at {trigger.at:%H:%M}"
     if trigger.from_ is not None:
         text += " from [" + ", ".join(names.get(k, k) for k in trigger.from_) + "]"
     return text

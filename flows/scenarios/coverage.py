@@ -57,7 +57,8 @@ def _trigger(trigger: Any) -> str:
     if isinstance(trigger, DelayTrigger):
         return f"after {format_duration(trigger.after)} in {', '.join(trigger.from_)}"
     if isinstance(trigger, SegmentTrigger):
-        return f"segment {trigger.segment}"
+        moves = f" from {', '.join(trigger.from_)}" if trigger.from_ else ""
+        return f"segment {trigger.segment}{moves}"
     if isinstance(trigger, ScheduleTrigger):
         return f"every {trigger.every} in {', '.join(trigger.from_)}"
     if isinstance(trigger, YearlyTrigger):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -29,6 +29,8 @@ from .events import IncomingEvent
 from .registry import JourneyRegistry
 from .result import BatchResult
 from .state import CustomerRow, EnrollmentRow, load_customers, load_enrollments
+
+_TICK = timedelta(microseconds=1)
 
 # Sees every engine outcome's decisions as the batch takes them (journey coverage in
 # scenario tests); production passes none.
@@ -90,7 +92,10 @@ class Batch:
             return self.registry.get(key, row.state.version)
         return self.registry.latest(key)
 
-    def timer_due(self, row: EnrollmentRow) -> datetime | None:
+    def timer_due(self, row: EnrollmentRow, changed_at: datetime | None = None) -> datetime | None:
+        if changed_at is not None:  # before an event: its data is at hand (see Tick)
+            journey = self.registry.get(row.state.journey, row.state.version)
+            return next_timer(journey, row.state, row.customer.scope(), changed_at)
         cached = row.timer_cache
         if cached is not None and cached[0] is row.state:
             return cached[1]
@@ -111,14 +116,17 @@ class Batch:
         stimulus = event.to_engine()
         until = min(event.occurred_at, self.now)
         first = len(self.actions)
+        # The timers due before the event fire before it, with a segment move's
+        # condition not read before the event that brought the data at hand.
+        before = event.occurred_at + _TICK
         for key in self.keys:
             row = self.current.get((customer.external_id, key))
             if row is not None and row.state.active:
-                due = self.timer_due(row)
+                due = self.timer_due(row, before)
                 if due is not None and due <= until:
                     # Fire due timers on their own first: if they end the enrollment, the
                     # event may start a new one, and each outcome then concerns one row.
-                    self.tick(row, until)
+                    self.tick(row, until, before)
             journey = self.journey_of(row, key)
             outcome = decide(
                 journey, row.state if row else None, customer.scope(), stimulus, self.now
@@ -145,10 +153,11 @@ class Batch:
                     f"journey {journey} sends {action.template} for the same event"
                 )
 
-    def tick(self, row: EnrollmentRow, until: datetime) -> None:
+    def tick(self, row: EnrollmentRow, until: datetime, changed_at: datetime | None = None) -> None:
         customer = row.customer
         journey = self.registry.get(row.state.journey, row.state.version)
-        outcome = decide(journey, row.state, customer.scope(), Tick(customer.external_id), until)
+        tick = Tick(customer.external_id, changed_at)
+        outcome = decide(journey, row.state, customer.scope(), tick, until)
         self.take(customer, row.state.journey, row, outcome)
 
     def take(

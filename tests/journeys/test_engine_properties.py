@@ -121,8 +121,31 @@ stages:
     final: true
 """
 
+# Moves by segments: one that holds on entry (at once), one that time makes true.
+TIERS_YAML = """
+journey: tiers
+version: 1
+name: Tiers
+reentry: {policy: always}
+exit: [{event: account.closed}]
+stages:
+  - key: member
+    enter_when: {event: trial.started}
+  - key: vip
+    enter_when: {segment: "country == 'DE'", from: [member]}
+    on_enter: [{email: vip_welcome}]
+  - key: lapsed
+    enter_when:
+      - {segment: "customer.last_order_at < now - 30d", from: [member, vip]}
+    on_enter: [{email: we_miss_you}]
+  - key: back
+    enter_when: {event: order.completed, from: [lapsed]}
+    final: true
+"""
+
 JOURNEYS: dict[str, Journey] = {
     "winback": build_journey(WINBACK_YAML),
+    "tiers": build_journey(TIERS_YAML),
     "post_purchase": build_journey(POST_PURCHASE_YAML, reentry={"policy": "always"}),
     "lifecycle": build_journey(LIFECYCLE_YAML),
     "nurture": build_journey(NURTURE_YAML),

@@ -106,3 +106,42 @@ def test_the_documented_example_is_valid_and_its_map_starts_at_both_segments() -
         "vip": ["sobald orders total ≥ 3 und country ist ‘DE’"],
         "lapsed": ["sobald last order at < jetzt - 90 Tage und orders total ≥ 1"],
     }
+    # A regular who stops ordering moves from vip: an edge between the stages.
+    moves = {(e.source, e.target): e.labels for e in drawn.edges if e.source == "vip"}
+    assert moves[("vip", "lapsed")] == ["sobald last order at < jetzt - 90 Tage"]
+
+
+def _moves(folder: Path, trigger: str) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PLAN_FILE).write_text(PLAN, encoding="utf-8")
+    text = (
+        HEAD + '  - key: member\n    enter_when: {segment: "orders_total >= 1"}\n'
+        "  - key: lapsed\n" + f"    enter_when: {trigger}\n" + TAIL
+    )
+    (folder / "winback.yaml").write_text(text, encoding="utf-8")
+    report = validate_paths([folder], templates_dir())
+    return [f"{Path(p.file).name}:{p.line}: {p.severity} {p.message}" for p in report.problems]
+
+
+def test_a_segment_move_from_a_stage_needs_no_entry_stage(tmp_path: Path) -> None:
+    assert _moves(tmp_path, '{segment: "orders_total >= 3", from: [member]}') == []
+
+
+def test_a_move_from_an_unknown_stage_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    problem = _moves(tmp_path, '{segment: "orders_total >= 3", from: [membr]}')[0]
+    assert problem.startswith("winback.yaml:9: error unknown stage 'membr'")
+    assert "did you mean 'member'" in problem
+
+
+def test_a_ring_of_segment_moves_is_a_warning(tmp_path: Path) -> None:
+    ring = (
+        '[{segment: "orders_total >= 3", from: [member, round]}]\n'
+        "  - key: again\n"
+        '    enter_when: [{segment: "orders_total >= 1", from: [lapsed]}]\n'
+        "  - key: round\n"
+        "    enter_when: [{segment: \"segment == 'b2b'\", from: [again]}]\n"
+    )
+    found = _moves(tmp_path, ring)
+    [warning] = [p for p in found if "ring" in p]
+    assert ": warning segment moves form a ring with no delay: " in warning
+    assert "again -> round -> lapsed -> again" in warning

@@ -95,3 +95,19 @@ def test_a_version_compared_with_itself_has_no_changes(data: dict[str, Any]) -> 
     diff = diff_journeys(journey(data), journey(same))
     assert not diff.changed
     assert all(s.how == "unchanged" for s in diff.stages)
+
+
+def test_every_kind_of_trigger_reads_in_one_line() -> None:
+    from journeys.model import ScheduleTrigger, SegmentTrigger, YearlyTrigger
+    from journeys.version_diff import trigger_text
+
+    assert trigger_text(
+        ScheduleTrigger.model_validate({"every": "0 9 * * MON", "from": ["a"]})
+    ) == ('every "0 9 * * MON" from [a]')
+    assert (
+        trigger_text(SegmentTrigger(segment="orders_total >= 3")) == 'segment "orders_total >= 3"'
+    )
+    moved = SegmentTrigger.model_validate({"segment": "x > 1", "from": ["a"]})
+    assert trigger_text(moved, {"a": "b"}) == 'segment "x > 1" from [b]'
+    yearly = YearlyTrigger.model_validate({"every_year": "customer.birthday", "from": ["a"]})
+    assert trigger_text(yearly) == "every_year customer.birthday at 09:00 from [a]"

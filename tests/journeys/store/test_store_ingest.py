@@ -308,7 +308,9 @@ def test_a_timer_ends_the_enrollment_before_an_event_starts_the_next(
     )
     if not timer_known:
         # The engine then fires the due timer itself, inside the event's decision.
-        monkeypatch.setattr(journeys.store.batch.Batch, "timer_due", lambda self, row: None)
+        monkeypatch.setattr(
+            journeys.store.batch.Batch, "timer_due", lambda self, row, changed_at=None: None
+        )
 
     result = apply(engine, registry, [make_event("account.created", "c1", timedelta(days=40))])
 
