@@ -3,7 +3,8 @@
 The shipped journeys are alternatives: four models of the same customer journey (each
 thanks for an order) and the newsletter's double opt-in. A team enables one coherent
 set, and so does the demo: with the shipped journeys and no setting it runs one
-lifecycle and the opt-in. A team's own folder, or JOURNEYFLOW_ENABLED_JOURNEYS, decides
+lifecycle, the opt-in, the event registration, the abandoned cart and the birthday
+greeting. A team's own folder, or JOURNEYFLOW_ENABLED_JOURNEYS, decides
 as it does in production (`journeys.validate.enabled`).
 """
 
@@ -15,7 +16,13 @@ from journeys.validate import enabled
 
 # One team's set of the shipped journeys: no two of them send the same message on the
 # same event (`journeyflow validate` would warn).
-DEMO_JOURNEYS = ("customer_lifecycle", "newsletter_opt_in")
+DEMO_JOURNEYS = (
+    "customer_lifecycle",
+    "newsletter_opt_in",
+    "event_registration",
+    "abandoned_cart",
+    "birthday_club",
+)
 
 
 def demo_journeys() -> tuple[list[Journey], str]:

@@ -1,4 +1,5 @@
-"""A deterministic sample event stream for the demo: personas from the seed articles.
+"""A deterministic sample event stream for the demo: personas from the seed articles
+(carts, event registrations and birthdays in `sample_moments`).
 
 Run `python -m flows.sample_data` to rewrite `flows/data/sample_events.jsonl`; the file
 is committed so that the demo needs nothing but itself.
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from .sample_moments import abandoned_cart, birthday, cart, event_guest
 
 SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "sample_events.jsonl"
 START = datetime(2026, 9, 1, tzinfo=UTC)
@@ -68,6 +71,8 @@ class _Customer:
 
 
 def _order(c: _Customer, channel: str = "online") -> None:
+    if channel == "online":
+        cart(c, c.rng.randint(1, 2))  # an online order goes through the cart
     total = round(c.rng.choice([39.9, 89.0, 249.0, 649.0, 1299.0, 1899.0]), 2)
     c.emit(
         "shop",
@@ -174,6 +179,8 @@ _PERSONAS = [
     (_happy_buyer, 25),
     (_unhappy_buyer, 10),
     (_lead, 20),
+    (event_guest, 10),
+    (abandoned_cart, 10),
 ]
 
 
@@ -182,6 +189,10 @@ def _profile(rng: random.Random, n: int) -> dict[str, Any]:
     lang = locale.split("-")[0]
     first, last = rng.choice(_FIRST[lang]), rng.choice(_LAST[lang])
     local = "".join(str(rng.randint(0, 9)) for _ in range(digits - 1))
+    attributes: dict[str, Any] = {"segment": rng.choice(["b2c", "b2c", "b2b", "vip"])}
+    born = birthday(n)
+    if born is not None:
+        attributes["birthday"] = born
     return {
         "email": f"{first.lower()}.{n}@example.org".replace("ü", "ue"),
         "phone": f"{prefix}{rng.randint(1, 9)}{local}",
@@ -190,7 +201,7 @@ def _profile(rng: random.Random, n: int) -> dict[str, Any]:
         "locale": locale,
         "timezone": tz,
         "country": country,
-        "attributes": {"segment": rng.choice(["b2c", "b2c", "b2b", "vip"])},
+        "attributes": attributes,
     }
 
 

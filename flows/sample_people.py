@@ -35,6 +35,7 @@ CUSTOMER_COLUMNS = [
     "timezone",
     "country",
     "attr.segment",
+    "attr.birthday",
 ]
 CONSENT_COLUMNS = ["customer_id", "channel", "status", "source", "at", "ip", "system", "wording"]
 # (email status or None for never asked, weight)
@@ -57,7 +58,9 @@ def customers_csv(events: Iterable[dict[str, Any]]) -> str:
             continue
         seen.add(event["customer_id"])
         values = {**profile, "id": event["customer_id"]}
-        values["attr.segment"] = profile.get("attributes", {}).get("segment", "")
+        attributes = profile.get("attributes", {})
+        values["attr.segment"] = attributes.get("segment", "")
+        values["attr.birthday"] = attributes.get("birthday", "")
         writer.writerow([values.get(name, "") for name in CUSTOMER_COLUMNS])
     return out.getvalue()
 

@@ -81,7 +81,11 @@ def test_the_tables_show_each_prediction() -> None:
     assert result.exit_code == 0, result.output
     out = _said(result.output)
     assert "customers over 6 days" in out
-    assert "customer_lifecycle, newsletter_opt_in" in out  # the demo's journeys by default
+    # The demo's journeys by default.
+    assert (
+        "journeys abandoned_cart, birthday_club, customer_lifecycle, event_registration, "
+        "newsletter_opt_in" in out
+    )
     for title in (
         "Per day",
         "Messages sent",
