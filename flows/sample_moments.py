@@ -43,14 +43,16 @@ def birthday(n: int) -> str | None:
 def cart(c: _Customer, products: int = 1) -> None:
     """The customer puts products into the cart (the shop sends the whole cart)."""
     chosen = c.rng.sample(_PRODUCTS, products)
-    items = [{"name": name, "quantity": 1, "price": price} for name, price in chosen]
+    items: list[dict[str, Any]] = [
+        {"name": name, "quantity": 1, "price": price} for name, price in chosen
+    ]
     c.emit(
         "shop",
         "cart.updated",
         cart_id=f"cart-{c.id}",
         item_count=len(items),
         items=items,
-        total=round(sum(i["price"] for i in items), 2),
+        total=round(sum(price for _, price in chosen), 2),
         currency="EUR",
         url=f"https://www.beispielhandel.de/warenkorb/{c.id}",
     )
