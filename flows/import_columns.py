@@ -1,4 +1,4 @@
-"""Import rows to records: the documented columns, `--map old=new`, and validation.
+"""An import file's columns: the documented names, `--map old=new`, and spread columns.
 
 Customers: `external_id` (or `id`), `email`, `phone`, `first_name`, `last_name`,
 `locale`, `timezone`, `country`, and attributes as `attr.<name>` columns or an
@@ -9,28 +9,20 @@ Events: the webhook event's fields (`external_id`, `type`, `customer_id`,
 
 An empty cell is a value not given (it leaves the stored one as it is). Columns whose
 name starts with `_` are ignored: the rejects file's `_line`, `_field` and `_reason`,
-so that a corrected rejects file imports as it is. The values are validated by the
-models the receivers use (`CustomerProfile`, `IncomingEvent`): one set of rules for a
-phone number, a time zone or an address, wherever a customer comes from.
+so that a corrected rejects file imports as it is. What the values must be is the
+records' business (`import_records`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from journeys.errors import JourneyflowError, did_you_mean
-from journeys.store.events import PROFILE_FIELDS, IncomingEvent, UTCTime
-from journeys.store.people import CONSENT_PURPOSES
+from journeys.store.events import PROFILE_FIELDS
 
 Kind = Literal["customers", "consent", "events"]
-M = TypeVar("M", bound=BaseModel)
-IMPORT_SOURCE = "import"
 
 _ALIASES: dict[Kind, dict[str, str]] = {
     "customers": {"id": "external_id", "customer_id": "external_id"},
@@ -142,28 +134,63 @@ class Columns:
 
         `text`: the values are CSV cells (empty means not given; JSON columns parsed)."""
         out: dict[str, Any] = {}
-        spread = _SPREAD[self.kind]
         for column, value in values.items():
             name = self.name(column)
-            if name is None or (text and value == ""):
-                continue
-            if text and name in _JSON_COLUMNS:
-                value = _json_cell(column, value)
-            if spread and name.startswith(spread[0]):
-                key = name[len(spread[0]) :]
-                if not key:
-                    raise RowError(column, f"'{spread[0]}' needs a name after the dot")
-                out.setdefault(spread[1], {})
-                if not isinstance(out[spread[1]], dict):
-                    raise RowError(column, f"'{spread[1]}' is not an object")
-                out[spread[1]][key] = value
-            elif name in out and isinstance(out[name], dict) and isinstance(value, dict):
-                out[name] = {**value, **out[name]}
-            elif name in out:
-                raise RowError(column, f"'{name}' given twice")
-            else:
-                out[name] = value
+            if name is not None and not (text and value == ""):
+                self._put(out, column, name, value, text=text)
         return out
+
+    def cells(self, header: Sequence[str]) -> Callable[[Sequence[str]], dict[str, Any]]:
+        """`fields` of a CSV file's rows (cells in the order of `header`), the names
+        looked up once for the file rather than once per cell."""
+        plain: list[tuple[int, str]] = []  # (cell, name) of columns taken as they are
+        other: list[tuple[int, str, str]] = []  # (cell, column, name): JSON or spread
+        spread = _SPREAD[self.kind]
+        direct: list[str] = []  # the names not spread
+        for index, column in enumerate(header):
+            name = self.name(column)
+            if name is None:
+                continue
+            if spread and name.startswith(spread[0]):
+                other.append((index, column, name))
+                continue
+            direct.append(name)
+            if name in _JSON_COLUMNS:
+                other.append((index, column, name))
+            else:
+                plain.append((index, name))
+        spreads = spread is not None and len(direct) < len(other) + len(plain)
+        if len(set(direct)) < len(direct) or (spreads and spread and spread[1] in direct):
+            # Two columns for one field: their order decides, cell by cell as `fields`.
+            return lambda cells: self.fields(dict(zip(header, cells, strict=True)), text=True)
+
+        def fields(cells: Sequence[str]) -> dict[str, Any]:
+            out = {name: value for index, name in plain if (value := cells[index])}
+            for index, column, name in other:
+                if value := cells[index]:
+                    self._put(out, column, name, value, text=True)
+            return out
+
+        return fields
+
+    def _put(self, out: dict[str, Any], column: str, name: str, value: Any, *, text: bool) -> None:
+        spread = _SPREAD[self.kind]
+        if text and name in _JSON_COLUMNS:
+            value = _json_cell(column, value)
+        if spread and name.startswith(spread[0]):
+            key = name[len(spread[0]) :]
+            if not key:
+                raise RowError(column, f"'{spread[0]}' needs a name after the dot")
+            out.setdefault(spread[1], {})
+            if not isinstance(out[spread[1]], dict):
+                raise RowError(column, f"'{spread[1]}' is not an object")
+            out[spread[1]][key] = value
+        elif name in out and isinstance(out[name], dict) and isinstance(value, dict):
+            out[name] = {**value, **out[name]}
+        elif name in out:
+            raise RowError(column, f"'{name}' given twice")
+        else:
+            out[name] = value
 
 
 def _json_cell(column: str, value: str) -> Any:
@@ -171,100 +198,3 @@ def _json_cell(column: str, value: str) -> Any:
         return json.loads(value)
     except (ValueError, RecursionError) as exc:
         raise RowError(column, f"not JSON: {exc}") from None
-
-
-# --- the records ---------------------------------------------------------------------------
-
-
-class CustomerRecord(BaseModel):
-    """A customer row: its id and the profile fields given; the store checks them by
-    the people API's rules (`people.parse_profile`), with what it has stored."""
-
-    model_config = ConfigDict(frozen=True)
-
-    external_id: str
-    fields: dict[str, Any]
-
-
-class ConsentRecord(BaseModel):
-    """A consent row: what the customer agreed to (or withdrew), when, and the proof."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    customer_id: str = Field(min_length=1, max_length=255)
-    channel: Literal["email", "sms"]
-    status: Literal["subscribed", "unsubscribed", "pending"]
-    source: str = Field(default=IMPORT_SOURCE, min_length=1, max_length=64)
-    at: UTCTime
-    ip: str | None = Field(default=None, max_length=45)
-    system: str | None = Field(default=None, max_length=128)
-    wording: str | None = Field(default=None, max_length=10_000)
-    purpose: str = "marketing"
-    confirmed: bool = Field(
-        default=False, description="The source holds the double opt-in's confirmation"
-    )
-
-    @field_validator("customer_id", "channel", "status", "source", mode="before")
-    @classmethod
-    def _strip(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
-
-    @field_validator("purpose")
-    @classmethod
-    def _purpose(cls, value: str) -> str:
-        if value not in CONSENT_PURPOSES:
-            raise ValueError(f"'{value}'{did_you_mean(value, CONSENT_PURPOSES)}")
-        return value
-
-    @field_validator("ip")
-    @classmethod
-    def _ip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            raise ValueError(f"'{value}' is not an IPv4 or IPv6 address") from None
-
-
-def to_customer(fields: dict[str, Any]) -> CustomerRecord:
-    external_id = fields.pop("external_id", None)
-    if isinstance(external_id, int) and not isinstance(external_id, bool):
-        external_id = str(external_id)
-    if not isinstance(external_id, str) or not external_id.strip():
-        raise RowError("external_id", "missing: every customer needs its id (external_id or id)")
-    external_id = external_id.strip()
-    return CustomerRecord(external_id=external_id, fields=fields)
-
-
-def to_consent(fields: dict[str, Any]) -> ConsentRecord:
-    at = fields.get("at")
-    if isinstance(at, str):
-        try:
-            parsed = datetime.fromisoformat(at.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise RowError("at", f"'{at}' is not an ISO time, e.g. 2026-03-01T10:15:00Z") from None
-        if parsed.tzinfo is None:
-            raise RowError("at", f"'{at}' has no time zone: add Z or an offset such as +01:00")
-        fields["at"] = parsed.astimezone(UTC)
-    return _validated(ConsentRecord, fields)
-
-
-def to_event(fields: dict[str, Any]) -> IncomingEvent:
-    """An event of the file, from the source `import` under the row's external id."""
-    fields.pop("source", None)  # one source, so that a re-run's duplicates are dropped
-    return _validated(IncomingEvent, {**fields, "source": IMPORT_SOURCE})
-
-
-def _validated(model: type[M], fields: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        field = ".".join(map(str, first["loc"]))
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if not field and "phone number" in message:
-            field = "phone"  # normalised in the profile's own validator
-        raise RowError(field, message) from None
-    except ValueError as exc:  # a validator's own error outside pydantic's wrapping
-        raise RowError("", str(exc)) from None

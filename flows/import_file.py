@@ -17,7 +17,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -53,6 +53,12 @@ class BadRow:
     original: list[str] | dict[str, Any] | str
 
 
+# A row as read, before it is checked: a CSV row's cells (`csv_row` checks them), a
+# JSON line's object, or what is wrong with the row. Plain values: cheap to send to
+# the process that checks them.
+Raw = list[str] | dict[str, Any] | BadRow
+
+
 def format_of(path: Path, given: str | None = None) -> Format:
     """The format named, else the one the file's extension says."""
     name = (given or path.suffix.lstrip(".")).lower()
@@ -85,13 +91,24 @@ class RowReader:
         return 0 if self._handle.closed else self._handle.tell()
 
     def __iter__(self) -> Iterator[Row | BadRow]:
+        for line, raw in self.raw():
+            if isinstance(raw, list):
+                assert self.header is not None
+                yield csv_row(self.header, line, raw)
+            elif isinstance(raw, dict):
+                yield Row(line, raw, raw)
+            else:
+                yield raw
+
+    def raw(self) -> Iterator[tuple[int, Raw]]:
+        """Each row as read (`Raw`) with its first line."""
         with self._handle:
             if self.format == "csv":
                 yield from self._csv_rows()
             else:
                 yield from _jsonl_rows(self._handle)
 
-    def _csv_rows(self) -> Iterator[Row | BadRow]:
+    def _csv_rows(self) -> Iterator[tuple[int, Raw]]:
         lines = _Lines(self._handle)
         reader = csv.reader(lines, strict=True)
         while True:
@@ -101,20 +118,23 @@ class RowReader:
                 return
             except csv.Error as exc:  # broken quoting, a field over the csv module's limit
                 text = lines.text()
-                yield BadRow(lines.take_start(), "", f"not valid CSV: {exc}", text)
+                start = lines.take_start()
+                yield start, BadRow(start, "", f"not valid CSV: {exc}", text)
                 continue
-            start, end = lines.take_start(), lines.number
+            start = lines.take_start()
             if not fields or fields == [""]:
                 continue
-            too_long = [n for n in range(start, end + 1) if n in lines.overlong]
-            lines.overlong.difference_update(too_long)
-            if too_long:
-                yield BadRow(start, "", f"a line over {MAX_LINE_BYTES:,} bytes", fields)
-                continue
+            if lines.overlong:
+                too_long = [n for n in range(start, lines.number + 1) if n in lines.overlong]
+                lines.overlong.difference_update(too_long)
+                if too_long:
+                    reason = f"a line over {MAX_LINE_BYTES:,} bytes"
+                    yield start, BadRow(start, "", reason, fields)
+                    continue
             if self.header is None:
                 self.header = _header(self.path, fields)
                 continue
-            yield _csv_row(self.header, start, fields)
+            yield start, fields
 
 
 def read_rows(path: Path, fmt: Format) -> Iterator[Row | BadRow]:
@@ -169,14 +189,25 @@ class _Lines:
         return line
 
 
-def _csv_row(header: list[str], start: int, fields: list[str]) -> Row | BadRow:
-    for i, value in enumerate(fields):
-        reason = _not_text(value)
-        if reason:
-            return BadRow(start, header[i] if i < len(header) else f"field {i + 1}", reason, fields)
-    if len(fields) != len(header):
-        return BadRow(start, "", f"{len(fields)} fields, the header has {len(header)}", fields)
+def csv_row(header: Sequence[str], start: int, fields: list[str]) -> Row | BadRow:
+    """A CSV row's cells as a `Row` under the header, or a `BadRow` saying why not."""
+    problem = cells_problem(header, fields)
+    if problem is not None:
+        return BadRow(start, *problem, fields)
     return Row(start, dict(zip(header, fields, strict=True)), fields)
+
+
+def cells_problem(header: Sequence[str], fields: Sequence[str]) -> tuple[str, str] | None:
+    """Why a CSV row's cells are no row (the field, '' for the row, and the reason):
+    a cell that is not text, or more or fewer cells than the header has."""
+    if _ANY_BAD.search("".join(fields)) is not None:  # the usual case: one scan
+        for i, value in enumerate(fields):
+            reason = _not_text(value)
+            if reason:
+                return (header[i] if i < len(header) else f"field {i + 1}", reason)
+    if len(fields) != len(header):
+        return "", f"{len(fields)} fields, the header has {len(header)}"
+    return None
 
 
 def _header(path: Path, fields: list[str]) -> list[str]:
@@ -193,7 +224,7 @@ def _header(path: Path, fields: list[str]) -> list[str]:
     return names
 
 
-def _jsonl_rows(handle: BinaryIO) -> Iterator[Row | BadRow]:
+def _jsonl_rows(handle: BinaryIO) -> Iterator[tuple[int, Raw]]:
     number = 0
     while True:
         raw = handle.readline(MAX_LINE_BYTES + 1)
@@ -203,7 +234,7 @@ def _jsonl_rows(handle: BinaryIO) -> Iterator[Row | BadRow]:
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             while raw and not raw.endswith(b"\n"):
                 raw = handle.readline(MAX_LINE_BYTES + 1)
-            yield BadRow(number, "", f"a line over {MAX_LINE_BYTES:,} bytes", "")
+            yield number, BadRow(number, "", f"a line over {MAX_LINE_BYTES:,} bytes", "")
             continue
         if not raw.strip():
             continue
@@ -211,20 +242,23 @@ def _jsonl_rows(handle: BinaryIO) -> Iterator[Row | BadRow]:
         try:
             value = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            yield BadRow(number, "", f"not UTF-8 (byte {exc.start + 1} of the line)", text)
+            yield number, BadRow(number, "", f"not UTF-8 (byte {exc.start + 1} of the line)", text)
             continue
         except (ValueError, RecursionError) as exc:
-            yield BadRow(number, "", f"not JSON: {exc}", text)
+            yield number, BadRow(number, "", f"not JSON: {exc}", text)
             continue
         if not isinstance(value, dict):
-            yield BadRow(number, "", f"expected an object, got {type(value).__name__}", text)
+            yield (
+                number,
+                BadRow(number, "", f"expected an object, got {type(value).__name__}", text),
+            )
             continue
         if _ESCAPES.search(raw):  # rare: only then look at every string
             reason = _not_text(json.dumps(value, ensure_ascii=False))
             if reason:
-                yield BadRow(number, "", reason, text)
+                yield number, BadRow(number, "", reason, text)
                 continue
-        yield Row(number, value, value)
+        yield number, value
 
 
 def _not_text(value: str) -> str | None:

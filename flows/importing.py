@@ -1,11 +1,18 @@
 """Bulk import: customers, their consent, and past events, from CSV or JSON Lines.
 
-`import_file` streams the file (`import_file.RowReader`), turns each row into a record
-(`import_columns`), writes records a batch at a time in one transaction each
-(`journeys.store.importing` for customers and consent; the inbox for events, so that
-an event imported twice, or also delivered by a webhook under the same source and id,
-is stored once), and writes every refused row to the rejects file
-(`import_rejects`). Memory stays flat in the file's size: one batch at a time.
+`import_file` streams the file (`import_file.RowReader`), checks each row into a
+record (`import_check`: columns, then the receivers' rules), writes records a batch at
+a time in one transaction each (`journeys.store.importing` for customers and consent;
+the inbox for events, so that an event imported twice, or also delivered by a webhook
+under the same source and id, is stored once), and writes every refused row to the
+rejects file (`import_rejects`).
+
+A large file's rows are checked in worker processes (`import_pool`) while this
+process reads and writes; the results come back in file order. A batch is written by
+a writer thread while this one gathers the next: the database's own work (SQLite's
+statements and its sync to disk, PostgreSQL's round trips) runs outside the GIL, so
+it overlaps with reading. Memory stays flat in the file's size: a few chunks of rows
+out at a time, two batches at most (one being written, one gathered).
 
 A batch never holds the same customer (or customer and channel, or event) twice: a
 repeat starts a new batch, so the rows apply in file order, as one by one.
@@ -15,7 +22,8 @@ repeat starts a new batch, so the rows apply in file order, as one by one.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,28 +33,21 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from journeys.store import BatchResult, IncomingEvent, JourneyRegistry, session_scope
-from journeys.store.importing import ConsentRow, Refused, import_consents, upsert_customers
+from journeys.store.import_rows import ConsentRow, Refused
+from journeys.store.importing import given_names, import_consents, upsert_customers
 from journeys.store.ingest import process_inbox, store_new_events
 from journeys.store.people import customer_updated
 from journeys.store.segment_timers import segment_journeys
 
-from .import_columns import (
-    ColumnError,
-    Columns,
-    ConsentRecord,
-    CustomerRecord,
-    Kind,
-    RowError,
-    to_consent,
-    to_customer,
-    to_event,
-)
-from .import_file import BadRow, Format, ImportFileError, RowReader, format_of
+from .import_check import CheckSpec, Chunk, check_chunk
+from .import_columns import ColumnError, Columns, Kind
+from .import_file import BadRow, Format, ImportFileError, Raw, RowReader, format_of
+from .import_pool import CheckPool, default_workers
 from .import_rejects import Rejects
 
 BATCH = 1000
+CHUNK = 1000  # rows checked at a time (by a worker process, for a large file)
 Progress = Callable[[int, int], None]  # (rows read, bytes read)
-Record = CustomerRecord | ConsentRecord | IncomingEvent
 
 # Why a row changed nothing though it was valid, in the summary's words.
 _NOTES = {
@@ -71,9 +72,13 @@ class ImportSummary:
     applied: BatchResult | None = None  # events: what the ingest made of them
 
 
+Record = tuple[Any, ...] | IncomingEvent  # see `import_check.Checked`
+
+
 class _Batch:
     def __init__(self) -> None:
-        self.records: list[tuple[BadRow, Record]] = []  # the row (for a late reject) + record
+        # The row (for a reject by the store): its line and as read; its record.
+        self.records: list[tuple[int, Raw, Record]] = []
         self.keys: set[Hashable] = set()
 
 
@@ -89,6 +94,7 @@ def import_file(
     batch_size: int = BATCH,
     progress: Progress | None = None,
     now: datetime | None = None,
+    workers: int | None = None,
 ) -> ImportSummary:
     """Import `path`; see the module docstring. Raises `ImportFileError` or
     `ColumnError` only for the file as a whole (unreadable, an unknown CSV column).
@@ -97,7 +103,9 @@ def import_file(
     (else the scheduled `ingest-events` flow applies them). Customers: when a journey of
     `registry` is entered by a segment, each created or changed customer also gets a
     `customer.updated` in their history, as a profile update by the API does, applied
-    at the end, so that their segments are checked."""
+    at the end, so that their segments are checked. `workers`: the processes that
+    check a large file's rows (0: none, this process checks them; by default one per
+    core but this process's)."""
     form: Format = format_of(path, fmt)
     columns = Columns(kind, mapping)
     reader = RowReader(path, form)
@@ -105,38 +113,43 @@ def import_file(
     rejects = Rejects(path, form, write=not dry_run)
     stamp = now or datetime.now(UTC)
     batch = _Batch()
-    checked = False
     announce = kind == "customers" and registry is not None and bool(segment_journeys(registry))
 
-    def flush() -> None:
-        if batch.records:
-            _write(kind, engine, batch, summary, rejects, reader.header, stamp, dry_run, announce)
-        batch.records.clear()
-        batch.keys.clear()
-        if progress is not None:
-            progress(summary.rows, reader.position)
+    writing: list[tuple[_Batch, Future[list[str | Refused]]]] = []
 
+    def tally() -> None:
+        # The batch before: its outcomes into the summary and the rejects file.
+        while writing:
+            done, outcomes = writing.pop()
+            _tally(done, outcomes.result(), summary, rejects, reader.header)
+            if progress is not None:
+                progress(summary.rows, reader.position)
+
+    def flush() -> None:
+        nonlocal batch
+        tally()
+        if batch.records:
+            job = writer.submit(_write, kind, engine, batch, stamp, dry_run, announce)
+            writing.append((batch, job))
+            batch = _Batch()
+
+    key = _KEYS[kind]
+    pool = CheckPool(check_chunk, default_workers() if workers is None else workers)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
     try:
-        for item in reader:
-            if not checked and reader.header is not None:
-                columns.check_header(reader.header, str(path))
-                checked = True
-            summary.rows += 1
-            if isinstance(item, BadRow):
-                rejects.add(item, reader.header)
-                continue
-            original = BadRow(item.line, "", "", item.original)
-            try:
-                record = _record(kind, columns.fields(item.values, text=form == "csv"))
-            except RowError as exc:
-                rejects.add(BadRow(item.line, exc.field, exc.reason, item.original), reader.header)
-                continue
-            key = _key(record)
-            if key in batch.keys or len(batch.records) >= batch_size:
-                flush()
-            batch.keys.add(key)
-            batch.records.append((original, record))
-        flush()
+        with pool, writer:
+            for lines, (_, rows), results in pool.map(_chunks(reader, columns, summary)):
+                for line, row, result in zip(lines, rows, results, strict=True):
+                    if isinstance(result, Refused):
+                        rejects.add(_bad(line, row, result), reader.header)
+                        continue
+                    found = key(result)
+                    if found in batch.keys or len(batch.records) >= batch_size:
+                        flush()
+                    batch.keys.add(found)
+                    batch.records.append((line, row, result))
+            flush()
+            tally()
     finally:
         rejects.close()
     summary.rejected = rejects.count
@@ -147,20 +160,38 @@ def import_file(
     return summary
 
 
-def _record(kind: Kind, fields: dict[str, Any]) -> Record:
-    if kind == "customers":
-        return to_customer(fields)
-    if kind == "consent":
-        return to_consent(fields)
-    return to_event(fields)
+def _chunks(
+    reader: RowReader, columns: Columns, summary: ImportSummary
+) -> Iterator[tuple[list[int], Chunk]]:
+    """The file's rows, `CHUNK` at a time, with what checking them needs (the lines
+    stay here)."""
+    header: tuple[str, ...] = ()
+    lines: list[int] = []
+    rows: list[Raw] = []
+    for line, row in reader.raw():
+        if not header and reader.header is not None:
+            header = tuple(reader.header)
+            columns.check_header(header, str(reader.path))
+        lines.append(line)
+        rows.append(row)
+        if len(rows) >= CHUNK:
+            summary.rows += len(rows)
+            yield lines, (CheckSpec(columns.kind, tuple(columns.mapping.items()), header), rows)
+            lines, rows = [], []
+    if rows:
+        summary.rows += len(rows)
+        yield lines, (CheckSpec(columns.kind, tuple(columns.mapping.items()), header), rows)
 
 
-def _key(record: Record) -> Hashable:
-    if isinstance(record, CustomerRecord):
-        return record.external_id
-    if isinstance(record, ConsentRecord):
-        return (record.customer_id, record.channel)
-    return record.key
+def _bad(line: int, row: Raw, refused: Refused) -> BadRow:
+    return row if isinstance(row, BadRow) else BadRow(line, refused.field, refused.reason, row)
+
+
+_KEYS: dict[Kind, Callable[[Any], Hashable]] = {
+    "customers": lambda record: record[0],  # the external id
+    "consent": lambda record: record[:2],  # the external id and the channel
+    "events": lambda event: event.key,
+}
 
 
 class _DryRun(Exception):
@@ -168,16 +199,9 @@ class _DryRun(Exception):
 
 
 def _write(
-    kind: Kind,
-    engine: Engine,
-    batch: _Batch,
-    summary: ImportSummary,
-    rejects: Rejects,
-    header: list[str] | None,
-    now: datetime,
-    dry_run: bool,
-    announce: bool = False,
-) -> None:
+    kind: Kind, engine: Engine, batch: _Batch, now: datetime, dry_run: bool, announce: bool
+) -> list[str | Refused]:
+    """One batch in one transaction (rolled back for a dry run); each row's outcome."""
     outcomes: list[str | Refused] = []
     try:
         with session_scope(engine) as session:
@@ -186,9 +210,19 @@ def _write(
                 raise _DryRun
     except _DryRun:
         pass
-    for (row, _), outcome in zip(batch.records, outcomes, strict=True):
+    return outcomes
+
+
+def _tally(
+    batch: _Batch,
+    outcomes: list[str | Refused],
+    summary: ImportSummary,
+    rejects: Rejects,
+    header: list[str] | None,
+) -> None:
+    for (line, row, _), outcome in zip(batch.records, outcomes, strict=True):
         if isinstance(outcome, Refused):
-            rejects.add(BadRow(row.line, outcome.field, outcome.reason, row.original), header)
+            rejects.add(_bad(line, row, outcome), header)
         elif outcome in ("created", "updated", "unchanged"):
             setattr(summary, outcome, getattr(summary, outcome) + 1)
         else:
@@ -199,43 +233,24 @@ def _write(
 def _outcomes(
     kind: Kind, session: Session, batch: _Batch, now: datetime, announce: bool = False
 ) -> list[str | Refused]:
-    records = [record for _, record in batch.records]
+    records = [record for _, _, record in batch.records]
     conn = session.connection()
     if kind == "customers":
-        customers = [(r.external_id, r.fields) for r in records if isinstance(r, CustomerRecord)]
+        customers = [(r[0], r[1]) for r in records if isinstance(r, tuple)]
         outcomes: list[str | Refused] = list(upsert_customers(conn, customers, now))
         if announce:
             changed = [
-                customer_updated(external_id, fields, now, "import")
-                for (external_id, fields), outcome in zip(customers, outcomes, strict=True)
+                customer_updated(external_id, given_names(given), now, "import")
+                for (external_id, given), outcome in zip(customers, outcomes, strict=True)
                 if outcome in ("created", "updated")
             ]
             store_new_events(session, changed, now)
         return outcomes
     if kind == "consent":
-        return list(import_consents(conn, [_consent_row(r) for r in records]))
+        return list(import_consents(conn, [ConsentRow._make(r) for r in records]))
     events = [r for r in records if isinstance(r, IncomingEvent)]
     new = {e.key for e in store_new_events(session, events, now)}
     return ["created" if e.key in new else "unchanged" for e in events]
-
-
-def _consent_row(record: Record) -> ConsentRow:
-    assert isinstance(record, ConsentRecord)
-    proof = tuple(
-        (name, value)
-        for name in ("purpose", "system", "wording")
-        if (value := getattr(record, name)) is not None
-    )
-    return ConsentRow(
-        record.customer_id,
-        record.channel,
-        record.status,
-        record.source,
-        record.at,
-        record.ip,
-        proof,
-        record.confirmed,
-    )
 
 
 def apply_inbox(engine: Engine, registry: JourneyRegistry, now: datetime) -> BatchResult:

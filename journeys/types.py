@@ -119,7 +119,7 @@ def _check_timezone(value: str) -> str:
         if len(value) > _MAX_ZONE_NAME:
             raise ValueError(value)
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'Europe' is a folder
         import difflib
 
         zones = sorted(available_timezones()) if len(value) <= _MAX_ZONE_NAME else []

@@ -195,7 +195,7 @@ def _check_id(external_id: object) -> None:
 def _check_zone(name: str) -> None:
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # 'Europe' is a folder
         raise ProfileError("timezone", f"'{name}' is not an IANA time zone") from None
 
 

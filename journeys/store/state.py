@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 
 from ..decisions import EnrollmentState
 from ..engine import customer_scope
+from .bulk import BulkRead
 from .events import PROFILE_FIELDS, CustomerProfile
 from .sql import chunks
 from .tables import customer_t, enrollment_t
@@ -45,13 +46,16 @@ class CustomerRow:
         return self.scope_cache
 
     def apply_profile(self, profile: CustomerProfile) -> None:
-        given = profile.fields()
+        self.apply_fields(profile.fields(), profile.attributes)
+
+    def apply_fields(self, given: Mapping[str, Any], attributes: Mapping[str, Any]) -> None:
+        """Given profile columns replace the stored ones; attributes merge."""
         if any(self.fields.get(k) != v for k, v in given.items()):
             self.fields.update(given)
             self.changed = True
             self.scope_cache = None
-        if profile.attributes:
-            self.set_attributes(profile.attributes)
+        if attributes:
+            self.set_attributes(attributes)
 
     def set_attributes(self, values: Mapping[str, Any]) -> None:
         if any(self.attributes.get(k, _MISSING) != v for k, v in values.items()):
@@ -89,23 +93,16 @@ class EnrollmentRow:
         return self.loaded is not self.state
 
 
-_CUSTOMER_COLUMNS = (
-    customer_t.c.id,
-    customer_t.c.external_id,
-    *(customer_t.c[name] for name in PROFILE_FIELDS),
-    customer_t.c.attributes,
+_customers = BulkRead(
+    customer_t, ("id", "external_id", *PROFILE_FIELDS, "attributes"), key="external_id"
 )
 
 
 def load_customers(conn: Connection, external_ids: Iterable[str]) -> dict[str, CustomerRow]:
     found: dict[str, CustomerRow] = {}
-    wanted = sorted(set(external_ids))
-    for part in chunks(wanted):
-        for row in conn.execute(
-            select(*_CUSTOMER_COLUMNS).where(customer_t.c.external_id.in_(part))
-        ):
-            fields = {k: v for k, v in zip(PROFILE_FIELDS, row[2:-1], strict=True) if v is not None}
-            found[row[1]] = CustomerRow(row[1], row[0], fields, dict(row[-1] or {}))
+    for row in _customers.rows(conn, sorted(set(external_ids))):
+        fields = {k: v for k, v in zip(PROFILE_FIELDS, row[2:-1], strict=True) if v is not None}
+        found[row[1]] = CustomerRow(row[1], row[0], fields, dict(row[-1] or {}))
     return found
 
 

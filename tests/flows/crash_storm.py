@@ -394,9 +394,10 @@ def run(url: str, storm: Storm, workdir: Path) -> Outcome:
         command += [option, str(value)]
     command.append("--wait")
     kills, reports = 0, []
-    # Two warm spares a worker: a killed dispatcher is replaced at once, while the next
-    # spare starts up (imports take seconds of CPU).
-    spares = [_Dispatcher(command) for _ in range(2 * storm.workers)]
+    # Warm spares, one more than the workers: a killed dispatcher is replaced at once
+    # while the next spare starts up (imports take a second of CPU, and the spares left
+    # at the end are started for nothing).
+    spares = [_Dispatcher(command) for _ in range(storm.workers + 1)]
     running: list[_Dispatcher] = []
     watchdog = threading.Timer(storm.deadline + 60, lambda: [d.process.kill() for d in running])
     watchdog.daemon = True

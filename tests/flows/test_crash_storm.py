@@ -52,7 +52,7 @@ FAST = {"speed": 60.0, "lease": 60.0}
 
 
 def test_killed_dispatchers_lose_nothing_and_send_nothing_twice(tmp_path: Path) -> None:
-    storm = Storm(messages=700, kills=10, kill_after=(0.05, 0.6), latency=0.03, **FAST)
+    storm = Storm(messages=500, kills=8, kill_after=(0.05, 0.6), latency=0.03, **FAST)
     _storm(f"sqlite:///{tmp_path / 'storm.db'}", storm, tmp_path, "storm, SQLite")
 
 
@@ -87,7 +87,7 @@ def test_a_lease_sized_to_a_chunk_loses_no_message_of_a_slow_provider(tmp_path: 
 
 @pytest.mark.postgres
 def test_four_dispatchers_on_postgres_killed_at_random(postgres_url: str, tmp_path: Path) -> None:
-    storm = Storm(messages=600, kills=6, workers=4, kill_after=(0.05, 0.6), latency=0.1, **FAST)
+    storm = Storm(messages=400, kills=5, workers=4, kill_after=(0.05, 0.6), latency=0.1, **FAST)
     _storm(postgres_url, storm, tmp_path, "storm, PostgreSQL, 4 dispatchers")
 
 

@@ -18,8 +18,9 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.import_columns import Columns, RowError, to_customer
+from flows.import_columns import Columns, RowError
 from flows.import_file import BadRow, Row, read_rows
+from flows.import_records import to_customer
 from flows.importing import import_file
 from journeys.store import create_db_engine, create_schema
 from journeys.store.tables import consent_t, customer_t
