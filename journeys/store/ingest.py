@@ -14,13 +14,14 @@ from sqlalchemy import Connection, select
 from sqlmodel import Session
 
 from .batch import Batch, Observer
+from .bulk_insert import BulkInsert
 from .consent_events import apply_consent_events
 from .erased import screen_events
 from .events import CustomerProfile, IncomingEvent
 from .registry import JourneyRegistry
 from .result import BatchResult
 from .segment_timers import advance_segments
-from .sql import chunks, insert, lock_customers
+from .sql import chunks, lock_customers
 from .tables import customer_t, enrollment_t, inbound_event_t
 from .writer import write
 
@@ -40,36 +41,39 @@ def _unique(events: Iterable[IncomingEvent]) -> tuple[list[IncomingEvent], int]:
     return [seen[k] for k in sorted(seen)], total
 
 
+_insert_events = BulkInsert(
+    inbound_event_t,
+    (
+        *("source", "external_id", "type", "customer_id", "occurred_at", "payload"),
+        *("profile", "received_at", "processed_at"),
+    ),
+    returning=("source", "external_id"),
+    conflict=("source", "external_id"),
+)
+
+
 def _insert_inbox(
     conn: Connection, events: Sequence[IncomingEvent], now: datetime, processed: bool
 ) -> list[IncomingEvent]:
     """INSERT … ON CONFLICT (source, external_id) DO NOTHING; returns the events that were new."""
     if not events:
         return []
-    statement = (
-        insert(conn, inbound_event_t)
-        .on_conflict_do_nothing(index_elements=["source", "external_id"])
-        .returning(inbound_event_t.c.source, inbound_event_t.c.external_id)
-    )
     processed_at = now if processed else None
     rows = [
-        {
-            "source": e.source,
-            "external_id": e.external_id,
-            "type": e.type,
-            "customer_id": e.customer_id,
-            "occurred_at": e.occurred_at,
-            "payload": e.data,
-            "profile": None
-            if e.customer is None
-            else e.customer.model_dump(mode="json", exclude_defaults=True),
-            "received_at": now,
-            "processed_at": processed_at,
-        }
+        (
+            *(e.source, e.external_id, e.type, e.customer_id, e.occurred_at, e.data),
+            *(_profile(e), now, processed_at),
+        )
         for e in events
     ]
-    inserted = {(source, external_id) for source, external_id in conn.execute(statement, rows)}
+    inserted = {(source, external_id) for source, external_id in _insert_events.run(conn, rows)}
     return [e for e in events if (e.source, e.external_id) in inserted]
+
+
+def _profile(event: IncomingEvent) -> dict[str, Any] | None:
+    if event.customer is None:
+        return None
+    return event.customer.model_dump(mode="json", exclude_defaults=True)
 
 
 def store_events(

@@ -18,7 +18,8 @@ from sqlmodel import Session
 from .. import promo
 from ..decisions import ScheduledAction
 from ..errors import StoreError
-from .sql import chunks, insert
+from .bulk_insert import BulkInsert
+from .sql import chunks
 from .tables import action_run_t, promo_code_t
 
 __all__ = [
@@ -106,14 +107,9 @@ def issue_codes(
 
 def _insert(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
     """Insert what does not collide; returns the action keys of the rows that landed."""
-    statement = (
-        insert(conn, promo_code_t)
-        .on_conflict_do_nothing()
-        .returning(promo_code_t.c.action_idempotency_key)
-    )
     if conn.dialect.name != "postgresql":
         # SQLite writers hold the database lock: nothing to wait for.
-        return {key for (key,) in conn.execute(statement, rows)}
+        return _landed(conn, rows)
     # In code order: two transactions that drew a common code in their first round wait
     # on each other in one order, not crosswise.
     rows.sort(key=lambda row: str(row["code"]))
@@ -121,7 +117,7 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
         # A redraw round can still cross an earlier round of another transaction;
         # the deadlock victim rolls back only this round and draws again.
         with conn.begin_nested():
-            return {key for (key,) in conn.execute(statement, rows)}
+            return _landed(conn, rows)
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != _DEADLOCK:
             raise
@@ -134,6 +130,25 @@ def _already_issued(conn: Connection, keys: Iterable[str]) -> set[str]:
     for part in chunks(sorted(keys)):
         found.update(key for (key,) in conn.execute(select(column).where(column.in_(part))))
     return found
+
+
+_PROMO_COLUMNS = (
+    "code",
+    "customer_id",
+    "campaign",
+    "discount",
+    "expires_at",
+    "action_idempotency_key",
+    "created_at",
+)
+_insert_codes = BulkInsert(
+    promo_code_t, _PROMO_COLUMNS, returning=("action_idempotency_key",), conflict=()
+)
+
+
+def _landed(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    values = [tuple(row[name] for name in _PROMO_COLUMNS) for row in rows]
+    return {key for (key,) in _insert_codes.run(conn, values)}
 
 
 # --- redeeming -----------------------------------------------------------------------------

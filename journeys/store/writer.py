@@ -17,18 +17,19 @@ from sqlalchemy import Connection, bindparam
 
 from ..errors import StoreError
 from .batch import Batch
+from .bulk import BulkWrite
+from .bulk_insert import BulkInsert
 from .events import PROFILE_FIELDS
 from .promo import issue_codes, redeem_codes
 from .segment_timers import write_segment_timers
-from .sql import insert
 from .state import CustomerRow, EnrollmentRow
 from .tables import action_run_t, customer_t, enrollment_t, stage_transition_t
 
-_customer_update = (
-    customer_t.update()
-    .where(customer_t.c.id == bindparam("_id"))
-    .values({name: bindparam(name) for name in (*PROFILE_FIELDS, "attributes", "updated_at")})
+_CUSTOMER_VALUES = (*PROFILE_FIELDS, "attributes", "updated_at")
+_insert_customers = BulkInsert(
+    customer_t, ("external_id", *_CUSTOMER_VALUES, "created_at"), returning=("id", "external_id")
 )
+_update_customers = BulkWrite(customer_t, _CUSTOMER_VALUES, key="id")
 
 _ENROLLMENT_MUTABLE = (
     "stage",
@@ -39,11 +40,14 @@ _ENROLLMENT_MUTABLE = (
     "ended_at",
     "timer_due_at",
 )
-_enrollment_update = (
-    enrollment_t.update()
-    .where(enrollment_t.c.id == bindparam("_id"))
-    .values({name: bindparam(name) for name in _ENROLLMENT_MUTABLE})
+_ENROLLMENT_FIXED = ("customer_id", "journey", "version", "number", "entered_at")
+# Matched back by their natural key: RETURNING gives no parameter order.
+_insert_enrollments = BulkInsert(
+    enrollment_t,
+    (*_ENROLLMENT_FIXED, *_ENROLLMENT_MUTABLE),
+    returning=("id", "customer_id", "journey", "number"),
 )
+_update_enrollments = BulkWrite(enrollment_t, _ENROLLMENT_MUTABLE, key="id")
 
 # One statement per key through the UNIQUE index: with an IN list and no statistics,
 # SQLite's planner prefers the (status, due_at) index and scans every pending action.
@@ -84,51 +88,33 @@ def _write_customers(conn: Connection, batch: Batch, now: datetime) -> None:
     new = sorted((c for c in batch.customers.values() if c.id is None), key=lambda c: c.external_id)
     if new:
         rows = [
-            {
-                "external_id": c.external_id,
-                **{name: c.fields.get(name) for name in PROFILE_FIELDS},
-                "attributes": c.attributes,
-                "created_at": now,
-                "updated_at": now,
-            }
+            (
+                c.external_id,
+                *(c.fields.get(name) for name in PROFILE_FIELDS),
+                *(c.attributes, now, now),
+            )
             for c in new
         ]
-        ids = dict(
-            (external_id, id)
-            for id, external_id in conn.execute(
-                customer_t.insert().returning(customer_t.c.id, customer_t.c.external_id), rows
-            )
-        )
+        ids = {external_id: id for id, external_id in _insert_customers.run(conn, rows)}
         for c in new:
             c.id = ids[c.external_id]
             c.changed = False
     changed = [c for c in batch.customers.values() if c.changed]
-    if changed:
-        conn.execute(
-            _customer_update,
-            [
-                {
-                    "_id": c.id,
-                    **{name: c.fields.get(name) for name in PROFILE_FIELDS},
-                    "attributes": c.attributes,
-                    "updated_at": now,
-                }
-                for c in changed
-            ],
-        )
+    _update_customers.run(
+        conn,
+        [
+            (*(c.fields.get(name) for name in PROFILE_FIELDS), c.attributes, now, c.id)
+            for c in changed
+        ],
+    )
 
 
-def _mutable(batch: Batch, row: EnrollmentRow) -> dict[str, Any]:
+def _mutable(batch: Batch, row: EnrollmentRow) -> tuple[Any, ...]:
     s = row.state
-    return {
-        "stage": s.stage,
-        "status": s.status,
-        "stage_entered_at": s.stage_entered_at,
-        "stage_entry": s.stage_entry,
-        "last_event_at": s.last_event_at,
-        "ended_at": s.ended_at,
-        "timer_due_at": batch.timer_due(row),
-    }
+    return (
+        *(s.stage, s.status, s.stage_entered_at, s.stage_entry, s.last_event_at, s.ended_at),
+        batch.timer_due(row),
+    )
 
 
 def _changed(batch: Batch, row: EnrollmentRow) -> bool:
@@ -151,98 +137,86 @@ def _write_enrollments(conn: Connection, batch: Batch) -> None:
         elif _changed(batch, row):
             changed.append(row)
     # Updates first: an enrollment that ended frees the "one active" slot a re-entry takes.
-    if changed:
-        conn.execute(
-            _enrollment_update, [{"_id": row.id, **_mutable(batch, row)} for row in changed]
+    _update_enrollments.run(conn, [(*_mutable(batch, row), row.id) for row in changed])
+    if not new:
+        return
+    params = []
+    for row in new:
+        s = row.state
+        params.append(
+            (row.customer.id, s.journey, s.version, s.number, s.entered_at, *_mutable(batch, row))
         )
-    if new:
-        params = []
-        for row in new:
-            s = row.state
-            params.append(
-                {
-                    "customer_id": row.customer.id,
-                    "journey": s.journey,
-                    "version": s.version,
-                    "number": s.number,
-                    "entered_at": s.entered_at,
-                    **_mutable(batch, row),
-                }
-            )
-        # Matched back by their natural key: asking for RETURNING in parameter order
-        # would make SQLite insert one row per statement.
-        by_key = {(row.customer.id, row.state.journey, row.state.number): row for row in new}
-        statement = enrollment_t.insert().returning(
-            enrollment_t.c.id,
-            enrollment_t.c.customer_id,
-            enrollment_t.c.journey,
-            enrollment_t.c.number,
-        )
-        for id, customer_id, journey, number in conn.execute(statement, params):
-            by_key[(customer_id, journey, number)].id = id
-        missing = [row for row in new if row.id is None]
-        if missing:
-            raise StoreError(f"{len(missing)} new enrollments came back without an id")
+    by_key = {(row.customer.id, row.state.journey, row.state.number): row for row in new}
+    for id, customer_id, journey, number in _insert_enrollments.run(conn, params):
+        by_key[(customer_id, journey, number)].id = id
+    missing = [row for row in new if row.id is None]
+    if missing:
+        raise StoreError(f"{len(missing)} new enrollments came back without an id")
+
+
+_insert_transitions = BulkWrite(
+    stage_transition_t,
+    (
+        *("enrollment_id", "journey", "customer_id", "from_stage", "to_stage"),
+        *("stage_entry", "cause", "at"),
+    ),
+)
 
 
 def _write_transitions(conn: Connection, batch: Batch) -> None:
-    if not batch.transitions:
-        return
-    conn.execute(
-        stage_transition_t.insert(),
+    _insert_transitions.run(
+        conn,
         [
-            {
-                "enrollment_id": row.id,
-                "journey": t.journey,
-                "customer_id": row.customer.id,
-                "from_stage": t.from_stage,
-                "to_stage": t.to_stage,
-                "stage_entry": t.stage_entry,
-                "cause": t.cause[:300],
-                "at": t.at,
-            }
+            (
+                *(row.id, t.journey, row.customer.id, t.from_stage, t.to_stage),
+                *(t.stage_entry, t.cause[:300], t.at),
+            )
             for row, t in batch.transitions
         ],
     )
 
 
+_ACTION_COLUMNS = (
+    "idempotency_key",
+    "enrollment_id",
+    "journey",
+    "customer_id",
+    "stage",
+    "stage_entry",
+    "action_key",
+    "kind",
+    "template",
+    "variant",
+    "params",
+    "due_at",
+    "status",
+    "last_error",
+    "attempts",
+    "cancel_on_leave",
+    "created_at",
+    "updated_at",
+)
+_insert_actions = BulkInsert(
+    action_run_t, _ACTION_COLUMNS, returning=("idempotency_key",), conflict=("idempotency_key",)
+)
+
+
 def _write_actions(conn: Connection, batch: Batch, now: datetime) -> int:
     if not batch.actions:
         return 0
-    statement = (
-        insert(conn, action_run_t)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(action_run_t.c.idempotency_key)
-    )
-    result = conn.execute(
-        statement,
-        [
-            {
-                "idempotency_key": a.idempotency_key,
-                "enrollment_id": row.id,
-                "journey": a.journey,
-                "customer_id": row.customer.id,
-                "stage": a.stage,
-                "stage_entry": a.stage_entry,
-                "action_key": a.action_key,
-                "kind": a.kind,
-                "template": a.template,
-                "variant": a.variant,
-                "params": a.params,
-                "due_at": a.due_at,
-                "status": "skipped"
-                if a.skip or a.idempotency_key in batch.duplicates
-                else "pending",
-                "last_error": a.skip or batch.duplicates.get(a.idempotency_key),
-                "attempts": 0,
-                "cancel_on_leave": a.cancel_on_leave,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for row, a in batch.actions
-        ],
-    )
-    landed = {key for (key,) in result}
+    rows = []
+    for row, a in batch.actions:
+        key = a.idempotency_key
+        why = a.skip or batch.duplicates.get(key)
+        status = "skipped" if a.skip or key in batch.duplicates else "pending"
+        rows.append(
+            (
+                *(key, row.id, a.journey, row.customer.id, a.stage, a.stage_entry),
+                *(a.action_key, a.kind, a.template, a.variant, a.params, a.due_at),
+                *(status, why, 0, a.cancel_on_leave, now, now),
+            )
+        )
+    landed = {key for (key,) in _insert_actions.run(conn, rows)}
     # Only actions inserted now: a replayed one already has its code.
     promo = [
         (_id(row.customer), a)
