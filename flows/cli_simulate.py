@@ -23,7 +23,7 @@ from .simulation.model import SHIPPED_MODEL, ModelError, load_model
 from .simulation.model_check import check_model
 from .simulation.rendering import RENDER_EVERY, RENDER_FIRST
 from .simulation.results import Results
-from .simulation.run import Cadence, Run
+from .simulation.run import Run, cadence_of
 from .simulation.show import (
     days_table,
     held_table,
@@ -56,7 +56,7 @@ def plan_of(
     from .demo_journeys import demo_journeys
 
     try:
-        cadence = Cadence(parse_duration(tick))
+        cadence = cadence_of(parse_duration(tick))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--tick'") from None
     every = load_journeys()

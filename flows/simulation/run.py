@@ -63,6 +63,13 @@ HOURLY = Cadence()
 DEMO_CADENCE = Cadence(DAY, DISPATCH_AT - DAY)
 
 
+def cadence_of(tick: timedelta) -> Cadence:
+    """A tick's cadence: a day's is the demo's, dispatched at 10:00 the next morning.
+    At midnight it is night in the customers' time zones: quiet hours would defer every
+    message, day after day, and each one be claimed and released again."""
+    return DEMO_CADENCE if tick == DAY else Cadence(tick)
+
+
 class Source(Protocol):
     """Where a run's customers and events come from."""
 

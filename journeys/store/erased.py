@@ -106,11 +106,15 @@ def add_erased(
     return len(conn.execute(statement, params).all())
 
 
+# Built once: the engine asks this for every batch it applies.
+_anyone = select(erased_identity_t.c.id).limit(1)
+
+
 def screen_events(conn: Connection, events: list[IncomingEvent]) -> list[IncomingEvent]:
     """The events the engine may see: none about an erased customer id, and no erased
     address or number carried in a profile (dropped from it). What arrived about an
     erased person is kept in the inbox without its payload and profile."""
-    if not events or conn.execute(select(erased_identity_t.c.id).limit(1)).first() is None:
+    if not events or conn.execute(_anyone).first() is None:
         return events
     wanted: list[Identity] = []
     for event in events:

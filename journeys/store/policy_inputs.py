@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from ..errors import StoreError, did_you_mean
 from ..policy import CONSENT_STATUSES
-from .sql import chunks, insert
+from .bulk_insert import BulkInsert
+from .sql import chunks
 from .tables import action_run_t, consent_change_t, consent_t
 
 # Channels a customer consents to; a webhook reaches a system and needs no consent.
@@ -158,13 +159,8 @@ def record_consent(
     history = {**values, **_proof(proof)}
     current = _current(conn, customer_id, channel)
     if current is None:
-        created = conn.execute(
-            insert(conn, consent_t)
-            .on_conflict_do_nothing(index_elements=["customer_id", "channel"])
-            .returning(consent_t.c.id),
-            {**values, "status": status, "source": source, "at": at},
-        ).first()
-        if created is not None:
+        created = _insert_consent.run(conn, [(customer_id, channel, status, source, at)])
+        if created:
             _append_history(conn, history, status, source, at, None, _detail(ip))
             return status
         current = _current(conn, customer_id, channel)  # a concurrent writer came first
@@ -184,6 +180,14 @@ def record_consent(
         .values(status=status, source=source, at=at)
     )
     return status
+
+
+_insert_consent = BulkInsert(
+    consent_t,
+    ("customer_id", "channel", "status", "source", "at"),
+    returning=("id",),
+    conflict=("customer_id", "channel"),
+)
 
 
 def _current(conn: Connection, customer_id: int, channel: str) -> tuple[str, datetime] | None:

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import jinja2
 from jinja2 import nodes
+from jinja2.bccache import Bucket
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..types import LOCALE_PATTERN
@@ -70,9 +71,38 @@ class TemplateEnvironment(BudgetedSandbox):
         return f"{head}/{template}"
 
 
+class _SharedCode(jinja2.BytecodeCache):
+    """Compiled templates, shared by every environment of the process: the journeys'
+    check renders each template once, and the dispatcher's renderer would compile it all
+    over again. Every environment is made by `make_environment`, so the code differs
+    only by escaping (the `plain` overlay's is off); a changed source misses the cache
+    by its checksum."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def get_bucket(
+        self, environment: jinja2.Environment, name: str, filename: str | None, source: str
+    ) -> Bucket:
+        escaping = "plain" if environment.autoescape is False else "escaped"
+        return super().get_bucket(environment, f"{escaping}:{name}", filename, source)
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_SHARED_CODE = _SharedCode()
+
+
 def make_environment(templates_dir: Path) -> TemplateEnvironment:
     env = TemplateEnvironment(
         loader=_LocaleLoader(str(templates_dir)),
+        bytecode_cache=_SHARED_CODE,
         undefined=jinja2.StrictUndefined,
         autoescape=_escapes,
         trim_blocks=True,
