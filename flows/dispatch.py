@@ -30,7 +30,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -90,6 +90,7 @@ def dispatch_due(
     concurrency: int = 4,
     max_batches: int | None = None,
     clock: Callable[[], datetime] | None = None,
+    pool: Executor | None = None,
 ) -> DispatchSummary:
     """Send every action due at `now`, batch by batch, and count what became of them.
 
@@ -97,24 +98,31 @@ def dispatch_due(
     marks its sends at `clock()` again; without a clock, all at `now` (a virtual clock,
     tests). In production pass the wall clock: a lease then follows the time the work
     really takes, and a batch that outlived its lease sends nothing more.
+
+    `pool` sends (at least `concurrency` threads); without one, the run starts its own.
     """
+    if pool is None:
+        # One set of sending threads for the whole run, not one per chunk.
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="send") as own:
+            return dispatch_due(
+                *(engine, journeys, channels, renderer, now),
+                batch_size=batch_size,
+                lease=lease,
+                worker=worker,
+                policy=policy,
+                max_attempts=max_attempts,
+                concurrency=concurrency,
+                max_batches=max_batches,
+                clock=clock,
+                pool=own,
+            )
     source = JourneySource(journeys)
-    # One set of sending threads for the whole run, not one per chunk.
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
-        run = BatchRun(
-            engine,
-            source,
-            channels,
-            renderer,
-            now,
-            lease,
-            policy,
-            max_attempts,
-            concurrency,
-            pool,
-            clock,
-        )
-        return _dispatch(run, engine, now, batch_size, worker, max_batches)
+    run = BatchRun(
+        *(engine, source, channels, renderer, now, lease, policy, max_attempts, concurrency),
+        pool,
+        clock,
+    )
+    return _dispatch(run, engine, now, batch_size, worker, max_batches)
 
 
 def _dispatch(

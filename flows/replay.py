@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -131,12 +132,16 @@ def apply_and_sweep(
     """One step of a replay: `events` applied as they occurred, a batch per transaction,
     then the timers due by `until` fired. `observe` sees the engine's decisions."""
     result = BatchResult()
-    for start in range(0, len(events), batch_size):
-        with session_scope(engine) as session:
-            part = events[start : start + batch_size]
-            result += apply_events(session, registry, part, until, observe=observe)
+    start = 0
     while True:
         with session_scope(engine) as session:
+            part = events[start : start + batch_size]
+            start += len(part)
+            if part:
+                result += apply_events(session, registry, part, until, observe=observe)
+            if start < len(events):
+                continue
+            # The last batch's transaction sweeps too: a commit fewer per step.
             swept = advance_timers(session, registry, until, limit=batch_size, observe=observe)
         result += swept
         if swept.timers < batch_size:
@@ -153,8 +158,10 @@ def dispatch_at(
     at: datetime,
     *,
     batch_size: int = 200,
+    pool: Executor | None = None,
 ) -> DispatchSummary:
-    """The dispatcher's run at `at` on the virtual clock, with the given send rules."""
+    """The dispatcher's run at `at` on the virtual clock, with the given send rules
+    (sending from `pool`, else from threads of its own)."""
     clock.now = at
     return dispatch_due(
         engine,
@@ -165,6 +172,7 @@ def dispatch_at(
         worker="replay",
         policy=policy,
         batch_size=batch_size,
+        pool=pool,
     )
 
 

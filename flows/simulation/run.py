@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -39,6 +40,8 @@ from .counting import CountingRules, HeldKey
 from .people import Newcomer
 
 DAY = timedelta(days=1)
+# As many as the dispatcher's default concurrency.
+SENDERS = 4
 END_OF = timedelta(microseconds=1)
 
 
@@ -150,42 +153,52 @@ def run(
     done = Run(start)
     clock = Clock(start)
     ticks = DAY // cadence.tick
-    for number in range(days):
-        day = Day(start + DAY * number)
-        for step in range(ticks):
-            until = day.date + cadence.tick * (step + 1)
-            newcomers = source.arrivals(until)
-            if newcomers:
-                _newcomers(engine, newcomers, until - cadence.tick)
-                day.appeared += len(newcomers)
-            events, consent = source.due(until)
-            while True:
-                _consent(engine, consent)
-                day.result += apply_and_sweep(
-                    engine,
-                    registry,
-                    events,
-                    until - END_OF,
-                    batch_size=batch_size,
-                    observe=source.observe,
+    # The dispatcher's sending threads, for the whole run rather than one set per tick.
+    with ThreadPoolExecutor(SENDERS, thread_name_prefix="send") as pool:
+        for number in range(days):
+            day = Day(start + DAY * number)
+            for step in range(ticks):
+                until = day.date + cadence.tick * (step + 1)
+                day.appeared += _arrive(engine, source, until, until - cadence.tick)
+                day.result += _apply(engine, registry, source, until, batch_size)
+                at = until + cadence.dispatch_after
+                if not _anything_due(engine, at):
+                    continue
+                day.dispatch += dispatch_at(
+                    *(engine, registry, channels, renderer, clock, rules, at),
+                    batch_size=dispatch_batch,
+                    pool=pool,
                 )
-                # A reaction due inside this tick happens in this tick.
-                events, consent = source.due(until)
-                if not events:
-                    break
-            at = until + cadence.dispatch_after
-            if not _anything_due(engine, at):
-                continue
-            day.dispatch += dispatch_at(
-                engine, registry, channels, renderer, clock, rules, at, batch_size=dispatch_batch
-            )
-        day.held = rules.close_day()
-        done.days.append(day)
-        done.customers += day.appeared
-        done.seconds = time.perf_counter() - began
-        if progress is not None:
-            progress(done)
+            day.held = rules.close_day()
+            done.days.append(day)
+            done.customers += day.appeared
+            done.seconds = time.perf_counter() - began
+            if progress is not None:
+                progress(done)
     return done
+
+
+def _arrive(engine: Engine, source: Source, until: datetime, now: datetime) -> int:
+    newcomers = source.arrivals(until)
+    if newcomers:
+        _newcomers(engine, newcomers, now)
+    return len(newcomers)
+
+
+def _apply(
+    engine: Engine, registry: JourneyRegistry, source: Source, until: datetime, batch_size: int
+) -> BatchResult:
+    result = BatchResult()
+    events, consent = source.due(until)
+    while True:
+        _consent(engine, consent)
+        result += apply_and_sweep(
+            engine, registry, events, until - END_OF, batch_size=batch_size, observe=source.observe
+        )
+        # A reaction due inside this tick happens in this tick.
+        events, consent = source.due(until)
+        if not events:
+            return result
 
 
 def _newcomers(engine: Engine, newcomers: list[Newcomer], now: datetime) -> None:
