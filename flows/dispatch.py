@@ -34,6 +34,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from channels.protocol import Channel
 from channels.render import Renderer
@@ -137,19 +138,28 @@ def _dispatch(
     worker = worker or _default_worker()
     summary = run.summary
     idempotent = [k for k, c in run.channels.items() if getattr(c, "idempotent", False)]
-    with session_scope(engine) as session:
+
+    def recover(session: Session) -> None:
         recovered = recover_expired(session, run.tick())
         # What such a channel may or may not have taken is simply sent again: it
         # reports a message it already has instead of delivering it twice.
         retried = retry_unknown(session, idempotent, now, max_attempts=max_attempts)
-    summary.recovered.update({k: n for k, n in vars(recovered).items() if n})
-    if retried:
-        summary.recovered["retried"] = retried
+        summary.recovered.update({k: n for k, n in vars(recovered).items() if n})
+        if retried:
+            summary.recovered["retried"] = retried
+
     # Suspects first, each alone (they are few, and do not count as batches): if one of
-    # them is a poison message, it alone is caught in the crash it causes.
+    # them is a poison message, it alone is caught in the crash it causes. Expired
+    # leases are recovered in the first claim's transaction, before it claims.
+    first: Callable[[Session], None] | None = recover
     for _ in range(batch_size):
-        if not _claim_and_send(run, engine, 1, worker, suspects=True):
+        found = _claim_and_send(run, engine, 1, worker, suspects=True, before=first)
+        first = None
+        if not found:
             break
+    if first is not None:
+        with session_scope(engine) as session:
+            first(session)
     while max_batches is None or summary.batches < max_batches:
         claimed = _claim_and_send(run, engine, batch_size, worker)
         if not claimed:
@@ -162,11 +172,20 @@ def _dispatch(
 
 
 def _claim_and_send(
-    run: BatchRun, engine: Engine, limit: int, worker: str, *, suspects: bool = False
+    run: BatchRun,
+    engine: Engine,
+    limit: int,
+    worker: str,
+    *,
+    suspects: bool = False,
+    before: Callable[[Session], None] | None = None,
 ) -> int:
-    """Claim up to `limit` due actions, send them, record them; how many were claimed."""
+    """Claim up to `limit` due actions, send them, record them; how many were claimed.
+    `before` runs first in the claim's transaction."""
     run.now = run.tick()
     with session_scope(engine) as session:
+        if before is not None:
+            before(session)
         claimed = claim_due(
             session, run.now, limit, run.lease, worker, recover=False, suspects=suspects
         )
