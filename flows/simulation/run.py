@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from channels.protocol import Channel
 from channels.render import Renderer
@@ -231,10 +231,12 @@ def _consent(engine: Engine, rows: list[ConsentRow]) -> None:
         rows = later
 
 
+_a = action_run_t
+_DUE = select(_a.c.id).where(_a.c.status == "pending", _a.c.due_at <= bindparam("at")).limit(1)
+
+
 def _anything_due(engine: Engine, at: datetime) -> bool:
     """Whether an action is due by `at` (the claim's own index): a dispatcher finding
     nothing would do nothing, so it is not asked."""
-    a = action_run_t
     with engine.connect() as conn:
-        due = select(a.c.id).where(a.c.status == "pending", a.c.due_at <= at).limit(1)
-        return conn.execute(due).first() is not None
+        return conn.execute(_DUE, {"at": at}).first() is not None

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlmodel import Session
 
 from .batch import Batch, Observer
@@ -208,6 +208,19 @@ def advance_timers(
     return swept + advance_segments(session, registry, now, limit, observe=observe)
 
 
+# Built once: the sweep asks at every step.
+_due_timers = (
+    select(enrollment_t.c.id, customer_t.c.external_id)
+    .join(customer_t, customer_t.c.id == enrollment_t.c.customer_id)
+    .where(
+        enrollment_t.c.timer_due_at <= bindparam("now"),
+        enrollment_t.c.journey.in_(bindparam("keys", expanding=True)),
+    )
+    .order_by(enrollment_t.c.timer_due_at)
+    .limit(bindparam("limit"))
+)
+
+
 def _advance_enrollments(
     session: Session,
     registry: JourneyRegistry,
@@ -219,13 +232,7 @@ def _advance_enrollments(
     keys = registry.keys
     if not keys:
         return BatchResult()
-    due = conn.execute(
-        select(enrollment_t.c.id, customer_t.c.external_id)
-        .join(customer_t, customer_t.c.id == enrollment_t.c.customer_id)
-        .where(enrollment_t.c.timer_due_at <= now, enrollment_t.c.journey.in_(keys))
-        .order_by(enrollment_t.c.timer_due_at)
-        .limit(limit)
-    ).all()
+    due = conn.execute(_due_timers, {"now": now, "keys": list(keys), "limit": limit}).all()
     if not due:
         return BatchResult()
     # Customers another transaction is working on are left for the next sweep.

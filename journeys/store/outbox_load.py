@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from .outbox_types import ClaimedAction, ClaimedCustomer, ClaimedPromo
 from .sql import chunks
@@ -43,22 +43,25 @@ _ACTION_COLUMNS = [
 ]
 
 
+_c, _e, _p = customer_t, enrollment_t, promo_code_t
+# Built once: every claim loads its actions.
+_claimed = (
+    select(*_ACTION_COLUMNS)
+    .add_columns(_c.c.external_id, _c.c.email, _c.c.phone, _c.c.first_name, _c.c.last_name)
+    .add_columns(_c.c.locale, _c.c.timezone, _c.c.country, _c.c.attributes, _e.c.version)
+    .add_columns(_p.c.code, _p.c.discount, _p.c.expires_at.label("promo_expires_at"))
+    .join(_c, _c.c.id == _a.c.customer_id)
+    .join(_e, _e.c.id == _a.c.enrollment_id)
+    .outerjoin(_p, _p.c.action_idempotency_key == _a.c.idempotency_key)
+    .where(_a.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def load_claimed(conn: Connection, ids: Sequence[int], claim: str) -> list[ClaimedAction]:
     """The claimed actions with these ids, oldest due first: one query per chunk of ids."""
-    c, e, p = customer_t, enrollment_t, promo_code_t
     rows: list[Any] = []
     for part in chunks(sorted(ids)):
-        query = (
-            select(*_ACTION_COLUMNS)
-            .add_columns(c.c.external_id, c.c.email, c.c.phone, c.c.first_name, c.c.last_name)
-            .add_columns(c.c.locale, c.c.timezone, c.c.country, c.c.attributes, e.c.version)
-            .add_columns(p.c.code, p.c.discount, p.c.expires_at.label("promo_expires_at"))
-            .join(c, c.c.id == _a.c.customer_id)
-            .join(e, e.c.id == _a.c.enrollment_id)
-            .outerjoin(p, p.c.action_idempotency_key == _a.c.idempotency_key)
-            .where(_a.c.id.in_(part))
-        )
-        rows.extend(conn.execute(query))
+        rows.extend(conn.execute(_claimed, {"ids": list(part)}))
     events = _events(conn, [(r.enrollment_id, r.stage_entry, r.stage) for r in rows])
     actions = [
         ClaimedAction(
@@ -103,6 +106,18 @@ def load_claimed(conn: Connection, ids: Sequence[int], claim: str) -> list[Claim
 _WAITS = ("timer:after:", "timer:no_event_for:")
 
 
+_t = stage_transition_t
+_history = select(_t.c.enrollment_id, _t.c.stage_entry, _t.c.to_stage, _t.c.cause).where(
+    _t.c.enrollment_id.in_(bindparam("ids", expanding=True)),
+    or_(_t.c.cause.like("event:%"), *(_t.c.cause.like(f"{w}%") for w in _WAITS)),
+)
+
+_i = inbound_event_t
+_inbound = select(_i.c.source, _i.c.external_id, _i.c.type, _i.c.occurred_at, _i.c.payload).where(
+    _i.c.source == bindparam("source"), _i.c.external_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def _events(
     conn: Connection, entries: Iterable[tuple[int, int, str]]
 ) -> dict[tuple[int, int], dict[str, Any]]:
@@ -111,14 +126,9 @@ def _events(
     wanted = {(enrollment, entry): stage for enrollment, entry, stage in entries}
     if not wanted:
         return {}
-    t = stage_transition_t
     history: dict[tuple[int, int], tuple[str, str]] = {}  # (enrollment, entry) -> stage, cause
     for part in chunks(sorted({enrollment for enrollment, _ in wanted})):
-        query = select(t.c.enrollment_id, t.c.stage_entry, t.c.to_stage, t.c.cause).where(
-            t.c.enrollment_id.in_(part),
-            or_(t.c.cause.like("event:%"), *(t.c.cause.like(f"{w}%") for w in _WAITS)),
-        )
-        for enrollment, entry, stage, cause in conn.execute(query):
+        for enrollment, entry, stage, cause in conn.execute(_history, {"ids": list(part)}):
             history[(enrollment, entry)] = (stage, cause)
     causes: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for (enrollment, entry), stage in wanted.items():
@@ -134,7 +144,6 @@ def _events(
             source, _, external_id = cause.removeprefix("event:").partition(":")
             causes.setdefault((source, external_id), []).append((enrollment, entry))
     found: dict[tuple[int, int], dict[str, Any]] = {}
-    i = inbound_event_t
     rows: list[Any] = []
     by_source: dict[str, list[str]] = {}
     for source, external_id in sorted(causes):
@@ -143,10 +152,7 @@ def _events(
     # scanning the whole unique index, `source = ? AND external_id IN (...)` through it.
     for source, ids in by_source.items():
         for some in chunks(ids):
-            query = select(
-                i.c.source, i.c.external_id, i.c.type, i.c.occurred_at, i.c.payload
-            ).where(i.c.source == source, i.c.external_id.in_(some))
-            rows.extend(conn.execute(query))
+            rows.extend(conn.execute(_inbound, {"source": source, "ids": list(some)}))
     for source, external_id, type_, occurred_at, payload in rows:
         data = dict(payload or {})
         event = {**data, "type": type_, "occurred_at": occurred_at, "data": data}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlmodel import Session
 
 from ..errors import StoreError, did_you_mean
@@ -36,6 +36,13 @@ sent_at_column = func.coalesce(action_run_t.c.send_started_at, action_run_t.c.up
 _MARKETING = func.coalesce(action_run_t.c.params["marketing"].as_boolean(), True)
 
 
+# Built once: the send rules and the engine ask at every batch.
+_consents = select(consent_t.c.customer_id, consent_t.c.channel, consent_t.c.status).where(
+    consent_t.c.customer_id.in_(bindparam("ids", expanding=True)),
+    consent_t.c.channel.in_(bindparam("channels", expanding=True)),
+)
+
+
 def consents_for(
     conn: Connection, customer_ids: Iterable[int], channels: Iterable[str]
 ) -> dict[tuple[int, str], str]:
@@ -46,10 +53,8 @@ def consents_for(
     if not ids or not wanted:
         return found
     for part in chunks(ids):
-        query = select(consent_t.c.customer_id, consent_t.c.channel, consent_t.c.status).where(
-            consent_t.c.customer_id.in_(part), consent_t.c.channel.in_(wanted)
-        )
-        for customer_id, channel, status in conn.execute(query):
+        params = {"ids": list(part), "channels": wanted}
+        for customer_id, channel, status in conn.execute(_consents, params):
             found[(customer_id, channel)] = status
     return found
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from ..decisions import EnrollmentState
 from ..engine import customer_scope
@@ -123,6 +123,18 @@ _ENROLLMENT_COLUMNS = (
 )
 
 
+def _enrollments(column: Any) -> Any:
+    # Built once per key column: a batch loads its enrollments every time.
+    return select(*_ENROLLMENT_COLUMNS).where(
+        column.in_(bindparam("values", expanding=True)),
+        enrollment_t.c.journey.in_(bindparam("keys", expanding=True)),
+    )
+
+
+_enrollments_by_id = _enrollments(enrollment_t.c.id)
+_enrollments_of = _enrollments(enrollment_t.c.customer_id)
+
+
 def load_enrollments(
     conn: Connection,
     customers: Mapping[int, CustomerRow],
@@ -137,14 +149,11 @@ def load_enrollments(
     latest: dict[tuple[str, str], EnrollmentRow] = {}
     keys = sorted(set(journeys))
     if ids is not None:
-        column, values = enrollment_t.c.id, sorted(set(ids))
+        query, values = _enrollments_by_id, sorted(set(ids))
     else:
-        column, values = enrollment_t.c.customer_id, sorted(customers)
+        query, values = _enrollments_of, sorted(customers)
     for part in chunks(values):
-        query = select(*_ENROLLMENT_COLUMNS).where(
-            column.in_(part), enrollment_t.c.journey.in_(keys)
-        )
-        for row in conn.execute(query):
+        for row in conn.execute(query, {"values": list(part), "keys": keys}):
             customer = customers[row[1]]
             key = (customer.external_id, row[2])
             held = latest.get(key)
