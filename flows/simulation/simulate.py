@@ -28,10 +28,6 @@ from .rendering import RENDER_EVERY, RENDER_FIRST, SampledRenderer
 from .results import Results, collect
 from .run import HOURLY, Cadence, Progress, run
 
-# Per connection; a run uses two or three.
-CACHE_KIB = 32 * 1024
-
-
 @dataclass(frozen=True)
 class Plan:
     """What to simulate: which journeys, whose behaviour, how many, how long."""
@@ -58,13 +54,10 @@ def simulation_store(database: Path | None = None) -> Iterator[Engine]:
         @event.listens_for(engine, "connect")
         def _fast(dbapi_connection: Any, _record: Any) -> None:
             # After the store's own settings: a simulated store is thrown away or
-            # re-made, so a commit need not wait for the disk. A larger page cache
-            # than SQLite's 2 MB keeps the hot indexes in memory instead of reading
-            # them from the file again and again (a run reads what it just wrote).
+            # re-made, so a commit need not wait for the disk.
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute("PRAGMA synchronous=OFF")
-                cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             finally:
                 cursor.close()
 
