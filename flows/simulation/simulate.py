@@ -28,6 +28,7 @@ from .rendering import RENDER_EVERY, RENDER_FIRST, SampledRenderer
 from .results import Results, collect
 from .run import HOURLY, Cadence, Progress, run
 
+
 @dataclass(frozen=True)
 class Plan:
     """What to simulate: which journeys, whose behaviour, how many, how long."""
