@@ -42,6 +42,7 @@ from journeys.store.segment_timers import segment_journeys
 from .import_check import CheckSpec, Chunk, check_chunk
 from .import_columns import ColumnError, Columns, Kind
 from .import_file import BadRow, Format, ImportFileError, Raw, RowReader, format_of
+from .import_gc import rarer_collections
 from .import_pool import CheckPool, default_workers
 from .import_rejects import Rejects
 
@@ -137,7 +138,7 @@ def import_file(
     pool = CheckPool(check_chunk, default_workers() if workers is None else workers)
     writer = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
     try:
-        with pool, writer:
+        with rarer_collections(), pool, writer:
             for lines, (_, rows), results in pool.map(_chunks(reader, columns, summary)):
                 for line, row, result in zip(lines, rows, results, strict=True):
                     if isinstance(result, Refused):
