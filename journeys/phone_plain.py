@@ -84,10 +84,11 @@ def _region(name: str) -> _Region:
     if found is None:
         data = PhoneMetadata.metadata_for_region(name)
         assert data is not None, name
+        mobile = () if data.same_mobile_and_fixed_line_pattern else (data.mobile,)
+        # The usual numbers' types first: a match of any type makes a number valid.
         kinds = [
-            *(data.premium_rate, data.toll_free, data.shared_cost, data.voip),
-            *(data.personal_number, data.pager, data.uan, data.voicemail, data.fixed_line),
-            *(() if data.same_mobile_and_fixed_line_pattern else (data.mobile,)),
+            *(data.fixed_line, *mobile, data.premium_rate, data.toll_free, data.shared_cost),
+            *(data.voip, data.personal_number, data.pager, data.uan, data.voicemail),
         ]
         found = _regions[name] = _Region(
             data,

@@ -40,7 +40,7 @@ class BulkWrite:
             return
         sql, processors = self._for(conn.dialect)
         if processors:
-            rows = [_processed(row, processors) for row in rows]
+            rows = _processed_rows(rows, processors)
         conn.exec_driver_sql(sql, list(rows))
 
     def _for(self, dialect: Dialect) -> tuple[str, Processors]:
@@ -78,6 +78,15 @@ def _mark(dialect: Dialect) -> str:
     if dialect.paramstyle in ("format", "pyformat"):
         return "%s"
     raise NotImplementedError(f"parameter style {dialect.paramstyle}")
+
+
+def _processed_rows(rows: Sequence[tuple[Any, ...]], processors: Processors) -> list[Any]:
+    """`_processed` of every row, a column at a time: transposing and mapping run in
+    C, where a loop over the rows in Python cost more than the database's inserts."""
+    columns = list(zip(*rows, strict=True))
+    for index, process in processors:
+        columns[index] = tuple(map(process, columns[index]))
+    return list(zip(*columns, strict=True))
 
 
 def _processed(row: tuple[Any, ...], processors: Processors) -> tuple[Any, ...]:
