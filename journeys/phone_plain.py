@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, enable_pattern_cache
 from phonenumbers.phonemetadata import PhoneNumberDesc
 from phonenumbers.phonenumberutil import (
     ValidationResult,
@@ -28,6 +28,11 @@ from phonenumbers.phonenumberutil import (
     _maybe_strip_national_prefix_carrier_code,
     _test_number_length,
 )
+
+# The library compiles a metadata pattern each time it uses one (through the `re`
+# module's cache, which costs a lookup by pattern, type and flags): keeping them is
+# its own option, and the patterns are a few thousand at most.
+enable_pattern_cache()
 
 # Digits and single spaces, perhaps after one '+': nothing `parse` would cut off, read
 # as an extension or as letters; ASCII only, so `str.replace` is its normalising.
