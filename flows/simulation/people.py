@@ -16,7 +16,7 @@ from typing import Any
 
 import phonenumbers
 
-from journeys.store.importing import ConsentRow
+from journeys.store.people.importing import ConsentRow
 
 from .model import Between, Choose, ConsentMix, Data, Profile
 
