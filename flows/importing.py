@@ -221,14 +221,21 @@ def _tally(
     rejects: Rejects,
     header: list[str] | None,
 ) -> None:
-    for (line, row, _), outcome in zip(batch.records, outcomes, strict=True):
+    if len(outcomes) != len(batch.records):
+        raise ValueError("an outcome for every row of the batch")
+    refused = False
+    for outcome, count in Counter(outcomes).items():  # a few kinds: counted in C
         if isinstance(outcome, Refused):
-            rejects.add(_bad(line, row, outcome), header)
+            refused = True
         elif outcome in ("created", "updated", "unchanged"):
-            setattr(summary, outcome, getattr(summary, outcome) + 1)
+            setattr(summary, outcome, getattr(summary, outcome) + count)
         else:
-            summary.unchanged += 1
-            summary.notes[_NOTES[outcome]] += 1
+            summary.unchanged += count
+            summary.notes[_NOTES[outcome]] += count
+    if refused:  # in file order, for the rejects file
+        for (line, row, _), outcome in zip(batch.records, outcomes, strict=True):
+            if isinstance(outcome, Refused):
+                rejects.add(_bad(line, row, outcome), header)
 
 
 def _outcomes(
