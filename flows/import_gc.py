@@ -1,15 +1,15 @@
 """Fewer passes of Python's cycle collector while an import runs.
 
 An import makes and drops millions of small objects (a row's cells, its record, the
-parameters the driver gets), every one freed by its reference count: none is part of
-a reference cycle. The collector counts them all the same: every 700 new containers
-it walks the youngest objects, and every few hundred thousand the whole heap, every
-module and class of the libraries included. Measured on 100,000 customers, that was
-about a third of the importing process's time. While an import runs (any number at
-once, in threads), the young objects are walked every `YOUNG` new containers
-instead, and what existed before the first import started is left out of the full
-passes (`gc.freeze`); both are undone when the last one ends. Cycles made meanwhile
-are still collected, later.
+parameters the driver gets), freed by their reference counts: hardly any is part of
+a reference cycle (a batch's session may be, not a row). The collector counts them
+all the same: every 700 new containers it walks the youngest objects, and every few
+hundred thousand the whole heap, every module and class of the libraries included.
+Measured on 100,000 customers and their consent, that was seconds of the importing
+process's time. While an import runs (any number at once, in threads), the young
+objects are walked every `YOUNG` new containers instead, and what existed before the
+first import started is left out of the full passes (`gc.freeze`); both are undone
+when the last one ends. Cycles made meanwhile are still collected, later.
 """
 
 from __future__ import annotations
