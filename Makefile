@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench install clean
 
-$(STAMP): pyproject.toml
+# Bytecode compiled at install (uv does not by default): else every new process, an
+# import's worker processes too, compiles the libraries' sources again as it starts.
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "uv>=0.4"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

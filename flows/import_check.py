@@ -57,20 +57,25 @@ def _shared(results: list[Checked]) -> list[Checked]:
     importing process, and pickle sends an object it has sent once as a reference,
     so a country, time zone, status or consent wording repeated down the file is
     sent (and rebuilt there) once per chunk rather than once per row."""
-    seen: dict[str, str] = {}
+    seen: dict[Any, Any] = {}
+    # Only text is shared: 1, 1.0 and True are equal keys of a dict, not one value.
+    # A profile's values and a consent row's first four are text (or None) by their
+    # types, so those go through `setdefault` by `map`, without a call in Python.
+    share = seen.setdefault
 
     def one(value: Any) -> Any:
-        return seen.setdefault(value, value) if type(value) is str else value
+        return share(value, value) if type(value) is str else value
 
     out: list[Checked] = []
     for result in results:
         if type(result) is tuple and len(result) == 2 and type(result[1]) is tuple:
             values, attributes = result[1]  # a customer's checked profile
             shared = {key: one(value) for key, value in attributes.items()}
-            result = result[0], (tuple(map(one, values)), shared)
+            result = result[0], (tuple(map(share, values, values)), shared)
         elif type(result) is tuple and len(result) == 8:  # a consent row's values
             proof = tuple((name, one(value)) for name, value in result[6])
-            result = (*map(one, result[:6]), proof, result[7])
+            text = result[:4]  # customer id, channel, status, source
+            result = (*map(share, text, text), result[4], one(result[5]), proof, result[7])
         out.append(result)
     return out
 

@@ -181,8 +181,13 @@ class _Lines:
             raw = raw[len(codecs.BOM_UTF8) :]  # spreadsheets write one
         if self.row_start is None and raw.strip():
             self.row_start = self.number
-        # Whole lines only, so the decoder never holds a partial character across lines.
-        line = self._decoder.decode(raw)
+        # Whole lines only, so the decoder never holds a partial character across lines:
+        # a line that ends in a newline decodes alone the same, without the decoder's
+        # Python-level wrapper; only a last line without one goes through it.
+        if raw.endswith(b"\n"):
+            line = raw.decode("utf-8", "surrogateescape")
+        else:
+            line = self._decoder.decode(raw)
         if self.row_start is not None and self._kept < MAX_LINE_BYTES:
             self._text.append(line)
             self._kept += len(line)

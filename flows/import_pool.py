@@ -21,6 +21,7 @@ the same on any error: no worker outlives the import.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -30,6 +31,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 from typing import Generic, TypeVar
+
+from .import_gc import YOUNG
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -110,7 +113,7 @@ class CheckPool(Generic[T, R]):
         # first (a second or so): meanwhile this process goes on checking chunks itself.
         def start() -> None:
             executor = ProcessPoolExecutor(
-                self.workers, mp_context=_context(), initializer=_ignore_interrupts
+                self.workers, mp_context=_context(), initializer=_start_worker
             )
             self._executor = executor
             try:
@@ -151,8 +154,12 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _ignore_interrupts() -> None:
+def _start_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker checks rows and nothing else: it may keep the collector's rarer passes
+    # (see `import_gc`) for its whole life.
+    gc.freeze()
+    gc.set_threshold(YOUNG, *gc.get_threshold()[1:])
 
 
 def _ready() -> bool:

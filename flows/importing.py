@@ -42,6 +42,7 @@ from journeys.store.state.segment_timers import segment_journeys
 from .import_check import CheckSpec, Chunk, check_chunk
 from .import_columns import ColumnError, Columns, Kind
 from .import_file import BadRow, Format, ImportFileError, Raw, RowReader, format_of
+from .import_gc import rarer_collections
 from .import_pool import CheckPool, default_workers
 from .import_rejects import Rejects
 
@@ -137,7 +138,7 @@ def import_file(
     pool = CheckPool(check_chunk, default_workers() if workers is None else workers)
     writer = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
     try:
-        with pool, writer:
+        with rarer_collections(), pool, writer:
             for lines, (_, rows), results in pool.map(_chunks(reader, columns, summary)):
                 for line, row, result in zip(lines, rows, results, strict=True):
                     if isinstance(result, Refused):
@@ -220,14 +221,21 @@ def _tally(
     rejects: Rejects,
     header: list[str] | None,
 ) -> None:
-    for (line, row, _), outcome in zip(batch.records, outcomes, strict=True):
+    if len(outcomes) != len(batch.records):
+        raise ValueError("an outcome for every row of the batch")
+    refused = False
+    for outcome, count in Counter(outcomes).items():  # a few kinds: counted in C
         if isinstance(outcome, Refused):
-            rejects.add(_bad(line, row, outcome), header)
+            refused = True
         elif outcome in ("created", "updated", "unchanged"):
-            setattr(summary, outcome, getattr(summary, outcome) + 1)
+            setattr(summary, outcome, getattr(summary, outcome) + count)
         else:
-            summary.unchanged += 1
-            summary.notes[_NOTES[outcome]] += 1
+            summary.unchanged += count
+            summary.notes[_NOTES[outcome]] += count
+    if refused:  # in file order, for the rejects file
+        for (line, row, _), outcome in zip(batch.records, outcomes, strict=True):
+            if isinstance(outcome, Refused):
+                rejects.add(_bad(line, row, outcome), header)
 
 
 def _outcomes(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import phonenumbers
 
 from .errors import JourneyflowError
+from .phone_plain import plain_e164
 
 
 class InvalidPhoneNumber(JourneyflowError, ValueError):
@@ -28,6 +29,9 @@ def to_e164(raw: str, country: str | None = None) -> str:
     if text.startswith("00"):
         # The international call prefix of most of the world, written instead of '+'.
         text = "+" + text[2:]
+    plain = plain_e164(text, region)  # the usual number, the library's result sooner
+    if plain is not None:
+        return plain
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

@@ -6,7 +6,9 @@ cells by column positions worked out once (`Columns.cells`). The reference is wh
 every other path uses: the row as a dict under its header (`Columns.fields`), then
 `people.parse_profile` (the people API's rules) or the `ConsentRecord` model. For
 garbage and plausible rows alike, both must accept the same values or refuse the row
-naming the same field with the same words.
+naming the same field with the same words. A phone number is read by `to_e164` on
+both paths; its plain path for digits and spaces is held to `phonenumbers` itself by
+`tests/journeys/test_phone_plain.py`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 # Plausible values next to broken ones: the fast checks must hand every doubt on.
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+_PLAIN_PHONE = st.text(st.sampled_from("0123456789 +"), min_size=1, max_size=16)
 _CELLS: dict[str, st.SearchStrategy[str]] = {
     "id": st.sampled_from(["c1", " c2 ", "", "x" * 300, "ä", "c\n3"]) | _TEXT,
     "email": st.sampled_from(["a@b.de", "a@b", "A@B.DE ", "@x.de", "ü@ä.de", "a" * 330 + "@b.de"])
@@ -41,6 +44,7 @@ _CELLS: dict[str, st.SearchStrategy[str]] = {
             *("12", "phone", "+44 20 7946 0958", "(0)30 901820", "0151-2345678 ext. 9", "١٢٣"),
         ]
     )
+    | _PLAIN_PHONE  # digits and spaces: `journeys.phone_plain`'s path
     | _TEXT,
     "country": st.sampled_from(["DE", "de", "AT", "US", "XX", "D", "DEU", "ÄÖ", " de"]) | _TEXT,
     "timezone": st.sampled_from(

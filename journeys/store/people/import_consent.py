@@ -27,7 +27,6 @@ _history = BulkWrite(
         *("previous_status", "detail", "purpose", "system", "wording"),
     ),
 )
-_PROOF = ("purpose", "system", "wording")
 
 Current = tuple[int, str, datetime]  # the consent row's id, status and time
 
@@ -89,14 +88,15 @@ def _change(
     row: ConsentRow, customer_id: int, previous: str | None, not_applied: str | None
 ) -> tuple[object, ...]:
     # The detail `record_consent` writes: the IP (proof of opt-in), why not applied.
-    detail = [f"ip={row.ip}"] if row.ip else []
+    detail = f"ip={row.ip}" if row.ip else None
     if not_applied:
-        detail.append(f"not applied: {not_applied}")
+        detail = (
+            f"{detail}; not applied: {not_applied}" if detail else f"not applied: {not_applied}"
+        )
     proof = dict(row.proof)
     return (
-        *(customer_id, row.channel, row.status, row.source, row.at, previous),
-        "; ".join(detail) or None,
-        *(proof.get(name) for name in _PROOF),
+        *(customer_id, row.channel, row.status, row.source, row.at, previous, detail),
+        *(proof.get("purpose"), proof.get("system"), proof.get("wording")),
     )
 
 
@@ -108,7 +108,7 @@ _changes = BulkRead(consent_change_t, ("customer_id", "channel", "status", "at")
 
 
 def _customer_ids(conn: Connection, external_ids: set[str]) -> dict[str, int]:
-    return {external_id: id for external_id, id in _ids.rows(conn, sorted(external_ids))}
+    return dict(_ids.rows(conn, sorted(external_ids)))
 
 
 def _current(conn: Connection, keys: list[tuple[int, str]]) -> dict[tuple[int, str], Current]:

@@ -8,6 +8,7 @@ chunk is written whole or not at all.
 
 from __future__ import annotations
 
+import re
 import uuid
 import zoneinfo
 from collections.abc import Mapping
@@ -185,10 +186,13 @@ def customer_id_of(db: Any, external_id: str) -> int | None:
     return None if found is None else int(found)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _check_id(external_id: object) -> None:
     if not isinstance(external_id, str) or not 1 <= len(external_id) <= 255:
         raise ProfileError("id", "a customer id is 1 to 255 characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in external_id):
+    if _CONTROL.search(external_id) is not None:
         raise ProfileError("id", "a customer id has no control characters")
 
 
