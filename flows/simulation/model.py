@@ -14,12 +14,14 @@ follow:
         behaviour:
           - {after: order.completed, then: order.delivered, p: 0.95, in: 2d..5d}
           - {after_stage: customer_lifecycle.evaluation, then: review.submitted, p: 0.6, in: 1d..4d}
+          - after: cart.updated
+            one_of:                       # at most one of them: ordered, emptied, or left
+              - {then: order.completed, p: 0.35, in: 10m..2h, keep: [items, total]}
+              - {then: cart.updated, p: 0.15, in: 5m..1h, data: {item_count: 0}}
 
-Shares are relative weights (they need not add up to 100). A value of an event's data
-is written as it is (a list is an array value), `{choose: [a, b]}` or
-`{choose: {a: 3, b: 1}}` picks one (evenly or by weight), `{between: [1, 5]}` draws a
-number (whole numbers when both ends are), and a text may name `{customer}` and `{n}`
-(the customer's id and the event's number for that customer), e.g. "o-{customer}-{n}".
+Shares are relative weights (they need not add up to 100). The forms of an event's
+data and of the attributes (values, choices, numbers, dates, moments, values given
+only sometimes) are in `model_data`.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ def _problems(
         start = persona.starts_with
         yield from _event(plan, start.event, (*at, "starts_with", "event"))
         yield from _data(plan, start.event, start.data, (*at, "starts_with", "data"))
+        yield from _drawn_before(start.data, set(), (*at, "starts_with", "data"))
         for n, rule in enumerate(persona.behaviour):
             yield from _rule(plan, stages, rule, (*at, "behaviour", n))
 
@@ -172,6 +173,7 @@ def _fields(
 def _attributes(
     plan: TrackingPlan | None, attributes: Data, at: Path_
 ) -> Iterator[tuple[Path_, str]]:
+    yield from _drawn_before(attributes, set(), at)
     if plan is None:
         return
     for name, value in attributes.items():
