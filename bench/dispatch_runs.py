@@ -1,7 +1,7 @@
 """One measured dispatch: a prepared store, `dispatch_due` in one or several processes.
 
 Several dispatcher processes over one store is how the design uses more than one
-core: each claims its own batches (claims are disjoint, see `journeys.store.outbox`),
+core: each claims its own batches (claims are disjoint, see `journeys.store.outbox.claims`),
 and each sends a chunk only after marking it, so exactly-once holds as with one.
 """
 

@@ -33,8 +33,8 @@ from typing import Any
 
 from journeys.store import create_db_engine, session_scope
 from journeys.store.abtests import ab_results
-from journeys.store.map_counts import map_counts
 from journeys.store.reports import build_report
+from journeys.store.state.map_counts import map_counts
 
 from . import report_floor
 from .report_data import JOURNEY, fill

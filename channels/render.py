@@ -36,7 +36,7 @@ from channels.render_context import (
 from channels.render_settings import RenderSettings
 from channels.settings import ChannelSettings
 from journeys.model import Journey
-from journeys.store.outbox import ClaimedAction
+from journeys.store.outbox.claims import ClaimedAction
 from journeys.templating import make_environment, render_email, render_sms, where
 from journeys.templating.context import LinksContext, RenderContext
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from journeys.model import Journey
-from journeys.store.outbox import ClaimedAction
+from journeys.store.outbox.claims import ClaimedAction
 from journeys.templating import find_template, template_name
 from journeys.templating.context import (
     BrandContext,

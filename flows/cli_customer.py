@@ -21,8 +21,8 @@ import typer
 from channels.outbox_erase import erase_outbox_files
 from channels.settings import ChannelSettings
 from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.erasure import Erasure, erase_customer
-from journeys.store.people_view import customer_export
+from journeys.store.people.erasure import Erasure, erase_customer
+from journeys.store.people.view import customer_export
 
 customer_app = typer.Typer(
     name="customer",

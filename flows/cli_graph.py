@@ -99,7 +99,7 @@ def _counts(
 ) -> tuple[dict[str, tuple[int, int]], dict[tuple[str | None, str], int]]:
     from journeys.errors import UnknownJourneyError
     from journeys.store import get_engine, session_scope
-    from journeys.store.map_counts import map_counts
+    from journeys.store.state.map_counts import map_counts
 
     try:
         with session_scope(get_engine(), readonly=True) as session:

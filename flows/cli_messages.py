@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.outbox_review import HeldAction, held_actions, release_actions
+from journeys.store.outbox.review import HeldAction, held_actions, release_actions
 from journeys.types import parse_duration
 
 console = Console()

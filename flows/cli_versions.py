@@ -7,7 +7,7 @@ customers in flight on the old one.
   the customers in flight, in batches; the dry run says who moves where and which
   pending actions are carried, cancelled or kept.
 
-Thin over `journeys.version_diff`, `journeys.migrate` and `journeys.store.migrating*`.
+Thin over `journeys.version_diff`, `journeys.migrate` and `journeys.store.state.migrating*`.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from journeys.errors import JourneyflowError
 from journeys.migrate import MigrationError, MigrationPlan, plan_migration
 from journeys.model import Journey
 from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.migrating import MigrationTally, remaining, run_migration
-from journeys.store.migrating_preview import (
+from journeys.store.registry import stored_journey
+from journeys.store.state.migrating import MigrationTally, remaining, run_migration
+from journeys.store.state.migrating_preview import (
     customers_by_stage,
     pending_by_action,
     preview_migration,
 )
-from journeys.store.registry import stored_journey
 from journeys.version_diff import JourneyDiff, StageDiff, diff_journeys
 
 from .versions import Found, VersionsError, journey_file, register_file_version, require_version

@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, select
 
 from journeys.store import IncomingEvent, session_scope
-from journeys.store.feedback import MessageReport, record_message_events
-from journeys.store.surveys import record_survey_answer
+from journeys.store.feedback.message_events import MessageReport, record_message_events
+from journeys.store.feedback.surveys import record_survey_answer
 from journeys.store.tables import action_run_t, customer_t, promo_code_t
 
 PROVIDER = "demo"  # who reported: the demo, in the provider's place

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime
 
 from journeys.policy import Decision, Defer, Skip
-from journeys.store.outbox_types import ClaimedAction
+from journeys.store.outbox.claimed import ClaimedAction
 
 from .send_rules import SendRules
 

@@ -3,7 +3,7 @@
 `dispatch_due` is the plain function the Prefect flow wraps. Per batch of claimed actions:
 
 1. claim them (one transaction; expired leases are recovered first, see
-   `journeys.store.outbox` for why a lost send becomes `unknown` instead of a resend).
+   `journeys.store.outbox.claims` for why a lost send becomes `unknown` instead of a resend).
    Actions that were caught in dispatcher crashes are claimed and sent one at a time
    first, so that a poison message, if there is one, shows itself alone;
 2. decide each without I/O, a chunk of `concurrency` messages at a time: the policy
@@ -40,7 +40,7 @@ from channels.render import Renderer
 from journeys.model import Journey
 from journeys.policy import Defer, Skip
 from journeys.store import JourneyRegistry, session_scope
-from journeys.store.outbox import (
+from journeys.store.outbox.claims import (
     DEFAULT_MAX_ATTEMPTS,
     claim_due,
     mark_preparing,
@@ -163,7 +163,7 @@ def _claim_and_send(
             session, run.now, limit, run.lease, worker, recover=False, suspects=suspects
         )
         windows = run.windows(claimed)
-        if windows:  # in hand from here on: see `journeys.store.outbox` on poison messages
+        if windows:  # in hand from here on: see `journeys.store.outbox.claims` on poison messages
             mark_preparing(session, claimed[0].claim, [a.id for a in windows[0][1]], run.now)
         run.journeys.load(session.connection(), claimed)
         # A policy that needs the store (consent, recent sends) reads it once per batch.

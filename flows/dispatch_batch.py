@@ -24,7 +24,8 @@ from journeys.errors import StoreError
 from journeys.model import Journey
 from journeys.policy import ALLOW, Decision, Defer, Skip
 from journeys.store import JourneyRegistry
-from journeys.store.outbox import (
+from journeys.store.outbox.claimed import HOLDOUT
+from journeys.store.outbox.claims import (
     ActionOutcome,
     AddressConsent,
     ClaimedAction,
@@ -34,7 +35,6 @@ from journeys.store.outbox import (
     record_outcomes,
     renew_lease,
 )
-from journeys.store.outbox_types import HOLDOUT
 
 from .dispatch_summary import DispatchSummary
 

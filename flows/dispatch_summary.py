@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from journeys.store.outbox import ActionOutcome, ClaimedAction
+from journeys.store.outbox.claims import ActionOutcome, ClaimedAction
 
 
 @dataclass

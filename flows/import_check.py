@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeys.store import IncomingEvent
-from journeys.store.import_rows import Refused
-from journeys.store.importing import refusal
-from journeys.store.people import ProfileError
-from journeys.store.people import _check_id as check_customer_id
-from journeys.store.profile_check import check_profile
+from journeys.store.people.import_rows import Refused
+from journeys.store.people.importing import refusal
+from journeys.store.people.profile_check import check_profile
+from journeys.store.people.profiles import ProfileError
+from journeys.store.people.profiles import _check_id as check_customer_id
 
 from .import_columns import Columns, Kind, RowError
 from .import_file import BadRow, Raw, cells_problem

@@ -2,7 +2,7 @@
 
 `import_file` streams the file (`import_file.RowReader`), checks each row into a
 record (`import_check`: columns, then the receivers' rules), writes records a batch at
-a time in one transaction each (`journeys.store.importing` for customers and consent;
+a time in one transaction each (`journeys.store.people.importing` for customers and consent;
 the inbox for events, so that an event imported twice, or also delivered by a webhook
 under the same source and id, is stored once), and writes every refused row to the
 rejects file (`import_rejects`).
@@ -33,11 +33,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from journeys.store import BatchResult, IncomingEvent, JourneyRegistry, session_scope
-from journeys.store.import_rows import ConsentRow, Refused
-from journeys.store.importing import given_names, import_consents, upsert_customers
-from journeys.store.ingest import process_inbox, store_new_events
-from journeys.store.people import customer_updated
-from journeys.store.segment_timers import segment_journeys
+from journeys.store.people.import_rows import ConsentRow, Refused
+from journeys.store.people.importing import given_names, import_consents, upsert_customers
+from journeys.store.people.profiles import customer_updated
+from journeys.store.state.ingest import process_inbox, store_new_events
+from journeys.store.state.segment_timers import segment_journeys
 
 from .import_check import CheckSpec, Chunk, check_chunk
 from .import_columns import ColumnError, Columns, Kind

@@ -23,8 +23,8 @@ from journeys.abverdict import AbTestResult
 from journeys.journey_map import JourneyMap, journey_map, with_counts
 from journeys.model import Journey
 from journeys.store.abtests import ab_results
-from journeys.store.map_counts import map_counts
 from journeys.store.reports import Report, ReportOptions, Segment, build_report
+from journeys.store.state.map_counts import map_counts
 from journeys.store.tables import journey_version_t
 
 # Labels of the maps: the page's language when a journey speaks it.

@@ -34,7 +34,7 @@ from prefect.tasks import Task, exponential_backoff
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from journeys.store import BatchResult
-from journeys.store.outbox import DEFAULT_MAX_ATTEMPTS
+from journeys.store.outbox.claims import DEFAULT_MAX_ATTEMPTS
 
 from . import runtime
 from .dispatch import DEFAULT_LEASE, DispatchSummary

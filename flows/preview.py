@@ -25,7 +25,7 @@ from journeys.errors import JourneyflowError, did_you_mean
 from journeys.model import Journey, PromoCodeSpec, _Action, _MessageAction
 from journeys.promo import choose_prefix, expires_at, generate_code
 from journeys.store.events import CustomerProfile
-from journeys.store.outbox_types import ClaimedAction, ClaimedCustomer, ClaimedPromo
+from journeys.store.outbox.claimed import ClaimedAction, ClaimedCustomer, ClaimedPromo
 from journeys.templating import sample_context, sms_segments
 
 

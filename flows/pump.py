@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from journeys.store import BatchResult
-from journeys.store.outbox import DEFAULT_MAX_ATTEMPTS
+from journeys.store.outbox.claims import DEFAULT_MAX_ATTEMPTS
 
 from . import runtime
 from .dispatch import DEFAULT_LEASE, DispatchSummary

@@ -38,7 +38,7 @@ from journeys.store import (
     apply_events,
     session_scope,
 )
-from journeys.store.batch import Observer
+from journeys.store.state.batch import Observer
 
 from .dispatch import DispatchSummary, Policy, dispatch_due
 

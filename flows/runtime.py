@@ -37,7 +37,7 @@ from journeys.store import (
     process_inbox,
     session_scope,
 )
-from journeys.store.outbox import OUTCOME_STATUSES
+from journeys.store.outbox.claims import OUTCOME_STATUSES
 from journeys.validate import enabled, load_journeys
 
 from .dispatch import DispatchSummary, dispatch_due

@@ -15,8 +15,8 @@ from sqlalchemy import Connection
 from journeys.model import Journey, Settings
 from journeys.policy import ALLOW, Allow, Decision, Defer, customer_zone, decide_send
 from journeys.send_time import next_slot
-from journeys.store.outbox_types import ClaimedAction
-from journeys.store.policy_inputs import consents_for, recent_sends
+from journeys.store.outbox.claimed import ClaimedAction
+from journeys.store.people.consent import consents_for, recent_sends
 from journeys.types import WEEKDAYS
 
 CONSENT_CHANNELS = ("email", "sms")

@@ -3,7 +3,7 @@
 A team runs the journeys it enables: every journey not marked `enabled: false`, or
 exactly those JOURNEYFLOW_ENABLED_JOURNEYS lists. Two enabled journeys that send the
 same template on the same event send it once (the store writes the others as skipped,
-see `journeys.store.batch`); `overlaps` tells the team before they run.
+see `journeys.store.state.batch`); `overlaps` tells the team before they run.
 """
 
 from __future__ import annotations

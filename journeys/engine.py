@@ -22,13 +22,11 @@ Rules worth knowing:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from .conditions import Condition
 from .decisions import (
     AttributesSet,
     Decision,
@@ -44,6 +42,7 @@ from .decisions import (
     idempotency_key,
 )
 from .engine_index import _index
+from .engine_scope import _event_scope, _matches, _variant, customer_scope
 from .engine_timers import _next_due, next_timer
 from .model import (
     Journey,
@@ -67,42 +66,6 @@ MAX_TIMERS = 100_000
 _TICK = timedelta(microseconds=1)
 
 __all__ = ["MAX_CHAIN", "customer_scope", "decide", "next_timer"]
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def customer_scope(
-    external_id: str, fields: Mapping[str, Any], attributes: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The `customer` mapping conditions see: attributes, overlaid by profile fields.
-
-    `customer.segment` reads an attribute; `customer.country` the profile field.
-    """
-    scope: dict[str, Any] = dict(attributes)
-    scope.update({k: v for k, v in fields.items() if v is not None})
-    scope["id"] = external_id
-    scope["attributes"] = dict(attributes)
-    return scope
-
-
-def _variant(
-    journey: str, customer_id: str, stage: str, action: _MessageAction
-) -> tuple[str, str | None] | None:
-    """Deterministic A/B assignment: the same customer always lands in the same arm."""
-    if not action.variants:
-        return None
-    total = sum(v.weight for v in action.variants)
-    digest = hashlib.blake2b(
-        f"{journey}\x1f{customer_id}\x1f{stage}\x1f{action.action_key}".encode(), digest_size=8
-    ).digest()
-    point = int.from_bytes(digest, "big") % total
-    for variant in action.variants:
-        if point < variant.weight:
-            return variant.key, variant.template
-        point -= variant.weight
-    raise AssertionError("unreachable: weights add up to total")
 
 
 class _Run:
@@ -300,10 +263,6 @@ class _Run:
         return state
 
 
-def _matches(rule: tuple[str, Condition | None], etype: str, scope: Mapping[str, Any]) -> bool:
-    return rule[0] == etype and (rule[1] is None or rule[1].evaluate(scope))
-
-
 def decide(
     journey: Journey,
     state: EnrollmentState | None,
@@ -344,12 +303,6 @@ def decide(
         # Any event is a change of the customer: a segment move may hold now.
         state = run.advance(state, until, changed_at=at, change=f"event:{event.id}")
     return Outcome(state, tuple(run.out))
-
-
-def _event_scope(event: Event, customer: Mapping[str, Any], stage: str | None) -> dict[str, Any]:
-    data = dict(event.data)
-    data.setdefault("type", event.type)
-    return {"event": data, "customer": customer, "stage": stage, "now": event.occurred_at}
 
 
 def _apply_event(run: _Run, state: EnrollmentState, event: Event) -> EnrollmentState:

@@ -19,7 +19,7 @@ their stage's actions already. Of the actions still pending:
   entry's idempotency key, so leaving the new stage voids it as the engine expects;
 - every other delayed action waited on a stage the customer no longer is in: cancelled.
 
-Nothing here reads the clock or the store; `journeys.store.migrating` executes it.
+Nothing here reads the clock or the store; `journeys.store.state.migrating` executes it.
 """
 
 from __future__ import annotations

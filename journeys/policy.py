@@ -100,7 +100,7 @@ def decide_send(
     """Allow, Defer or Skip one message; the rules are in the module's docstring.
 
     `consent` is the customer's status on `channel` (None: no record); `recent_sends`
-    are the customer's counted sends on `channel` (see `policy_inputs.recent_sends`).
+    are the customer's counted sends on `channel` (see `store.people.consent.recent_sends`).
     """
     now = _utc(now, "now")
     skip = consent_check(channel, marketing, consent)

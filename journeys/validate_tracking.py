@@ -46,7 +46,7 @@ def contexts(
     `carried_by_moves`: an instant move_to carries the entering event (conditions);
     else any move brings no event (templates, which read the entry's own cause).
     `carried_by_waits`: an `after` or `no_event_for` trigger carries the event that
-    entered the stage waited in (what templates see, see journeys.store.outbox_load)."""
+    entered the stage waited in (what templates see, see journeys.store.outbox.load)."""
     found: dict[str, set[Context]] = {s.key: set() for s in journey.stages}
     moves: list[tuple[str, str, bool]] = []  # (from, to, carries)
     for stage in journey.stages:

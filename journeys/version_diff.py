@@ -5,7 +5,7 @@ then by content: a stage the old version had and the new one lacks, with the sam
 triggers, actions and `final` as a stage only the new version has, was renamed. Stage
 keys inside triggers (`from:`) and `move_to` are compared through the renames, so a
 rename alone changes no trigger or action. Pure: the figures of customers in flight
-come from the store (`journeys.store.migrating`).
+come from the store (`journeys.store.state.migrating`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ _LONG_FIRST = (
     "tests/test_wheel.py",
     "tests/flows/test_crash_storm.py",
     "tests/flows/test_jobs.py",
-    "tests/journeys/store/test_store_promo.py",
+    "tests/journeys/store/outbox/test_store_promo.py",
     "tests/flows/test_demo.py",
     "tests/flows/test_webhooks_e2e.py",
     "tests/channels/inbound/test_inbound_sendgrid.py",

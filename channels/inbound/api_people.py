@@ -20,18 +20,18 @@ from channels.outbox_erase import erase_outbox_files
 from channels.settings import ChannelSettings
 from journeys.engine_manual import ManualRefused
 from journeys.store import store_events, store_new_events
-from journeys.store.erased import ErasedCustomer
-from journeys.store.erasure import erase_customer
 from journeys.store.events import UTCTime
-from journeys.store.manual import apply_manual
-from journeys.store.people import (
+from journeys.store.people.erased import ErasedCustomer
+from journeys.store.people.erasure import erase_customer
+from journeys.store.people.profiles import (
     ProfileError,
     customer_id_of,
     customer_updated,
     give_consent,
     upsert_customer,
 )
-from journeys.store.people_view import customer_export, customer_view
+from journeys.store.people.view import customer_export, customer_view
+from journeys.store.state.manual import apply_manual
 
 from .api_auth import ApiToken, TokenCheck
 from .errors import InboundError, Unavailable, Unprocessable

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from journeys.store import IncomingEvent, store_new_events
-from journeys.store.feedback import ActionRef, find_actions
-from journeys.store.policy_inputs import CONSENT_CHANNELS, consents_for, set_consent
-from journeys.store.surveys import SCORE_RANGES, record_survey_answer
+from journeys.store.feedback.message_events import ActionRef, find_actions
+from journeys.store.feedback.surveys import SCORE_RANGES, record_survey_answer
+from journeys.store.people.consent import CONSENT_CHANNELS, consents_for, set_consent
 from journeys.store.tables import SURVEY_KINDS, customer_t, inbound_event_t
 
 SOURCE = "links"

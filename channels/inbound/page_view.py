@@ -19,9 +19,9 @@ from channels.message import OutboundMessage
 from channels.render import Renderer
 from channels.render_settings import RenderSettings
 from journeys.model import Journey
-from journeys.store.feedback import find_actions
-from journeys.store.outbox_load import load_claimed
-from journeys.store.outbox_types import ClaimedAction
+from journeys.store.feedback.message_events import find_actions
+from journeys.store.outbox.claimed import ClaimedAction
+from journeys.store.outbox.load import load_claimed
 from journeys.store.registry import JourneyRegistry
 
 # The email's own images (a logo) may come from the web; nothing else may load.

@@ -34,7 +34,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from channels.links import LINK_TTL, LinkError, LinkSigner, SignedRef
-from journeys.store.resend import resend_message
+from journeys.store.outbox.resend import resend_message
 
 from .inbox import Inbox
 from .page_data import (

@@ -34,13 +34,13 @@ from sqlmodel import Session
 from starlette.responses import JSONResponse, Response
 
 from journeys.store import IncomingEvent
-from journeys.store.feedback import (
+from journeys.store.feedback.message_events import (
     MessageReport,
     find_actions,
     record_message_events,
     set_address_consent,
 )
-from journeys.store.ingest import store_new_events
+from journeys.store.state.ingest import store_new_events
 
 from .config import ReceiverConfigError, SendGridConfig
 from .errors import BadRequest, Unauthorized, Unprocessable

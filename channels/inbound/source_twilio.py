@@ -34,7 +34,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from journeys.phone import InvalidPhoneNumber, to_e164
 from journeys.store import IncomingEvent
-from journeys.store.feedback import (
+from journeys.store.feedback.message_events import (
     CustomerRef,
     MessageReport,
     customers_by_phone,
@@ -42,8 +42,8 @@ from journeys.store.feedback import (
     record_message_events,
     set_address_consent,
 )
-from journeys.store.ingest import store_new_events
-from journeys.store.policy_inputs import set_consent
+from journeys.store.people.consent import set_consent
+from journeys.store.state.ingest import store_new_events
 
 from .config import TwilioConfig
 from .errors import BadRequest, Unauthorized, Unprocessable

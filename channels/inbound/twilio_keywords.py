@@ -2,7 +2,7 @@
 
 Keywords follow Twilio's Advanced Opt-Out defaults: the whole message is the keyword
 (trimmed, any case), so "stop please" is an ordinary text, as it is for Twilio and the
-carriers. Statuses map onto the provider reports of `journeys.store.feedback`.
+carriers. Statuses map onto the provider reports of `journeys.store.feedback.message_events`.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from journeys.store.people import ProfileError, parse_profile
+from journeys.store.people.profiles import ProfileError, parse_profile
 from journeys.types import EventType, Key, Locale, TimeZone
 
 from .expectations import (
@@ -149,7 +149,7 @@ class CustomerSpec(_Model):
         return self
 
     def profile(self) -> dict[str, Any]:
-        """The fields `journeys.store.people.upsert_customer` takes."""
+        """The fields `journeys.store.people.profiles.upsert_customer` takes."""
         names = ("email", "phone", "first_name", "last_name", "locale", "timezone", "country")
         fields: dict[str, Any] = {n: getattr(self, n) for n in names}
         fields["attributes"] = dict(self.attributes)

@@ -21,7 +21,7 @@ from datetime import datetime
 from channels.errors import ChannelError
 from channels.message import ChannelKind, OutboundMessage, SendResult
 from journeys.policy import Decision, Defer, Skip
-from journeys.store.outbox_types import ClaimedAction
+from journeys.store.outbox.claimed import ClaimedAction
 
 from ..send_rules import SendRules
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from journeys.store.importing import ConsentRow
+from journeys.store.people.importing import ConsentRow
 
 from .model import ConsentMix, Profile
 from .model_data import Between, Choose, Data, DateRange, Maybe, Moment, leap_years

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from journeys.decisions import Decision, Transitioned
 from journeys.store import IncomingEvent
-from journeys.store.importing import ConsentRow
+from journeys.store.people.importing import ConsentRow
 
 from .model import BehaviourModel, Emits, Outcome, Persona, Profile, Rule
 from .people import Drawing, Newcomer, consent_change, draw_data, newcomer, read_moment

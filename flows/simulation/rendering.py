@@ -27,7 +27,7 @@ from channels.message import OutboundMessage, SendResult
 from channels.render import Renderer
 from channels.render_context import PromoCodeLike
 from journeys.model import Journey
-from journeys.store.outbox import ClaimedAction
+from journeys.store.outbox.claims import ClaimedAction
 
 Kind = tuple[Any, ...]
 RENDER_FIRST = 10

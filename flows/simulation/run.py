@@ -30,7 +30,7 @@ from channels.protocol import Channel
 from channels.render import Renderer
 from journeys.decisions import Decision
 from journeys.store import BatchResult, IncomingEvent, JourneyRegistry, session_scope
-from journeys.store.importing import ConsentRow, Refused, import_consents, upsert_customers
+from journeys.store.people.importing import ConsentRow, Refused, import_consents, upsert_customers
 from journeys.store.tables import action_run_t
 
 from ..dispatch import DispatchSummary

@@ -16,7 +16,10 @@ from .db import (
     session_scope,
 )
 from .events import CustomerProfile, IncomingEvent
-from .ingest import (
+from .registry import JourneyRegistry, checksum
+from .reports import FunnelRow, stage_funnel
+from .sql import lock_customers
+from .state.ingest import (
     Stored,
     advance_timers,
     apply_events,
@@ -24,10 +27,7 @@ from .ingest import (
     store_events,
     store_new_events,
 )
-from .registry import JourneyRegistry, checksum
-from .reports import FunnelRow, stage_funnel
-from .result import BatchResult
-from .sql import lock_customers
+from .state.result import BatchResult
 from .tables import (
     ActionRun,
     ActionRunPublic,

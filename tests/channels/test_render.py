@@ -22,7 +22,7 @@ from channels.settings import ChannelSettings
 from journeys import Journey, load_journeys
 from journeys.config import templates_dir
 from journeys.model import EmailAction, Sender, SmsAction, WebhookAction
-from journeys.store.outbox import ClaimedAction, ClaimedCustomer, ClaimedPromo
+from journeys.store.outbox.claims import ClaimedAction, ClaimedCustomer, ClaimedPromo
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 SIGNER = LinkSigner("test-secret-0123456789abcdef", "https://shop.example")

@@ -40,7 +40,7 @@ from journeys.store import (
     create_schema,
     session_scope,
 )
-from journeys.store.feedback import MessageReport, record_message_events
+from journeys.store.feedback.message_events import MessageReport, record_message_events
 from journeys.store.tables import action_run_t
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))

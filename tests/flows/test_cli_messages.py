@@ -21,7 +21,7 @@ from journeys.store import (
     get_engine,
     session_scope,
 )
-from journeys.store.outbox import (
+from journeys.store.outbox.claims import (
     ISOLATED_CRASHES,
     SUSPECT_CRASHES,
     claim_due,

@@ -38,7 +38,7 @@ from journeys.store import (
     create_schema,
     session_scope,
 )
-from journeys.store.outbox import ClaimedAction
+from journeys.store.outbox.claims import ClaimedAction
 
 SIGNER = LinkSigner("dispatch-test-secret-0123456789", "https://shop.example")
 

@@ -30,7 +30,7 @@ from journeys.store import (
     create_schema,
     session_scope,
 )
-from journeys.store.policy_inputs import set_consent
+from journeys.store.people.consent import set_consent
 from journeys.store.tables import action_run_t, consent_change_t, consent_t, customer_t
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))

@@ -23,7 +23,7 @@ from flows import jobs, runtime, serve
 from journeys.config import PROJECT_ROOT
 from journeys.errors import UnknownJourneyError
 from journeys.store import Customer, IncomingEvent, session_scope, store_events
-from journeys.store.policy_inputs import set_consent
+from journeys.store.people.consent import set_consent
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 # Every customer confirms the newsletter (double opt-in), orders and receives the order
@@ -159,7 +159,7 @@ def test_a_busy_database_is_retried_and_a_bug_is_not(
 
 def _answer_surveys(db: sqlite3.Connection) -> None:
     """CSAT 5, 4, 3, 1 and NPS 10, 9, 8, 7, 6, 0 through the links of the sent emails."""
-    from journeys.store.surveys import record_survey_answer
+    from journeys.store.feedback.surveys import record_survey_answer
 
     keys = [
         k for (k,) in db.execute("select idempotency_key from action_run where status = 'sent'")

@@ -11,7 +11,7 @@ import pytest
 from flows import runtime
 from flows.pump import InboxPump
 from journeys.store import IncomingEvent, session_scope
-from journeys.store.ingest import store_new_events
+from journeys.store.state.ingest import store_new_events
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 

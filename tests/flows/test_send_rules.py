@@ -27,7 +27,7 @@ from journeys.store import (
     create_schema,
     session_scope,
 )
-from journeys.store.policy_inputs import set_consent
+from journeys.store.people.consent import set_consent
 from journeys.store.tables import action_run_t
 
 # Monday 2 March 2026: Berlin is UTC+1, New York UTC-5.

@@ -209,7 +209,7 @@ def test_a_render_budget_error_fails_the_message_with_a_clear_reason(templates: 
     from channels.render import Renderer
     from channels.render_settings import RenderSettings
     from channels.settings import ChannelSettings
-    from journeys.store.outbox_types import ClaimedAction, ClaimedCustomer
+    from journeys.store.outbox.claimed import ClaimedAction, ClaimedCustomer
 
     (templates / "de" / "hostile.sms.j2").write_text(
         "Hallo {{ customer.first_name }}\n{{ 'x' * 10**9 }}\n", encoding="utf-8"

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Interval, and_, case, distinct, func, literal
 
 from ...abverdict import ArmCount
 from ...model_abtest import AbEventMetric
-from ..outbox_types import HOLDOUT
+from ..outbox.claimed import HOLDOUT
 from ..tables import (
     action_run_t,
     customer_t,

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from ..policy_inputs import COUNTED_STATUSES, sent_at_column
+from ..people.consent import COUNTED_STATUSES, sent_at_column
 from ..tables import action_run_t, customer_t, enrollment_t
 from .messages import reported
 from .period import Period, slice_of

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Subquery, case, func, or_, select
 
 from ...kpi_math import pct
 from ...policy import DeferReason, SkipReason
-from ..policy_inputs import COUNTED_STATUSES, sent_at_column
+from ..people.consent import COUNTED_STATUSES, sent_at_column
 from ..tables import action_run_t, customer_t, enrollment_t, message_event_t
 from .period import Period, slice_of
 from .rows import SliceRow, row_order, slice_fields

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, or_, select
 
 from ...kpi_math import pct
-from ..policy_inputs import COUNTED_STATUSES, sent_at_column
+from ..people.consent import COUNTED_STATUSES, sent_at_column
 from ..tables import action_run_t, customer_t, enrollment_t, inbound_event_t, promo_code_t
 from .period import Period, SliceKey, slice_of
 from .rows import SliceRow, row_order, slice_fields

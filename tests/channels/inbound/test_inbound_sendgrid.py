@@ -44,8 +44,8 @@ from journeys.store import (
     process_inbox,
     session_scope,
 )
-from journeys.store.feedback import message_stats
-from journeys.store.policy_inputs import set_consent
+from journeys.store.feedback.message_events import message_stats
+from journeys.store.people.consent import set_consent
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"

@@ -30,7 +30,7 @@ from journeys.config import templates_dir
 from journeys.loader import parse_journey
 from journeys.policy import Skip, consent_check
 from journeys.store import IncomingEvent, JourneyRegistry, apply_events, session_scope
-from journeys.store.policy_inputs import consents_for, set_consent
+from journeys.store.people.consent import consents_for, set_consent
 from journeys.store.tables import action_run_t, customer_t
 
 TOKEN = "twilio-auth-token-0123456789abcdef"

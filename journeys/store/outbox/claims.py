@@ -1,0 +1,431 @@
+"""The outbox, store side: claim due actions, mark sends as started, record outcomes.
+
+An action runs through `pending → claimed → sent | failed | skipped | unknown`; a
+deferral or a retryable failure puts it back to `pending` with a later `due_at`.
+
+Claims. `claim_due` takes up to `limit` pending actions that are due, oldest first,
+for a lease, under a claim id (`claimed_by`) that is new for every call. On SQLite it
+is one `UPDATE … WHERE id IN (SELECT … LIMIT) RETURNING` in the writer transaction,
+whose `BEGIN IMMEDIATE` serialises claimers; on PostgreSQL `SELECT … FOR UPDATE SKIP
+LOCKED` and then an UPDATE, so parallel dispatchers take disjoint rows without waiting.
+Every write after the claim names the claim id: an outcome reaches only the rows the
+claim still holds, never those another dispatcher has taken over. A dispatcher renews
+its claim's lease as it works through a batch (`renew_lease`), so a lease can be sized
+to a chunk, not to a batch, and a crashed dispatcher's claims come back within it.
+
+Attempts count sends, not claims. `mark_send_started` counts an attempt for every
+message about to leave; a retry without a send (the send rules raised) counts one
+too. A claim counts nothing: a dispatcher that dies while an action waits in its batch
+costs the action time, never one of the retries meant for the provider's refusals.
+
+Crash safety: exactly once up to the provider. Right before requests leave, the
+dispatcher commits `send_started_at` for them (`mark_send_started`, which also renews
+the lease). When a lease expires, the next claim looks at that mark: without it, no
+request can have left, so the action is simply pending again and will be sent once;
+with it, the provider may already have the message, so the action becomes `unknown`,
+is reported, and is never resent automatically (a provider's report about it settles
+it as `sent`; an operator may release it, see `outbox_review`). If the slow dispatcher
+does come back with the outcome after all, it still resolves that `unknown` (same
+claim id). The one exception is a channel that is idempotent by key, where a second
+send of a message that did arrive only reports it (the outbox folder): `retry_unknown`
+makes such actions pending again, so that what a crash cut short is sent after all.
+
+Poison messages. A dispatcher commits `preparing_since` for the few actions it is
+about to decide and render (`mark_preparing`, a window of one chunk, in the
+transaction it writes anyway); the rest of its batch only waits. When its lease
+expires, only the actions of that window count a crash (`crashes`); the waiting ones
+lose nothing but time. A window still holds several actions, so one crash proves
+nothing about any of them: an action with a crash is claimed alone from then on
+(`claim_due(suspects=True)`), and only if dispatchers keep dying while they prepare it
+alone, `ISOLATED_CRASHES` times, is that the evidence: it is `quarantined`, reported,
+and sent again only when an operator releases it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, case, select, update
+from sqlmodel import Session
+
+from ..feedback.message_events import customers_by_email, customers_by_phone
+from ..people.consent import record_consent
+from ..sql import chunks, connection_of
+from ..tables import action_run_t
+from .claimed import (
+    DEFAULT_MAX_ATTEMPTS,
+    OUTCOME_STATUSES,
+    ActionOutcome,
+    AddressConsent,
+    ClaimedAction,
+    ClaimedCustomer,
+    ClaimedPromo,
+    OutcomeStatus,
+    Recorded,
+    Recovered,
+)
+from .load import load_claimed
+
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "ISOLATED_CRASHES",
+    "LOST_SEND",
+    "OUTCOME_STATUSES",
+    "QUARANTINED",
+    "SUSPECT_CRASHES",
+    "ActionOutcome",
+    "AddressConsent",
+    "ClaimedAction",
+    "ClaimedCustomer",
+    "ClaimedPromo",
+    "OutcomeStatus",
+    "Recorded",
+    "Recovered",
+    "claim_due",
+    "claim_statement",
+    "mark_preparing",
+    "mark_send_started",
+    "record_outcomes",
+    "recover_expired",
+    "renew_lease",
+]
+
+LOST_SEND = "lease expired after the send started; the provider may have the message"
+# Crashes before an action is claimed alone, and crashes while alone before quarantine.
+SUSPECT_CRASHES = 1
+ISOLATED_CRASHES = 3
+QUARANTINED = (
+    f"{ISOLATED_CRASHES} dispatchers died holding this action alone before its send "
+    "started; released only by an operator (journeyflow messages release)"
+)
+
+_a = action_run_t
+log = logging.getLogger(__name__)
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def _claim_id(worker: str) -> str:
+    # Unique per call: a worker that claims twice must not answer for its older claim.
+    return f"{worker[:47]}/{secrets.token_hex(8)}"
+
+
+def _due(now: datetime, limit: int, suspects: bool = False) -> Select[tuple[int]]:
+    # Suspects (caught in crashes) are claimed only alone, the others only in batches.
+    crashed = _a.c.crashes >= SUSPECT_CRASHES if suspects else _a.c.crashes < SUSPECT_CRASHES
+    return (
+        select(_a.c.id)
+        .where(_a.c.status == "pending", _a.c.due_at <= now, crashed)
+        # The index's order (status, due_at, crashes, rowid): no sort step.
+        .order_by(_a.c.due_at, _a.c.crashes, _a.c.id)
+        .limit(1 if suspects else limit)
+    )
+
+
+def claim_statement(
+    now: datetime, limit: int, lease: timedelta, claim: str, suspects: bool = False
+) -> Any:
+    """SQLite's claim: one UPDATE over the oldest due rows, returning their ids."""
+    return (
+        update(_a)
+        .where(_a.c.id.in_(_due(now, limit, suspects).scalar_subquery()))
+        .values(_claim_values(now, lease, claim, suspects))
+        .returning(_a.c.id)
+    )
+
+
+def _claim_values(now: datetime, lease: timedelta, claim: str, alone: bool) -> dict[str, Any]:
+    return {
+        "status": "claimed",
+        "claimed_by": claim,
+        "lease_expires_at": now + lease,
+        "send_started_at": None,
+        # An action claimed alone is in hand at once: it is its own window.
+        "preparing_since": now if alone else None,
+        "updated_at": now,
+    }
+
+
+def claim_due(
+    session: Session,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    worker: str,
+    *,
+    recover: bool = True,
+    suspects: bool = False,
+) -> list[ClaimedAction]:
+    """Claim up to `limit` due pending actions, oldest first, for `lease`.
+
+    First, unless `recover=False` (the caller ran `recover_expired` itself), expired
+    leases are recovered as the module docstring describes. With `suspects`, one action
+    that was caught in crashes, alone (see the module docstring); without, none of them.
+    """
+    if limit <= 0:
+        return []
+    conn = session.connection()
+    if recover:
+        recover_expired(session, now)
+    claim = _claim_id(worker)
+    if conn.dialect.name == "postgresql":
+        due = _due(now, limit, suspects).with_for_update(skip_locked=True)
+        ids = list(conn.execute(due).scalars())
+        if not ids:
+            return []
+        statement = (
+            update(_a)
+            .where(_a.c.id.in_(ids))
+            .values(_claim_values(now, lease, claim, suspects))
+            .returning(_a.c.id)
+        )
+        claimed = list(conn.execute(statement).scalars())
+    else:
+        statement = claim_statement(now, limit, lease, claim, suspects)
+        claimed = list(conn.execute(statement).scalars())
+    return load_claimed(conn, claimed, claim)
+
+
+def recover_expired(session: Session | Connection, now: datetime) -> Recovered:
+    """Release claims whose lease expired: pending again, or `unknown` if a send started.
+
+    An action released without a send counts a crash; one that crashed its dispatchers
+    alone `ISOLATED_CRASHES` times is quarantined (see the module docstring).
+    """
+    conn = connection_of(session)
+    expired = select(_a.c.id, _a.c.send_started_at, _a.c.preparing_since, _a.c.crashes).where(
+        _a.c.status == "claimed", _a.c.lease_expires_at <= now
+    )
+    if conn.dialect.name == "postgresql":
+        # Locked in one statement, skipping rows a concurrent recovery holds: two
+        # recoveries updating the same rows in different orders could deadlock.
+        expired = expired.with_for_update(skip_locked=True)
+    rows = conn.execute(expired).all()
+    limit = SUSPECT_CRASHES + ISOLATED_CRASHES
+    lost = [r.id for r in rows if r.send_started_at is not None]
+    unsent = [r for r in rows if r.send_started_at is None]
+    # Only what was in hand (being decided or rendered) when the dispatcher died counts.
+    in_hand = [r for r in unsent if r.preparing_since is not None]
+    poison = [r.id for r in in_hand if r.crashes + 1 >= limit]
+    blamed = [r.id for r in in_hand if r.crashes + 1 < limit]
+    waited = [r.id for r in unsent if r.preparing_since is None]
+    done = {"lease_expires_at": None, "preparing_since": None, "updated_at": now}
+    # `claimed_by` stays on an unknown action: its own dispatcher may still report back.
+    _update_ids(conn, lost, {**done, "status": "unknown", "last_error": LOST_SEND})
+    crashed = {**done, "claimed_by": None, "crashes": _a.c.crashes + 1}
+    _update_ids(conn, poison, {**crashed, "status": "quarantined", "last_error": QUARANTINED})
+    _update_ids(conn, blamed, {**crashed, "status": "pending"})
+    _update_ids(conn, waited, {**done, "claimed_by": None, "status": "pending"})
+    again = blamed + waited
+    if poison:
+        log.error("quarantined %d action(s) that crashed dispatchers: %s", len(poison), poison)
+    return Recovered(pending=len(again), unknown=len(lost), quarantined=len(poison))
+
+
+def _update_ids(conn: Connection, ids: Sequence[int], values: Mapping[str, Any]) -> None:
+    for part in chunks(ids):
+        conn.execute(update(_a).where(_a.c.id.in_(part)).values(dict(values)))
+
+
+# --- sending and outcomes ------------------------------------------------------------------
+
+
+# Built once: each execution reuses the compiled form instead of rebuilding it per chunk.
+_mark_started = (
+    update(_a)
+    .where(
+        _a.c.id.in_(bindparam("_ids", expanding=True)),
+        _a.c.status == "claimed",
+        _a.c.claimed_by == bindparam("_claim"),
+        _a.c.lease_expires_at > bindparam("_now"),
+    )
+    .values(
+        send_started_at=bindparam("_now"),
+        lease_expires_at=bindparam("_until"),
+        attempts=_a.c.attempts + 1,
+        updated_at=bindparam("_now"),
+    )
+    .returning(_a.c.id)
+)
+_renew = (
+    update(_a)
+    .where(
+        _a.c.status == "claimed",
+        _a.c.claimed_by == bindparam("_claim"),
+        _a.c.lease_expires_at > bindparam("_now"),
+    )
+    .values(lease_expires_at=bindparam("_until"))
+)
+
+
+_preparing = (
+    update(_a)
+    .where(
+        _a.c.id.in_(bindparam("_ids", expanding=True)),
+        _a.c.status == "claimed",
+        _a.c.claimed_by == bindparam("_claim"),
+    )
+    .values(preparing_since=bindparam("_now"))
+)
+
+
+def mark_preparing(db: Session | Connection, claim: str, ids: Sequence[int], now: datetime) -> None:
+    """Commit (with the transaction) that these actions are about to be decided and
+    rendered: if the dispatcher dies before their sends start, they count a crash."""
+    conn = connection_of(db)
+    for part in chunks(sorted(ids)):
+        conn.execute(_preparing, {"_ids": list(part), "_claim": claim, "_now": now})
+
+
+def renew_lease(db: Session | Connection, claim: str, now: datetime, lease: timedelta) -> int:
+    """Extend the lease of every action `claim` still holds to `now + lease`; how many.
+
+    An action whose lease already ran out is not renewed: another dispatcher may hold
+    it by now, and `mark_send_started` will not mark it for this claim.
+    """
+    params = {"_claim": claim, "_now": now, "_until": now + lease}
+    return int(connection_of(db).execute(_renew, params).rowcount)
+
+
+def mark_send_started(
+    session: Session | Connection, actions: Iterable[ClaimedAction], now: datetime, lease: timedelta
+) -> set[int]:
+    """Commit (with the transaction) that these sends are about to leave; returns the ids marked.
+
+    Only actions whose claim still holds with a lease not yet expired are marked, and
+    their lease is renewed for the sending; send nothing that is not in the result.
+    Each marked action counts an attempt.
+    """
+    by_claim: dict[str, list[int]] = {}
+    for action in actions:
+        by_claim.setdefault(action.claim, []).append(action.id)
+    conn = connection_of(session)
+    marked: set[int] = set()
+    for claim, ids in by_claim.items():
+        for part in chunks(sorted(ids)):
+            params = {"_ids": list(part), "_claim": claim, "_now": now, "_until": now + lease}
+            marked.update(conn.execute(_mark_started, params).scalars())
+    return marked
+
+
+_FINAL = frozenset({"sent", "failed", "unknown", "skipped"})
+
+_record_final = (
+    update(_a)
+    .where(_a.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("_status"),
+        last_error=bindparam("_reason"),
+        provider_message_id=bindparam("_provider_id"),
+        lease_expires_at=None,
+        updated_at=bindparam("_now"),
+    )
+)
+_record_again = (
+    update(_a)
+    .where(_a.c.id == bindparam("_id"))
+    .values(
+        status="pending",
+        due_at=bindparam("_due_at"),
+        last_error=bindparam("_reason"),
+        # A send counted its attempt when it was marked; a retry without a send (the
+        # send rules raised) counts one here. A deferral is no attempt.
+        attempts=_a.c.attempts
+        + case((_a.c.send_started_at.is_(None), bindparam("_unsent_attempt")), else_=0),
+        lease_expires_at=None,
+        claimed_by=None,
+        send_started_at=None,
+        updated_at=bindparam("_now"),
+    )
+)
+
+
+_holders = (
+    select(_a.c.id, _a.c.claimed_by, _a.c.status)
+    .where(_a.c.id.in_(bindparam("_ids", expanding=True)))
+    .order_by(_a.c.id)  # one lock order for every writer
+)
+_holders_locked = _holders.with_for_update()
+
+
+def record_outcomes(
+    session: Session | Connection, outcomes: Iterable[ActionOutcome], now: datetime
+) -> Recorded:
+    """Write outcomes in bulk, each only where its claim still holds the action.
+
+    `sent`, `failed`, `skipped` and `unknown` are final; `deferred` and `retry` make the
+    action pending again at their `due_at` (a retry is an attempt, a deferral not).
+    An `unknown` left by an expired lease is still resolved by the claim that caused it.
+    """
+    given = {o.action_id: o for o in outcomes}
+    result = Recorded()
+    if not given:
+        return result
+    conn = connection_of(session)
+    held: set[int] = set()
+    query = _holders_locked if conn.dialect.name == "postgresql" else _holders
+    for part in chunks(sorted(given)):
+        for id, claimed_by, status in conn.execute(query, {"_ids": list(part)}):
+            outcome = given[id]
+            if claimed_by == outcome.claim and (
+                status == "claimed" or (status == "unknown" and outcome.status in _FINAL)
+            ):
+                held.add(id)
+    result.stale = sorted(set(given) - held)
+    final, again = [], []
+    for id in sorted(held):
+        o = given[id]
+        result.written[o.status] = result.written.get(o.status, 0) + 1
+        if o.status in _FINAL:
+            final.append(
+                {
+                    "_id": id,
+                    "_status": o.status,
+                    "_reason": o.reason,
+                    "_provider_id": o.provider_message_id,
+                    "_now": now,
+                }
+            )
+        else:
+            again.append(
+                {
+                    "_id": id,
+                    "_due_at": o.due_at,
+                    "_reason": o.reason,
+                    "_unsent_attempt": 1 if o.status == "retry" else 0,
+                    "_now": now,
+                }
+            )
+    if final:
+        conn.execute(_record_final, final)
+    if again:
+        conn.execute(_record_again, again)
+    for change in (given[id].consent for id in sorted(held)):
+        if change is not None:
+            _apply_refusal(conn, change, now)
+    return result
+
+
+def _apply_refusal(conn: Connection, change: AddressConsent, now: datetime) -> None:
+    # Address-level, like a provider's report: every customer with the number or address.
+    find = customers_by_phone if change.channel == "sms" else customers_by_email
+    for customer in find(conn, change.address):
+        record_consent(
+            conn, customer.id, change.channel, change.status, change.source, now,
+            keep_suppressed=True,
+        )  # fmt: skip
+
+
+# Re-exported: what callers of the outbox used to find here.
+from .review import (  # noqa: E402
+    RETRIED_UNKNOWN,
+    outbox_summary,
+    retry_unknown,
+)
+
+__all__ += ["RETRIED_UNKNOWN", "outbox_summary", "retry_unknown"]
