@@ -1,8 +1,8 @@
 """An index for the frequency caps: a customer's sent messages.
 
-Every dispatch batch reads the recent sends of its customers (`journeys.store.people.consent.recent_sends`);
-without this index that read goes through (status, due_at) and touches every message
-ever sent.
+Every dispatch batch reads the recent sends of its customers
+(`journeys.store.people.consent.recent_sends`); without this index that read goes
+through (status, due_at) and touches every message ever sent.
 
 Revision ID: 0003
 Revises: 0002
