@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -114,8 +114,10 @@ def _moment(rng: random.Random, value: Moment, ctx: Drawing, data: dict[str, Any
     if base is None:
         return _LEFT_OUT  # the moment it counts from is not in this event's data
     low, high = value.delay
-    found = base + timedelta(seconds=rng.uniform(low.total_seconds(), high.total_seconds()))
-    found = found.astimezone(ctx.at.tzinfo)
+    # Elapsed time, as a rule's delay is: across a change of the clocks a moment `in`
+    # 7d of 18:00 is 17:00 or 19:00; `at` sets the local time where that matters.
+    delay = timedelta(seconds=rng.uniform(low.total_seconds(), high.total_seconds()))
+    found = (base.astimezone(UTC) + delay).astimezone(ctx.at.tzinfo)
     if value.at is not None:
         found = found.replace(hour=value.at.hour, minute=value.at.minute)
     return found.replace(second=0, microsecond=0).isoformat()
