@@ -510,6 +510,9 @@ RICH_PLACES: list[list[str | int]] = [
     ["personas", 0, "behaviour", 0, "one_of", 0],
     ["personas", 0, "behaviour", 0, "one_of", 1, "of"],
     ["personas", 0, "behaviour", 0, "one_of", 1, "p"],
+    ["personas", 0, "behaviour", 0, "one_of", 1, "data"],
+    ["personas", 0, "behaviour", 0, "one_of", 1, "data", "attended"],
+    ["personas", 0, "starts_with", "data"],
 ]
 
 

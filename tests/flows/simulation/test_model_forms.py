@@ -4,6 +4,7 @@ values given only sometimes; and the shipped model's carts, events and birthdays
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -15,10 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from flows.simulation.model import SHIPPED_MODEL, BehaviourModel, load_model, parse_model
+from flows.simulation.model import (
+    SHIPPED_MODEL,
+    BehaviourModel,
+    Outcome,
+    load_model,
+    parse_model,
+)
 from flows.simulation.model_data import DateRange, Maybe, Moment
 from flows.simulation.people import Drawing, draw_data
-from flows.simulation.population import Population
+from flows.simulation.population import Population, _pick
 
 DAY = timedelta(days=1)
 EVENTS = """
@@ -106,6 +113,22 @@ def test_one_outcome_of_several_follows_in_its_share_and_moments_count_from_the_
     assert (
         chisquare([outcomes[k] for k in kinds], [seen * p for p in (0.2, 0.3, 0.5)]).pvalue > 1e-4
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    ps=st.lists(st.floats(0, 1), min_size=1, max_size=5).filter(lambda ps: sum(ps) <= 1),
+    roll=st.floats(0, 1, exclude_max=True),
+)
+def test_a_roll_falls_on_one_outcome_by_the_ps_in_order(ps: list[float], roll: float) -> None:
+    outcomes = [Outcome.model_validate({"then": "order.completed", "p": p, "in": "1d"}) for p in ps]
+    picked = _pick(outcomes, roll)
+    edges = list(itertools.accumulate(ps, initial=0.0))
+    if picked is None:  # past the p's: nothing follows
+        assert roll >= edges[-1] - 1e-9
+    else:  # the outcome whose stretch of [0, 1) holds the roll; never one with p = 0
+        k = next(k for k, o in enumerate(outcomes) if o is picked)
+        assert ps[k] > 0 and edges[k] - 1e-9 <= roll < edges[k + 1] + 1e-9
 
 
 @settings(max_examples=60, deadline=None)
