@@ -66,6 +66,8 @@ SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "behaviour.yam
 DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
 
 ConsentStatus = Literal["subscribed", "pending", "unsubscribed", "none"]
+ConsentChange = dict[Literal["email", "sms"], Literal["subscribed", "unsubscribed"]]
+Source = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)]
 __all__ = ["Between", "Choose", "DataValue", "DateRange", "Maybe", "Moment", "Scalar"]
 
 
@@ -107,10 +109,8 @@ class Emits(_Model):
     confirmation link clicked makes email consent `subscribed`, as the link page does)."""
 
     data: Data = Field(default_factory=dict)
-    consent: dict[Literal["email", "sms"], Literal["subscribed", "unsubscribed"]] = Field(
-        default_factory=dict
-    )
-    source: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)] = "simulation"
+    consent: ConsentChange = Field(default_factory=dict)
+    source: Source = "simulation"
 
     @field_validator("data")
     @classmethod
@@ -162,10 +162,8 @@ class Rule(_Model):
     of: FieldName | None = None
     keep: list[str] = Field(default_factory=list)
     data: Data = Field(default_factory=dict)
-    consent: dict[Literal["email", "sms"], Literal["subscribed", "unsubscribed"]] = Field(
-        default_factory=dict
-    )
-    source: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)] = "simulation"
+    consent: ConsentChange = Field(default_factory=dict)
+    source: Source = "simulation"
     _outcomes: tuple[Outcome, ...] = PrivateAttr(default=())
 
     @field_validator("data")
