@@ -14,28 +14,27 @@ follow:
         behaviour:
           - {after: order.completed, then: order.delivered, p: 0.95, in: 2d..5d}
           - {after_stage: customer_lifecycle.evaluation, then: review.submitted, p: 0.6, in: 1d..4d}
+          - after: cart.updated
+            one_of:                       # at most one of them: ordered, emptied, or left
+              - {then: order.completed, p: 0.35, in: 10m..2h, keep: [items, total]}
+              - {then: cart.updated, p: 0.15, in: 5m..1h, data: {item_count: 0}}
 
-Shares are relative weights (they need not add up to 100). A value of an event's data
-is written as it is (a list is an array value), `{choose: [a, b]}` or
-`{choose: {a: 3, b: 1}}` picks one (evenly or by weight), `{between: [1, 5]}` draws a
-number (whole numbers when both ends are), and a text may name `{customer}` and `{n}`
-(the customer's id and the event's number for that customer), e.g. "o-{customer}-{n}".
+Shares are relative weights (they need not add up to 100). The forms of an event's
+data and of the attributes (values, choices, numbers, dates, moments, values given
+only sometimes) are in `model_data`.
 """
 
 from __future__ import annotations
 
-import string
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -43,17 +42,33 @@ from pydantic import (
 
 from journeys.errors import JourneyError, Problem
 from journeys.loader import _clean_loc, locate
-from journeys.types import EventType, Key, Locale, QuietHours, TimeZone, parse_duration
+from journeys.types import EventType, Key, Locale, QuietHours, TimeZone
 from journeys.yaml_source import SourceMap, read_source, read_yaml
+
+from .model_data import (
+    Between,
+    Choose,
+    Data,
+    DataValue,
+    DateRange,
+    DelayRange,
+    FieldName,
+    Maybe,
+    Moment,
+    Probability,
+    Scalar,
+    Share,
+    check_data,
+)
 
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "behaviour.yaml"
 # The demo's sample starts here: by default a simulation runs over the same days.
 DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
 
-Scalar = str | int | float | bool
-Share = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
 ConsentStatus = Literal["subscribed", "pending", "unsubscribed", "none"]
-PLACEHOLDERS = ("customer", "n")
+ConsentChange = dict[Literal["email", "sms"], Literal["subscribed", "unsubscribed"]]
+Source = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)]
+__all__ = ["Between", "Choose", "DataValue", "DateRange", "Maybe", "Moment", "Scalar"]
 
 
 class ModelError(JourneyError):
@@ -67,92 +82,6 @@ class ModelError(JourneyError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Choose(_Model):
-    """One of the values: evenly from a list, or by weight from a mapping."""
-
-    choose: Annotated[list[Scalar], Field(min_length=1)] | dict[Scalar, Share]
-
-    def options(self) -> list[Scalar]:
-        return list(self.choose)
-
-    @field_validator("choose")
-    @classmethod
-    def _some(cls, value: Any) -> Any:
-        if isinstance(value, dict) and not value:
-            raise ValueError("choose needs at least one value")
-        return value
-
-
-class Between(_Model):
-    """A number drawn evenly from [low, high]; whole numbers when both ends are."""
-
-    between: tuple[
-        Annotated[float | int, Field(allow_inf_nan=False)],
-        Annotated[float | int, Field(allow_inf_nan=False)],
-    ]
-
-    @field_validator("between")
-    @classmethod
-    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if value[0] > value[1]:
-            raise ValueError(f"the low end {value[0]} is above the high end {value[1]}")
-        return value
-
-
-def _form(value: Any) -> str:
-    """Which form a data value is written in (so that an error names that form only)."""
-    if isinstance(value, dict):
-        return "between-form" if "between" in value else "choose-form"
-    if isinstance(value, Choose | Between):
-        return f"{type(value).__name__.lower()}-form"
-    return "list-form" if isinstance(value, list) else "scalar-form"
-
-
-DataValue = Annotated[
-    Annotated[Choose, Tag("choose-form")]
-    | Annotated[Between, Tag("between-form")]
-    | Annotated[list[Scalar], Tag("list-form")]
-    | Annotated[Scalar, Tag("scalar-form")],
-    Discriminator(_form),
-]
-Data = dict[str, DataValue]
-
-
-def _check_text(value: Any) -> Any:
-    """A text's placeholders are only {customer} and {n}: found now, not mid-run."""
-    if isinstance(value, str):
-        try:
-            names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
-        except ValueError as exc:
-            raise ValueError(f"{value!r}: {exc}; write {{{{ for a literal brace") from None
-        unknown = [n for n in names if n not in PLACEHOLDERS]
-        if unknown:
-            raise ValueError(
-                f"{value!r} names {{{unknown[0]}}}; a text may name {{customer}} and {{n}}"
-            )
-    return value
-
-
-def _parse_range(value: Any) -> tuple[timedelta, timedelta]:
-    if isinstance(value, tuple):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"a delay is written '3d' or '2d..5d', not {value!r}")
-    low, sep, high = value.partition("..")
-    first = parse_duration(low)
-    last = parse_duration(high) if sep else first
-    if first <= timedelta(0):
-        raise ValueError(
-            "a delay must be longer than zero: an event cannot follow its cause at once"
-        )
-    if last < first:
-        raise ValueError(f"'{value}': the range ends before it starts")
-    return first, last
-
-
-DelayRange = Annotated[tuple[timedelta, timedelta], BeforeValidator(_parse_range)]
 
 
 class Profile(_Model):
@@ -180,18 +109,13 @@ class Emits(_Model):
     confirmation link clicked makes email consent `subscribed`, as the link page does)."""
 
     data: Data = Field(default_factory=dict)
-    consent: dict[Literal["email", "sms"], Literal["subscribed", "unsubscribed"]] = Field(
-        default_factory=dict
-    )
-    source: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)] = "simulation"
+    consent: ConsentChange = Field(default_factory=dict)
+    source: Source = "simulation"
 
     @field_validator("data")
     @classmethod
     def _texts(cls, data: Data) -> Data:
-        for value in data.values():
-            for option in value.options() if isinstance(value, Choose) else [value]:
-                _check_text(option)
-        return data
+        return check_data(data)
 
 
 class Start(Emits):
@@ -200,8 +124,27 @@ class Start(Emits):
     event: EventType
 
 
-class Rule(Emits):
-    """After an event (or a stage entered), another event follows: how likely, how soon."""
+class Outcome(Emits):
+    """An event that follows a cause: how likely, how soon, with what data."""
+
+    then: EventType
+    p: Probability = 1.0
+    delay: DelayRange = Field(alias="in")
+    of: FieldName | None = Field(
+        None, description="the delay counts from this moment of the cause's data"
+    )
+    keep: list[str] = Field(default_factory=list, description="data copied from the event")
+
+
+_OUTCOME_FIELDS = ("then", "p", "in", "of", "keep", "data", "consent", "source")
+
+
+class Rule(_Model):
+    """After an event (or a stage entered), another event follows: how likely, how soon.
+
+    `then` names one event (with `p`, `in`, `data`, ...); `one_of` lists several
+    outcomes of which at most one happens, each with its `p` (what the p's leave is
+    nothing): a cart is ordered, emptied, or left."""
 
     after: EventType | None = None
     after_stage: Annotated[
@@ -211,18 +154,54 @@ class Rule(Emits):
     matching: dict[str, Scalar | list[Scalar]] = Field(
         default_factory=dict, description="only when the event's data has these values"
     )
-    keep: list[str] = Field(default_factory=list, description="data copied from the event")
-    then: EventType
-    p: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
-    delay: DelayRange = Field(alias="in")
+    one_of: Annotated[list[Outcome], Field(min_length=1)] | None = None
+    # One outcome written in the rule itself (the fields of Outcome).
+    then: EventType | None = None
+    p: Probability = 1.0
+    delay: DelayRange | None = Field(None, alias="in")
+    of: FieldName | None = None
+    keep: list[str] = Field(default_factory=list)
+    data: Data = Field(default_factory=dict)
+    consent: ConsentChange = Field(default_factory=dict)
+    source: Source = "simulation"
+    _outcomes: tuple[Outcome, ...] = PrivateAttr(default=())
+
+    @field_validator("data")
+    @classmethod
+    def _texts(cls, data: Data) -> Data:
+        return check_data(data)
 
     @model_validator(mode="after")
     def _one_cause(self) -> Rule:
         if (self.after is None) == (self.after_stage is None):
             raise ValueError("a rule follows either an event (after) or a stage (after_stage)")
-        if self.after is None and (self.matching or self.keep):
-            raise ValueError("matching and keep read the event a rule follows: use them with after")
+        if self.one_of is not None:
+            written = [name for name in _OUTCOME_FIELDS if name in self._given()]
+            if written:
+                raise ValueError(f"{written[0]} belongs in each outcome of one_of, not the rule")
+            if sum(o.p for o in self.one_of) > 1 + 1e-9:
+                raise ValueError("the p's of one_of add up to more than 1: at most one happens")
+            self._outcomes = tuple(self.one_of)
+        elif self.then is None or self.delay is None:
+            raise ValueError("a rule needs then and in (one event), or one_of (outcomes)")
+        else:
+            fields = {name: getattr(self, name) for name in Outcome.model_fields}
+            self._outcomes = (Outcome.model_construct(**fields),)
+        uses = any(o.keep or o.of for o in self._outcomes)
+        if self.after is None and (self.matching or uses):
+            raise ValueError(
+                "matching, keep and of read the event a rule follows: use them with after"
+            )
         return self
+
+    def _given(self) -> set[str]:
+        aliases = {"delay": "in"}
+        return {aliases.get(name, name) for name in self.model_fields_set}
+
+    @property
+    def outcomes(self) -> tuple[Outcome, ...]:
+        """What may follow, as outcomes (a rule with `then` has one)."""
+        return self._outcomes
 
 
 class Defaults(_Model):

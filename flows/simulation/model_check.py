@@ -18,7 +18,8 @@ from journeys.model import Journey
 from journeys.tracking import FieldSpec, TrackingPlan, fits, type_of
 from journeys.yaml_source import SourceMap
 
-from .model import BehaviourModel, Between, Choose, Data, ModelError, Rule, Scalar
+from .model import BehaviourModel, ModelError, Outcome, Rule
+from .model_data import Between, Choose, Data, DateRange, Maybe, Moment, Scalar
 
 Path_ = tuple[str | int, ...]
 
@@ -54,6 +55,7 @@ def _problems(
         start = persona.starts_with
         yield from _event(plan, start.event, (*at, "starts_with", "event"))
         yield from _data(plan, start.event, start.data, (*at, "starts_with", "data"))
+        yield from _drawn_before(start.data, set(), (*at, "starts_with", "data"))
         for n, rule in enumerate(persona.behaviour):
             yield from _rule(plan, stages, rule, (*at, "behaviour", n))
 
@@ -64,9 +66,6 @@ def _rule(
     if rule.after is not None:
         yield from _event(plan, rule.after, (*at, "after"))
         yield from _fields(plan, rule.after, rule.matching, (*at, "matching"), "matching")
-        for k, name in enumerate(rule.keep):
-            for event in (rule.after, rule.then):
-                yield from _declared(plan, event, name, (*at, "keep", k))
     if rule.after_stage is not None:
         journey, _, stage = rule.after_stage.partition(".")
         if journey not in stages:
@@ -74,8 +73,52 @@ def _rule(
         elif stage not in stages[journey]:
             hint = did_you_mean(stage, stages[journey])
             yield (*at, "after_stage"), f"{journey} has no stage '{stage}'{hint}"
-    yield from _event(plan, rule.then, (*at, "then"))
-    yield from _data(plan, rule.then, rule.data, (*at, "data"))
+    if rule.one_of is None:
+        yield from _outcome(plan, rule.after, rule.outcomes[0], at)
+    for k, outcome in enumerate(rule.one_of or ()):
+        yield from _outcome(plan, rule.after, outcome, (*at, "one_of", k))
+
+
+def _outcome(
+    plan: TrackingPlan | None, after: str | None, outcome: Outcome, at: Path_
+) -> Iterator[tuple[Path_, str]]:
+    for k, name in enumerate(outcome.keep):
+        for event in (after, outcome.then):
+            if event is not None:
+                yield from _declared(plan, event, name, (*at, "keep", k))
+    if outcome.of is not None and after is not None:
+        yield from _moment_of(plan, after, outcome.of, (*at, "of"))
+    yield from _event(plan, outcome.then, (*at, "then"))
+    yield from _data(plan, outcome.then, outcome.data, (*at, "data"))
+    yield from _drawn_before(outcome.data, set(outcome.keep), (*at, "data"))
+
+
+def _moment_of(
+    plan: TrackingPlan | None, event: str, name: str, at: Path_
+) -> Iterator[tuple[Path_, str]]:
+    """A delay counted from a field of the cause: a moment the plan declares for it."""
+    spec = plan.events.get(event) if plan is not None else None
+    if spec is None:
+        return
+    field = spec.data.get(name)
+    if field is None:
+        yield from _declared(plan, event, name, at)
+    elif field.type != "datetime":
+        yield at, f"{event} data.{name} is {_a(field.type)}; of needs a datetime to count from"
+
+
+def _drawn_before(data: Data, kept: set[str], at: Path_) -> Iterator[tuple[Path_, str]]:
+    """A moment `of` another field reads one kept from the cause or drawn before it."""
+    known = set(kept)
+    for name, value in data.items():
+        inner = value.value if isinstance(value, Maybe) else value
+        if isinstance(inner, Moment) and inner.of is not None and inner.of not in known:
+            yield (
+                (*at, name, "of"),
+                f"'{inner.of}' is neither kept nor drawn before {name}: "
+                "of reads the event's data as it stands",
+            )
+        known.add(name)
 
 
 def _event(plan: TrackingPlan | None, event: str, at: Path_) -> Iterator[tuple[Path_, str]]:
@@ -130,6 +173,7 @@ def _fields(
 def _attributes(
     plan: TrackingPlan | None, attributes: Data, at: Path_
 ) -> Iterator[tuple[Path_, str]]:
+    yield from _drawn_before(attributes, set(), at)
     if plan is None:
         return
     for name, value in attributes.items():
@@ -143,7 +187,14 @@ def _attributes(
 
 def _values(field: FieldSpec, value: Any, at: Path_, what: str) -> Iterator[tuple[Path_, str]]:
     """Every value a data spec can produce must fit the declared field."""
-    if isinstance(value, Choose):
+    if isinstance(value, Maybe):
+        yield from _values(field, value.value, at, what)
+    elif isinstance(value, DateRange | Moment):
+        if field.type not in ("datetime", "string"):
+            yield at, f"{what} is {_a(field.type)}, not a date"
+        elif field.values is not None:
+            yield at, f"{what} takes only {field.values}; use choose instead"
+    elif isinstance(value, Choose):
         for option in value.options():
             yield from _one(field, option, at, what)
     elif isinstance(value, Between):

@@ -28,8 +28,8 @@ from journeys.decisions import Decision, Transitioned
 from journeys.store import IncomingEvent
 from journeys.store.people.importing import ConsentRow
 
-from .model import BehaviourModel, Emits, Persona, Profile, Rule
-from .people import Newcomer, consent_change, draw_data, newcomer
+from .model import BehaviourModel, Emits, Outcome, Persona, Profile, Rule
+from .people import Drawing, Newcomer, consent_change, draw_data, newcomer, read_moment
 
 PREFIX = "sim-"
 # A scheduled event: (when, tie-breaker, customer, its number, what, data, the cause's data)
@@ -154,9 +154,10 @@ class Population:
             customer = self.external_id(index)
             rng = self._rng
             rng.seed(f"{self.seed}/{index}/event/{n}")
-            data = draw_data(rng, emits.data, customer, n)
-            if isinstance(emits, Rule):
-                data.update({name: cause[name] for name in emits.keep if name in cause})
+            kept = {}
+            if isinstance(emits, Outcome):
+                kept = {name: cause[name] for name in emits.keep if name in cause}
+            data = draw_data(rng, emits.data, Drawing(customer, n, self._local(index, at)), kept)
             occurred = datetime.fromtimestamp(at, UTC)
             events.append(
                 IncomingEvent(
@@ -195,11 +196,21 @@ class Population:
         for rule in rules:
             if rule.matching and not _matches(rule.matching, cause):
                 continue
-            if rng.random() >= rule.p:
+            outcome = _pick(rule.outcomes, rng.random())
+            if outcome is None:
                 continue
-            low, high = rule.delay
-            then = at + int(rng.uniform(low.total_seconds(), high.total_seconds()))
-            self._schedule(index, self._awake(index, then, rng), rule, rule.then, cause)
+            base: int | None = at
+            if outcome.of is not None:
+                moment = read_moment(cause.get(outcome.of))
+                base = None if moment is None else int(moment.timestamp())
+            if base is None:
+                continue  # no moment to count from: the cause lacks it
+            low, high = outcome.delay
+            then = base + int(rng.uniform(low.total_seconds(), high.total_seconds()))
+            # Counted from a moment of the cause's data, it may fall before the cause
+            # (a date already past): an event never precedes what caused it.
+            then = max(then, at + 60)
+            self._schedule(index, self._awake(index, then, rng), outcome, outcome.then, cause)
 
     def _schedule(
         self, index: int, at: int, emits: Emits, kind: str, cause: dict[str, Any]
@@ -210,6 +221,10 @@ class Population:
         self.scheduled += 1
         entry = (at, next(self._seq), index, self._made[index], emits, kind, cause)
         heapq.heappush(self._heap, entry)
+
+    def _local(self, index: int, at: int) -> datetime:
+        zone = self._compiled[self._persona[index]].zones[self._home[index]]
+        return datetime.fromtimestamp(at, zone)
 
     def _awake(self, index: int, at: int, rng: random.Random) -> int:
         """`at`, or a moment in the next active hours of the customer's own time zone."""
@@ -223,6 +238,15 @@ class Population:
             start += timedelta(days=1)
         length = _length(opens, closes)
         return int(start.timestamp() + rng.uniform(0, min(length, 3 * 3600)))
+
+
+def _pick(outcomes: Sequence[Outcome], roll: float) -> Outcome | None:
+    """The outcome a roll in [0, 1) falls on, by their p's in order; None past them."""
+    for outcome in outcomes:
+        if roll < outcome.p:
+            return outcome
+        roll -= outcome.p
+    return None
 
 
 def _inside(moment: time, opens: time, closes: time) -> bool:

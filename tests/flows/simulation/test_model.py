@@ -16,7 +16,10 @@ from flows.simulation.model import (
     SHIPPED_MODEL,
     Between,
     Choose,
+    DateRange,
+    Maybe,
     ModelError,
+    Moment,
     load_model,
     parse_model,
 )
@@ -52,6 +55,13 @@ personas:
 """
 
 
+# Two outcomes of an order: delivered, or (for some) a ticket about it.
+ONE_OF = (
+    "one_of: [{then: order.delivered, p: 0.4, in: 2d, keep: [order_id]},"
+    " {then: support.ticket_opened, p: 0.4, in: 1d, data: {topic: late}}]"
+)
+
+
 def _line_of(text: str, needle: str) -> int:
     """The 1-based line holding `needle`: where a reader would look for the problem."""
     return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
@@ -73,8 +83,16 @@ def test_the_shipped_model_fits_the_shipped_plan_and_journeys(
     check_model(model, plan, journeys, spots, str(SHIPPED_MODEL))  # raises on a problem
     keys = {p.key for p in model.personas}
     # The seeds' personas: Max's laptop, the 8 steps' researcher, the moments of truth's
-    # happy and unhappy buyers, the 5 phases' lead.
-    assert keys == {"laptop_buyer", "researcher", "happy_buyer", "unhappy_buyer", "lead"}
+    # happy and unhappy buyers, the 5 phases' lead; the cart's shopper, seed 001's guest.
+    assert keys == {
+        "laptop_buyer",
+        "researcher",
+        "happy_buyer",
+        "unhappy_buyer",
+        "lead",
+        "shopper",
+        "event_guest",
+    }
     stages = [r.after_stage for r in model.defaults.behaviour if r.after_stage]
     assert stages, "the shipped model reacts to stages the journeys move customers into"
 
@@ -123,6 +141,54 @@ def test_a_good_model_reads_as_written(plan: TrackingPlan, journeys: list[Journe
             "then: order.delivered",
             "personas.0.behaviour.0",
             "either an event (after) or a stage",
+        ),
+        (
+            ("then: order.delivered, in: 2d..5d, keep: [order_id]", "in: 2d"),
+            "in: 2d",
+            "personas.0.behaviour.0",
+            "needs then and in",
+        ),
+        (
+            ("then: order.delivered, in: 2d..5d, keep: [order_id]", ONE_OF + ", p: 0.5"),
+            "p: 0.5}",
+            "personas.0.behaviour.0",
+            "p belongs in each outcome of one_of",
+        ),
+        (
+            ("then: order.delivered, in: 2d..5d, keep: [order_id]", ONE_OF.replace("0.4", "0.7")),
+            "one_of",
+            "personas.0.behaviour.0",
+            "add up to more than 1",
+        ),
+        (
+            ("total: 10.5", "total: 10.5, url: {date: [2004-01-01, 1960-01-01]}"),
+            "date:",
+            "personas.0.starts_with.data.url",
+            "is after the last",
+        ),
+        (
+            ("total: 10.5", "total: 10.5, url: {date: [2001-01-01, 2003-01-01], leap_day: 0.1}"),
+            "leap_day",
+            "personas.0.starts_with.data.url",
+            "no 29 February",
+        ),
+        (
+            ("total: 10.5", "total: 10.5, url: {in: 2h, at: '25:00'}"),
+            "25:00",
+            "personas.0.starts_with.data.url.at",
+            "25:00",
+        ),
+        (
+            ("total: 10.5", "total: 10.5, url: {p: 0.5, value: {p: 0.5, value: x}}"),
+            "value: {p",
+            "personas.0.starts_with.data.url.value",
+            "cannot hold another",
+        ),
+        (
+            ("total: 10.5", "total: 10.5, url: {p: 1.5, value: x}"),
+            "p: 1.5",
+            "personas.0.starts_with.data.url.p",
+            "less than or equal to 1",
         ),
     ],
 )
@@ -188,6 +254,30 @@ def test_a_malformed_model_names_file_line_and_field(
             "lifecycle.",
             "personas.0.behaviour.0.after_stage",
             "no journey 'lifecycle'",
+        ),
+        (
+            ("keep: [order_id]", "of: total"),
+            "of: total",
+            "personas.0.behaviour.0.of",
+            "order.completed data.total is a number; of needs a datetime",
+        ),
+        (
+            ("keep: [order_id]", "keep: [order_id], one_of: x"),
+            "one_of: x",
+            "personas.0.behaviour.0.one_of",
+            "valid list",
+        ),
+        (
+            ("total: 10.5", "total: {date: [1960-01-01, 2004-12-31]}"),
+            "date:",
+            "personas.0.starts_with.data.total",
+            "order.completed data.total is a number, not a date",
+        ),
+        (
+            ("total: 10.5", "total: 10.5, url: {in: 2h, of: nope}"),
+            "of: nope",
+            "personas.0.starts_with.data.url.of",
+            "'nope' is neither kept nor drawn before url",
         ),
     ],
 )
@@ -286,6 +376,12 @@ FIELDS = [
     "max_events",
     "source",
     "phone",
+    "one_of",
+    "of",
+    "date",
+    "leap_day",
+    "at",
+    "value",
 ]
 SCALARS = st.one_of(
     st.none(),
@@ -308,6 +404,10 @@ SCALARS = st.one_of(
             "{",
             "07:00-22:00",
             "x.y",
+            "1990-02-29",
+            "2004-12-31",
+            "18:00",
+            "starts_at",
         ]
     ),
     st.text(string.printable, max_size=12),
@@ -375,3 +475,75 @@ def test_any_bytes_in_a_file_are_a_clear_error(
         load_model(path)
     except ModelError as exc:
         assert all(p.file == str(path) and p.message for p in exc.problems)
+
+
+# The richer forms: one outcome of several, a moment counted from a data field, a date
+# range, a value given sometimes. Garbage in any of their places is a clear error too.
+RICH = """\
+defaults:
+  profiles:
+    - {locale: de, country: DE, timezone: Europe/Berlin}
+  attributes:
+    birthday: {p: 0.7, value: {date: [1960-01-01, 2004-12-31], leap_day: 0.02}}
+personas:
+  - key: guest
+    share: 1
+    starts_with:
+      event: registration.created
+      data: {starts_at: {in: 9d..20d, at: "18:00"}, ends_at: {in: 2h, of: starts_at}}
+    behaviour:
+      - after: registration.created
+        one_of:
+          - {then: registration.cancelled, p: 0.2, in: 1d, keep: [event_id]}
+          - {then: attendance.recorded, p: 0.7, in: 2h..3h, of: starts_at, data: {attended: true}}
+"""
+RICH_PLACES: list[list[str | int]] = [
+    ["defaults", "attributes", "birthday"],
+    ["defaults", "attributes", "birthday", "p"],
+    ["defaults", "attributes", "birthday", "value"],
+    ["defaults", "attributes", "birthday", "value", "date"],
+    ["defaults", "attributes", "birthday", "value", "leap_day"],
+    ["personas", 0, "starts_with", "data", "starts_at"],
+    ["personas", 0, "starts_with", "data", "starts_at", "at"],
+    ["personas", 0, "starts_with", "data", "ends_at", "of"],
+    ["personas", 0, "behaviour", 0, "one_of"],
+    ["personas", 0, "behaviour", 0, "one_of", 0],
+    ["personas", 0, "behaviour", 0, "one_of", 1, "of"],
+    ["personas", 0, "behaviour", 0, "one_of", 1, "p"],
+    ["personas", 0, "behaviour", 0, "one_of", 1, "data"],
+    ["personas", 0, "behaviour", 0, "one_of", 1, "data", "attended"],
+    ["personas", 0, "starts_with", "data"],
+]
+
+
+def _rich_mutated(path: list[str | int], value: Any) -> str:
+    data: Any = yaml.safe_load(RICH)
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return _dump(data)
+
+
+def test_the_rich_forms_read_as_written(plan: TrackingPlan, journeys: list[Journey]) -> None:
+    assert _problems(RICH, plan, journeys) == []
+    model, _ = parse_model(RICH)
+    birthday = model.defaults.attributes["birthday"]
+    assert isinstance(birthday, Maybe) and isinstance(birthday.value, DateRange)
+    data = model.personas[0].starts_with.data
+    assert isinstance(data["ends_at"], Moment) and data["ends_at"].of == "starts_at"
+    [rule] = model.personas[0].behaviour
+    assert [(o.then, o.p, o.of) for o in rule.outcomes] == [
+        ("registration.cancelled", 0.2, None),
+        ("attendance.recorded", 0.7, "starts_at"),
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.builds(_rich_mutated, st.sampled_from(RICH_PLACES), VALUES))
+def test_garbage_in_the_rich_forms_is_a_clear_error_never_a_traceback(
+    plan: TrackingPlan, journeys: list[Journey], text: str
+) -> None:
+    for problem in _problems(text, plan, journeys):
+        assert problem.file == "m.yaml" and problem.message
+        assert problem.line is not None, problem
