@@ -46,8 +46,8 @@ from journeys.store.outbox.claims import (
     claim_due,
     mark_preparing,
     recover_expired,
-    retry_unknown,
 )
+from journeys.store.outbox.review import retry_unknown
 
 from .dispatch_batch import BatchRun, JourneySource, Policy, PolicyDecision, allow_all, backoff
 from .dispatch_summary import DispatchSummary

@@ -32,9 +32,9 @@ from journeys.store.outbox.claims import (
     OutcomeStatus,
     mark_preparing,
     mark_send_started,
-    record_outcomes,
     renew_lease,
 )
+from journeys.store.outbox.outcomes import record_outcomes
 
 from .dispatch_summary import DispatchSummary
 

@@ -25,7 +25,8 @@ from journeys.model import Journey
 from journeys.store import IncomingEvent, JourneyRegistry, apply_events, session_scope
 from journeys.store.feedback.message_events import MessageReport, record_message_events
 from journeys.store.outbox.claimed import HOLDOUT
-from journeys.store.outbox.claims import ActionOutcome, claim_due, record_outcomes
+from journeys.store.outbox.claims import ActionOutcome, claim_due
+from journeys.store.outbox.outcomes import record_outcomes
 from journeys.store.tables import action_run_t, customer_t, promo_code_t
 
 START = datetime.fromisoformat("2026-03-02T09:00:00+00:00")

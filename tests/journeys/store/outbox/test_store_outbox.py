@@ -25,7 +25,6 @@ from journeys.store.outbox.claims import (
     ISOLATED_CRASHES,
     LOST_SEND,
     QUARANTINED,
-    RETRIED_UNKNOWN,
     SUSPECT_CRASHES,
     ActionOutcome,
     ClaimedAction,
@@ -33,13 +32,17 @@ from journeys.store.outbox.claims import (
     claim_statement,
     mark_preparing,
     mark_send_started,
-    outbox_summary,
-    record_outcomes,
     recover_expired,
     renew_lease,
+)
+from journeys.store.outbox.outcomes import record_outcomes
+from journeys.store.outbox.review import (
+    RETRIED_UNKNOWN,
+    held_actions,
+    outbox_summary,
+    release_actions,
     retry_unknown,
 )
-from journeys.store.outbox.review import held_actions, release_actions
 from journeys.store.tables import action_run_t
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from journeys.store import IncomingEvent, JourneyRegistry, session_scope
 from journeys.store.feedback.message_events import MessageReport, record_message_events
 from journeys.store.feedback.surveys import record_survey_answer
 from journeys.store.outbox.claimed import ActionOutcome, ClaimedAction
-from journeys.store.outbox.claims import claim_due, mark_send_started, record_outcomes
+from journeys.store.outbox.claims import claim_due, mark_send_started
+from journeys.store.outbox.outcomes import record_outcomes
 from journeys.store.state.ingest import advance_timers, apply_events
 from journeys.store.tables import action_run_t, customer_t, promo_code_t
 
