@@ -25,6 +25,11 @@ _SHAPE = text(
 )
 
 
+_RESTART_SEQUENCES = (
+    "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c"
+    " WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace"
+)
+
 _SQLITE_TEMPLATE: list[Path] = []
 
 
@@ -47,8 +52,8 @@ def migrated_sqlite(path: Path) -> str:
 def empty_postgres(url: str) -> None:
     """An empty database at the newest schema, as fast as the database allows.
 
-    Most tests leave the schema as migration made it: emptying its tables (TRUNCATE,
-    identities restarted) takes a tenth of dropping and migrating again. A test that
+    Most tests leave the schema as migration made it: emptying its tables (DELETE,
+    sequences restarted) takes a tiny part of dropping and migrating again. A test that
     changed the schema (a migration test going down a revision, say) leaves another
     revision or other columns behind: then the schema is dropped and made anew."""
     reset = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
@@ -57,8 +62,12 @@ def empty_postgres(url: str) -> None:
         if conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar():
             shape = tuple(conn.execute(_SHAPE).one())
         if shape is not None and shape == _MIGRATED.get(url):
-            tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE makes every
+            # table a new file (0.2 s for the lot against 0.01 s). Sequences start again
+            # at 1, as in a new database.
+            # One simple query of several statements: one implicit transaction, one commit.
+            deletes = "".join(f'DELETE FROM "{t.name}"; ' for t in reversed(metadata.sorted_tables))
+            conn.exec_driver_sql(deletes + _RESTART_SEQUENCES)
         else:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))

@@ -52,7 +52,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _env() -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("JOURNEYFLOW_", "PREFECT_"))}
+    # PYTHONDONTWRITEBYTECODE dropped as well: a team's Python keeps the bytecode of what it
+    # imported, so only the first command compiles (uv, unlike pip, installs no bytecode).
+    drop = ("JOURNEYFLOW_", "PREFECT_", "PYTHONDONTWRITEBYTECODE")
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     return {**keep, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
 
