@@ -46,7 +46,9 @@ def _drop_prefect_exit_hooks_in_child() -> None:
         hooks[:] = [hook for hook in hooks if not prefects(hook)]
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: only test_jobs uses it, and an idle test server still takes CPU
+# from the tests that run after it.
+@pytest.fixture(scope="module")
 def prefect_harness() -> Iterator[None]:
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
