@@ -29,6 +29,8 @@ _LONG_FIRST = (
     "tests/channels/inbound/test_inbound_hostile.py",
     "tests/channels/inbound/test_inbound_twilio.py",
     "tests/channels/test_visual_emails.py",
+    "tests/flows/simulation/test_shipped_model.py",
+    "tests/flows/test_migrate_kills.py",
 )
 
 

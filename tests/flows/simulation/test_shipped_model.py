@@ -17,13 +17,13 @@ from journeys.model import Journey
 
 @pytest.fixture(scope="module")
 def run(shipped_journeys: dict[str, Journey], model: BehaviourModel) -> Results:
-    """1,500 customers over 120 days. Why 120: the lifecycle's dormant stage comes 60
+    """1,000 customers over 120 days. Why 120: the lifecycle's dormant stage comes 60
     silent days after the recommendation, itself 21 days after loyalty, so at the
     earliest about 89 days after a customer's first event; a 90-day run reaches it only
     for the first day's customers (3 of 10,000 in the default run). 120 days give a
     month of customers the time, and every other stage is reached within days."""
     journeys = [shipped_journeys[key] for key in DEMO_JOURNEYS]
-    plan = Plan(journeys, model, customers=1500, days=120, cadence=Cadence(timedelta(hours=6)))
+    plan = Plan(journeys, model, customers=1000, days=120, cadence=Cadence(timedelta(hours=6)))
     return simulate(plan)
 
 
