@@ -18,10 +18,8 @@ from typing import Any
 
 from journeys.store import IncomingEvent
 from journeys.store.people.import_rows import Refused
-from journeys.store.people.importing import refusal
 from journeys.store.people.profile_check import check_profile
-from journeys.store.people.profiles import ProfileError
-from journeys.store.people.profiles import _check_id as check_customer_id
+from journeys.store.people.profile_rules import ProfileError, check_customer_id, refusal
 
 from .import_columns import Columns, Kind, RowError
 from .import_file import BadRow, Raw, cells_problem

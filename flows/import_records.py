@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from journeys.errors import did_you_mean
 from journeys.store.events import IncomingEvent, UTCTime
 from journeys.store.people.import_rows import ConsentRow
-from journeys.store.people.importing import GivenProfile
-from journeys.store.people.profiles import CONSENT_PURPOSES
+from journeys.store.people.profile_check import GivenProfile
+from journeys.store.people.profile_rules import CONSENT_PURPOSES
 
 from .import_columns import RowError
 

@@ -23,8 +23,8 @@ from journeys.store import store_events, store_new_events
 from journeys.store.events import UTCTime
 from journeys.store.people.erased import ErasedCustomer
 from journeys.store.people.erasure import erase_customer
+from journeys.store.people.profile_rules import ProfileError
 from journeys.store.people.profiles import (
-    ProfileError,
     customer_id_of,
     customer_updated,
     give_consent,

@@ -40,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from journeys.store.people.profiles import ProfileError, parse_profile
+from journeys.store.people.profile_rules import ProfileError, parse_profile
 from journeys.types import EventType, Key, Locale, TimeZone
 
 from .expectations import (

@@ -31,7 +31,8 @@ from journeys.store import (
     apply_events,
     session_scope,
 )
-from journeys.store.people.profiles import give_consent, parse_profile, upsert_customer
+from journeys.store.people.profile_rules import parse_profile
+from journeys.store.people.profiles import give_consent, upsert_customer
 from journeys.store.tables import action_run_t, enrollment_t, segment_timer_t
 
 from ..dispatch import dispatch_due

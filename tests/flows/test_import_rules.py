@@ -24,10 +24,13 @@ from flows.import_file import cells_problem
 from flows.import_records import row_of, to_consent, to_customer
 from journeys.store.events import PROFILE_FIELDS
 from journeys.store.people.import_rows import Refused
-from journeys.store.people.importing import refusal
 from journeys.store.people.profile_check import check_profile, profile_of
-from journeys.store.people.profiles import ProfileError, parse_profile
-from journeys.store.people.profiles import _check_id as check_customer_id
+from journeys.store.people.profile_rules import (
+    ProfileError,
+    check_customer_id,
+    parse_profile,
+    refusal,
+)
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -28,23 +28,13 @@ from .bulk import BulkWrite
 from .erased import ErasedCustomer, erased, erased_identity_t
 from .import_consent import import_consents
 from .import_rows import UNKNOWN_CUSTOMER, ConsentOutcome, ConsentRow, Outcome, Refused
-from .profile_check import Profile, check_profile, given_fields
-from .profiles import ProfileError
-from .profiles import _check_id as check_customer_id
-
-# A row's profile: the fields as given (checked here, with what is stored), or checked
-# already where the row was read (`check_profile`: the store's rules all the same).
-GivenProfile = Mapping[str, Any] | Profile
+from .profile_check import GivenProfile, Profile, check_profile, given_fields
+from .profile_rules import ProfileError, check_customer_id, refusal
 
 _VALUES = (*PROFILE_FIELDS, "attributes", "updated_at")
 _insert = BulkWrite(customer_t, ("external_id", *_VALUES, "created_at"))
 _update = BulkWrite(customer_t, _VALUES, key="id")
 _EMAIL, _PHONE = PROFILE_FIELDS.index("email"), PROFILE_FIELDS.index("phone")
-
-
-def refusal(exc: ProfileError) -> Refused:
-    """A profile error as the rejects file names it: the field, then why."""
-    return Refused(exc.field, str(exc).removeprefix(f"{exc.field}: "))
 
 
 def upsert_customers(
@@ -127,6 +117,5 @@ __all__ = [
     "Refused",
     "given_names",
     "import_consents",
-    "refusal",
     "upsert_customers",
 ]

@@ -23,12 +23,15 @@ from typing import Any
 
 from ...phone import InvalidPhoneNumber, to_e164
 from ..events import PROFILE_FIELDS, CustomerProfile
-from .profiles import PROFILE_KEYS, parse_profile
+from .profile_rules import PROFILE_KEYS, parse_profile
 
 # A checked profile: the profile columns' values in `PROFILE_FIELDS` order (None: not
 # given, the stored value stays) and the attributes to merge. Plain values: cheap to
 # send from the process that checks rows to the one that writes them.
 Profile = tuple[tuple[str | None, ...], dict[str, Any]]
+# A row's profile: the fields as given (checked by the store, with what is stored), or
+# checked already where the row was read (`check_profile`: the store's rules all the same).
+GivenProfile = Mapping[str, Any] | Profile
 
 
 def profile_of(model: CustomerProfile) -> Profile:
@@ -119,4 +122,4 @@ def _known_zone(name: str) -> bool:
     return True
 
 
-__all__ = ["Profile", "check_profile", "given_fields", "profile_of"]
+__all__ = ["GivenProfile", "Profile", "check_profile", "given_fields", "profile_of"]

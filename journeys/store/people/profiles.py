@@ -8,39 +8,28 @@ chunk is written whole or not at all.
 
 from __future__ import annotations
 
-import re
 import uuid
-import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
-from ...errors import StoreError, did_you_mean
-from ...phone import InvalidPhoneNumber, to_e164
+from ...errors import did_you_mean
 from ...policy import CONSENT_STATUSES
-from ..events import PROFILE_FIELDS, CustomerProfile, IncomingEvent
+from ..events import PROFILE_FIELDS, IncomingEvent
 from ..sql import connection_of, lock_customers
 from ..tables import consent_t, customer_t
 from .consent import CONSENT_CHANNELS, record_consent
 from .erased import ErasedCustomer, Identity, erased
+from .profile_rules import (
+    CONSENT_PURPOSES,
+    ProfileError,
+    check_customer_id,
+    parse_profile,
+)
 
 Outcome = Literal["created", "updated", "unchanged"]
-
-# What consent is for. The send rules read one consent per channel: for marketing
-# (transactional messages need none), so that is the one purpose there is.
-CONSENT_PURPOSES = ("marketing",)
-PROFILE_KEYS = (*PROFILE_FIELDS, "attributes")
-
-
-class ProfileError(StoreError):
-    """A profile or consent field is invalid; `field` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}")
 
 
 def upsert_customer(
@@ -56,7 +45,7 @@ def upsert_customer(
     an erased person.
     """
     conn = connection_of(db)
-    _check_id(external_id)
+    check_customer_id(external_id)
     if not isinstance(profile_fields, Mapping):
         raise ProfileError("customer", "a profile is an object of fields")
     lock_customers(conn, [external_id])
@@ -90,34 +79,6 @@ def upsert_customer(
         customer_t.update().where(customer_t.c.id == stored["id"]).values(**changes, updated_at=now)
     )
     return int(stored["id"]), "updated"
-
-
-def parse_profile(fields: Mapping[str, Any], stored_country: str | None = None) -> CustomerProfile:
-    """Validate profile fields; a `ProfileError` names the first bad one."""
-    unknown = sorted(str(k) for k in fields if k not in PROFILE_KEYS)
-    if unknown:
-        raise ProfileError(
-            unknown[0], f"not a profile field{did_you_mean(unknown[0], PROFILE_KEYS)}"
-        )
-    given = {k: v for k, v in fields.items() if v is not None}
-    phone = given.pop("phone", None)
-    try:
-        profile = CustomerProfile.model_validate(given)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "customer"
-        raise ProfileError(where, first["msg"]) from None
-    if profile.timezone is not None:
-        _check_zone(profile.timezone)
-    if phone is None:
-        return profile
-    if not isinstance(phone, str) or len(phone) > 64:
-        raise ProfileError("phone", "a phone number is a string of at most 64 characters")
-    try:
-        e164 = to_e164(phone, profile.country or stored_country)
-    except InvalidPhoneNumber as exc:
-        raise ProfileError("phone", str(exc)) from None
-    return profile.model_copy(update={"phone": e164})
 
 
 def give_consent(
@@ -184,23 +145,6 @@ def customer_id_of(db: Any, external_id: str) -> int | None:
         select(customer_t.c.id).where(customer_t.c.external_id == external_id)
     ).scalar_one_or_none()
     return None if found is None else int(found)
-
-
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-
-
-def _check_id(external_id: object) -> None:
-    if not isinstance(external_id, str) or not 1 <= len(external_id) <= 255:
-        raise ProfileError("id", "a customer id is 1 to 255 characters")
-    if _CONTROL.search(external_id) is not None:
-        raise ProfileError("id", "a customer id has no control characters")
-
-
-def _check_zone(name: str) -> None:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # 'Europe' is a folder
-        raise ProfileError("timezone", f"'{name}' is not an IANA time zone") from None
 
 
 def _refuse_erased(conn: Connection, external_id: str, given: Mapping[str, Any]) -> None:

@@ -14,12 +14,8 @@ from sqlalchemy import Engine
 
 from journeys.store import IncomingEvent, JourneyRegistry, apply_events, session_scope
 from journeys.store.people.erased import ErasedCustomer, add_erased, erased
-from journeys.store.people.profiles import (
-    ProfileError,
-    give_consent,
-    parse_profile,
-    upsert_customer,
-)
+from journeys.store.people.profile_rules import ProfileError, parse_profile
+from journeys.store.people.profiles import give_consent, upsert_customer
 from journeys.store.people.view import customer_export, customer_view
 
 if TYPE_CHECKING:
