@@ -25,10 +25,13 @@ import gc
 import multiprocessing
 import os
 import signal
+import sys
 import threading
+import types
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -117,7 +120,9 @@ class CheckPool(Generic[T, R]):
             )
             self._executor = executor
             try:
-                self._ready = [executor.submit(_ready) for _ in range(self.workers)]
+                # The workers start here, one per submit (and the fork server first).
+                with _main_left_out():
+                    self._ready = [executor.submit(_ready) for _ in range(self.workers)]
             except Exception:  # no worker could start: this process checks every chunk
                 self._ready = []
 
@@ -152,6 +157,25 @@ def _context() -> multiprocessing.context.BaseContext:
         context.set_forkserver_preload([CHECKING_MODULE])
         return context
     return multiprocessing.get_context("spawn")
+
+
+@contextmanager
+def _main_left_out() -> Iterator[None]:
+    """While workers start, `__main__` is an empty module.
+
+    multiprocessing makes each new process import the program's main module again
+    (as `__mp_main__`), so that what was defined there can be unpickled: for
+    `journeyflow import` that is the whole command line, a second of every worker's
+    start, before its first chunk. The workers need nothing of it (they run
+    `CHECKING_MODULE`), so they are not told of it. Only the starting thread swaps
+    the module, for the few milliseconds the starts take; nothing of this package
+    reads `__main__`."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _start_worker() -> None:

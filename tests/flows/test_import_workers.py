@@ -3,6 +3,9 @@ as when the importing process checks every row itself."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from flows import importing
 from flows.importing import import_file
+from journeys.config import PROJECT_ROOT
 from journeys.store import create_db_engine, create_schema
 from journeys.store.tables import consent_t, customer_t
 
@@ -83,3 +87,35 @@ def test_workers_import_what_the_importing_process_alone_imports(
     assert row == ("c2", "c2@example.org", "+4915100000002")
     engine.dispose()
     engine_alone.dispose()
+
+
+_PROGRAM = """\
+import os, pathlib, sys
+if __name__ == "__mp_main__":  # imported again in a new process
+    pathlib.Path(os.environ["MARK"]).write_text("imported again")
+if __name__ == "__main__":
+    sys.path.insert(0, os.environ["PROJECT"])
+    from flows.import_pool import CheckPool
+    with CheckPool(len, 1) as pool:
+        pool._start()
+        assert pool._starter is not None
+        pool._starter.join()
+        assert pool._executor is not None
+        assert all(ready.result(timeout=120) for ready in pool._ready)
+        print(pool._executor.submit(len, [1, 2]).result(timeout=120))
+"""
+
+
+def test_a_worker_starts_without_importing_the_program_again(tmp_path: Path) -> None:
+    """The `journeyflow` command's module is the whole CLI: a worker that imported it
+    again, as multiprocessing makes new processes do, would start a second later."""
+    program = tmp_path / "program.py"
+    program.write_text(_PROGRAM, encoding="utf-8")
+    mark = tmp_path / "mark"
+    env = {**os.environ, "MARK": str(mark), "PROJECT": str(PROJECT_ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(program)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2"]  # a worker checked a chunk
+    assert not mark.exists()
