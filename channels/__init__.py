@@ -9,8 +9,9 @@ not pay for loading the provider SDKs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from journeys.lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from channels.base import build_channels, close_channels, default_limiter
@@ -109,15 +110,4 @@ __all__ = [
     "webhook_payload",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'channels' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS, globals())

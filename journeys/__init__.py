@@ -6,8 +6,9 @@ not pay for loading the rest (every command and worker process starts faster).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from journeys.lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from journeys.conditions import (
@@ -126,15 +127,4 @@ __all__ = [
     "validate_paths",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'journeys' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS, globals())

@@ -9,8 +9,9 @@ not pay for loading the rest (every command and worker process starts faster).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from journeys.lazy_names import lazy_names
 
 if TYPE_CHECKING:
     from journeys.phone import (
@@ -170,15 +171,4 @@ __all__ = [
     "to_e164",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'journeys.store' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS, globals())
