@@ -24,6 +24,7 @@ from .simulation.model_check import check_model
 from .simulation.rendering import RENDER_EVERY, RENDER_FIRST
 from .simulation.results import Results
 from .simulation.run import Run, cadence_of
+from .simulation.shards import DEFAULT_SHARDS, MIN_SHARD
 from .simulation.show import (
     days_table,
     held_table,
@@ -107,6 +108,16 @@ def simulate_command(
         Path | None,
         typer.Option(help="Keep the simulated store in this SQLite file (replaced)"),
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help=f"Processes sharing the population (default: {DEFAULT_SHARDS} from "
+            f"{DEFAULT_SHARDS * MIN_SHARD:,} customers on)",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
 ) -> None:
     """Simulate customers from a behaviour model through the journeys, on a virtual clock."""
@@ -119,7 +130,7 @@ def simulate_command(
     if database is not None and database.is_dir():
         raise typer.BadParameter(f"{database} is a folder; give a file", param_hint="'--database'")
     try:
-        results = _run(plan, database, quiet=as_json)
+        results = _run(plan, database, shards, quiet=as_json)
     except JourneyflowError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -137,7 +148,7 @@ def _problems(exc: JourneyError, what: str) -> None:
     raise typer.Exit(1)
 
 
-def _run(plan: Plan, database: Path | None, *, quiet: bool) -> Results:
+def _run(plan: Plan, database: Path | None, shards: int | None, *, quiet: bool) -> Results:
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -151,7 +162,7 @@ def _run(plan: Plan, database: Path | None, *, quiet: bool) -> Results:
         def progress(done: Run) -> None:
             bar.update(task, completed=len(done.days), events=done.events)
 
-        return simulate(plan, database=database, progress=progress)
+        return simulate(plan, database=database, progress=progress, shards=shards)
 
 
 def _print(results: Results, plan: Plan, model: Path, database: Path | None) -> None:

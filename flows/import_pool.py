@@ -10,10 +10,8 @@ core idles, and at most `ahead` chunks are out at once, so memory stays flat how
 long the file. A small file (`start_after` chunks or fewer) is checked in the process
 itself: starting workers would take longer than the checking.
 
-The workers are forked from multiprocessing's fork server: a clean process that
-imported the checking code once, with no thread and no database connection of the
-importing process (a fork of that could inherit a connection's socket, or the state
-of an SQLite lock it does not hold). Until the first worker has answered, the
+The workers are forked from multiprocessing's fork server, which imported the
+checking code once (`processes.clean_context`). Until the first worker has answered, the
 importing process checks the chunks itself. Workers ignore Ctrl-C: the importing
 process gets it, cancels what is queued and waits for the chunks being checked, and
 the same on any error: no worker outlives the import.
@@ -22,20 +20,17 @@ the same on any error: no worker outlives the import.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import signal
-import sys
 import threading
-import types
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from .import_gc import YOUNG
+from .processes import clean_context, main_left_out
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -116,12 +111,12 @@ class CheckPool(Generic[T, R]):
         # first (a second or so): meanwhile this process goes on checking chunks itself.
         def start() -> None:
             executor = ProcessPoolExecutor(
-                self.workers, mp_context=_context(), initializer=_start_worker
+                self.workers, mp_context=clean_context(CHECKING_MODULE), initializer=_start_worker
             )
             self._executor = executor
             try:
                 # The workers start here, one per submit (and the fork server first).
-                with _main_left_out():
+                with main_left_out():
                     self._ready = [executor.submit(_ready) for _ in range(self.workers)]
             except Exception:  # no worker could start: this process checks every chunk
                 self._ready = []
@@ -148,34 +143,6 @@ class _Done(Generic[R]):
 
     def result(self) -> R:
         return self.value
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        # Takes effect when this process starts its fork server, the first time.
-        context.set_forkserver_preload([CHECKING_MODULE])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-@contextmanager
-def _main_left_out() -> Iterator[None]:
-    """While workers start, `__main__` is an empty module.
-
-    multiprocessing makes each new process import the program's main module again
-    (as `__mp_main__`), so that what was defined there can be unpickled: for
-    `journeyflow import` that is the whole command line, a second of every worker's
-    start, before its first chunk. The workers need nothing of it (they run
-    `CHECKING_MODULE`), so they are not told of it. Only the starting thread swaps
-    the module, for the few milliseconds the starts take; nothing of this package
-    reads `__main__`."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
 
 
 def _start_worker() -> None:

@@ -9,7 +9,9 @@ happened is held (a few events per active customer), never the whole run's event
 Deterministic for a seed: every draw of customer i comes from a random stream seeded
 by (seed, i, how many causes of theirs came before), so a customer's life depends on
 the seed, the model and the clock's tick, never on the batches or the order in which
-customers are handled.
+customers are handled. That is what lets a population be split (`shard`): shard k of
+n holds the customers i with i % n == k, and each lives there the life it lives in
+the whole population.
 """
 
 from __future__ import annotations
@@ -55,9 +57,20 @@ def _cumulative(weights: Sequence[float]) -> list[float]:
 class Population:
     """`customers` people appearing over `days` from the model's start."""
 
-    def __init__(self, model: BehaviourModel, customers: int, days: int, seed: int) -> None:
+    def __init__(
+        self,
+        model: BehaviourModel,
+        customers: int,
+        days: int,
+        seed: int,
+        *,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         if customers < 1 or days < 1:
             raise ValueError("a population needs at least one customer and one day")
+        mine, shards = shard
+        if not 0 <= mine < shards:
+            raise ValueError(f"no shard {mine} of {shards}")
         self.model, self.customers, self.seed = model, customers, seed
         self.start = model.start
         self.end = model.start + timedelta(days=days)
@@ -67,9 +80,12 @@ class Population:
         self._persona_cum = _cumulative([p.share for p in model.personas])
         self._rng = random.Random()
         span = self._t_end - self._t0
-        arrival = array("l", (self._arrival(i, span) for i in range(customers)))
+        # Indexed by the customer's number in the whole population; only the shard's are drawn.
+        arrival = array("l", [0]) * customers
+        for i in range(mine, customers, shards):
+            arrival[i] = self._arrival(i, span)
         self._arrival_at = arrival
-        self._order = array("l", sorted(range(customers), key=arrival.__getitem__))
+        self._order = array("l", sorted(range(mine, customers, shards), key=arrival.__getitem__))
         self._next = 0
         self._persona = array("h", [0]) * customers
         self._home = array("h", [0]) * customers
@@ -115,7 +131,8 @@ class Population:
     def arrivals(self, until: datetime) -> list[Newcomer]:
         """The customers who appear before `until`; their first event is scheduled."""
         limit, found = until.timestamp(), []
-        while self._next < self.customers and self._arrival_at[self._order[self._next]] < limit:
+        order = self._order
+        while self._next < len(order) and self._arrival_at[order[self._next]] < limit:
             found.append(self._appear(self._order[self._next]))
             self._next += 1
         return found

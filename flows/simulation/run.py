@@ -30,6 +30,7 @@ from sqlalchemy import Engine, bindparam, select
 from channels.protocol import Channel
 from channels.render import Renderer
 from journeys.decisions import Decision
+from journeys.errors import JourneyflowError
 from journeys.store import BatchResult, IncomingEvent, JourneyRegistry, session_scope
 from journeys.store.people.importing import ConsentRow, Refused, import_consents, upsert_customers
 from journeys.store.tables import action_run_t
@@ -45,7 +46,7 @@ SENDERS = 4
 END_OF = timedelta(microseconds=1)
 
 
-class SimulationError(Exception):
+class SimulationError(JourneyflowError):
     """The store refused what the population made (a profile it cannot keep)."""
 
 

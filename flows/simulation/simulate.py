@@ -1,72 +1,24 @@
 """A whole simulation: a fresh store, the population, the run, and its figures.
 
-The store is a SQLite file of its own (a temporary one unless a path is given): the
-run writes what production writes, and its figures are SQL aggregates over it, so it
-lives on disk, not in memory. Nothing in it must survive a power cut, so it is
-written without waiting for the disk.
+The store is a SQLite file of its own (a temporary one unless a path is given; see
+`part.simulation_store`). A population of a few thousand customers or more runs in
+shards, one process each (`shards`), whose stores are merged into that one before
+the figures are computed over it.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
-from journeys.model import Journey
-from journeys.store import JourneyRegistry, create_db_engine, create_schema, session_scope
-
-from ..replay import replay_renderer
-from .counting import CountingRules, counting_channels
-from .model import BehaviourModel
-from .population import Population
-from .rendering import RENDER_EVERY, RENDER_FIRST, SampledRenderer
+from .part import Plan, run_part, simulation_store
 from .results import Results, collect
-from .run import HOURLY, Cadence, Progress, run
+from .run import Progress, Run
+from .shards import run_sharded, shards_for
 
-
-@dataclass(frozen=True)
-class Plan:
-    """What to simulate: which journeys, whose behaviour, how many, how long."""
-
-    journeys: Sequence[Journey]
-    model: BehaviourModel
-    customers: int
-    days: int
-    seed: int = 7
-    cadence: Cadence = HOURLY
-    render_first: int = RENDER_FIRST
-    render_every: int = RENDER_EVERY
-
-
-@contextmanager
-def simulation_store(database: Path | None = None) -> Iterator[Engine]:
-    """A fresh, migrated SQLite store: `database` (replaced), else a temporary file."""
-    with tempfile.TemporaryDirectory(prefix="journeyflow-simulation-") as folder:
-        path = database if database is not None else Path(folder) / "simulation.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        engine = create_db_engine(f"sqlite:///{path}")
-
-        @event.listens_for(engine, "connect")
-        def _fast(dbapi_connection: Any, _record: Any) -> None:
-            # After the store's own settings: a simulated store is thrown away or
-            # re-made, so a commit need not wait for the disk.
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("PRAGMA synchronous=OFF")
-            finally:
-                cursor.close()
-
-        try:
-            create_schema(engine)
-            yield engine
-        finally:
-            engine.dispose()
+__all__ = ["Plan", "simulate", "simulation_store"]
 
 
 def simulate(
@@ -76,35 +28,29 @@ def simulate(
     engine: Engine | None = None,
     templates: Path | None = None,
     progress: Progress | None = None,
+    shards: int | None = None,
 ) -> Results:
     """Simulate `plan` in a store of its own (`database`, else a temporary SQLite file;
-    or `engine`, an empty migrated store of any kind) and return its figures."""
+    or `engine`, an empty migrated store of any kind, in this process alone) and
+    return its figures. `shards`: how many processes share the population (default:
+    `shards.shards_for`)."""
     if engine is not None:
-        return _simulate(plan, engine, templates, progress)
-    with simulation_store(database) as own:
-        return _simulate(plan, own, templates, progress)
+        done, rendered = run_part(plan, engine, templates=templates, progress=progress)
+        return _results(plan, engine, done, rendered)
+    count = shards_for(plan.customers, shards)
+    if count == 1:
+        with simulation_store(database) as own:
+            done, rendered = run_part(plan, own, templates=templates, progress=progress)
+            return _results(plan, own, done, rendered)
+    with (
+        tempfile.TemporaryDirectory(prefix="journeyflow-shards-") as folder,
+        simulation_store(database) as own,
+    ):
+        done, rendered = run_sharded(
+            plan, count, own, Path(folder), templates=templates, progress=progress
+        )
+        return _results(plan, own, done, rendered)
 
 
-def _simulate(
-    plan: Plan, engine: Engine, templates: Path | None, progress: Progress | None
-) -> Results:
-    population = Population(plan.model, plan.customers, plan.days, plan.seed)
-    registry = JourneyRegistry()
-    with session_scope(engine) as session:
-        registry.register(session, plan.journeys)
-    renderer = replay_renderer(plan.journeys, templates, SampledRenderer)
-    renderer.sample(plan.render_first, plan.render_every)
-    done = run(
-        engine,
-        registry,
-        population,
-        start=population.start,
-        days=plan.days,
-        channels=counting_channels(),
-        renderer=renderer,
-        rules=CountingRules(),
-        cadence=plan.cadence,
-        progress=progress,
-    )
-    counts = (renderer.rendered, renderer.counted)
-    return collect(engine, done, plan.journeys, seed=plan.seed, rendered=counts)
+def _results(plan: Plan, engine: Engine, done: Run, rendered: tuple[int, int]) -> Results:
+    return collect(engine, done, plan.journeys, seed=plan.seed, rendered=rendered)
