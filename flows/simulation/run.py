@@ -121,6 +121,8 @@ class Run:
     days: list[Day] = field(default_factory=list)
     customers: int = 0
     seconds: float = 0.0
+    cpu: float = 0.0  # CPU seconds, in every process the run took
+    others_peak_mb: float = 0.0  # the other processes' peak memory (shards), summed
 
     @property
     def end(self) -> datetime:
@@ -150,7 +152,7 @@ def run(
     progress: Progress | None = None,
 ) -> Run:
     """Run `days` days from `start` (a midnight, UTC); see the module docstring."""
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     done = Run(start)
     clock = Clock(start)
     ticks = DAY // cadence.tick
@@ -174,6 +176,7 @@ def run(
             done.days.append(day)
             done.customers += day.appeared
             done.seconds = time.perf_counter() - began
+            done.cpu = time.process_time() - began_cpu
             if progress is not None:
                 progress(done)
     return done

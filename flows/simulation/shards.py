@@ -18,6 +18,7 @@ that error; no shard outlives it.
 
 from __future__ import annotations
 
+import resource
 import signal
 import time
 import traceback
@@ -57,6 +58,8 @@ class _Shard:
     pipe: Connection
     done: bool = False
     rendered: tuple[int, int] = (0, 0)
+    cpu: float = 0.0
+    peak_mb: float = 0.0
 
 
 def run_sharded(
@@ -80,7 +83,9 @@ def run_sharded(
             days.add(0, done.days[-1])
             _collect(others, days, block=False)
 
-        _, rendered = run_part(plan, engine, shard=(0, shards), templates=templates, progress=mine)
+        own, rendered = run_part(
+            plan, engine, shard=(0, shards), templates=templates, progress=mine
+        )
         while not all(s.done for s in others):
             _collect(others, days, block=True)
         merge_stores(engine, paths)
@@ -92,6 +97,10 @@ def run_sharded(
             shard.pipe.close()
     merged = days.run()
     merged.seconds = time.perf_counter() - began
+    merged.cpu = own.cpu + sum(s.cpu for s in others)
+    merged.others_peak_mb = sum(s.peak_mb for s in others)
+    if progress is not None:  # the whole run, merged, with what every process took
+        progress(merged)
     counts = [rendered, *(s.rendered for s in others)]
     return merged, (sum(c[0] for c in counts), sum(c[1] for c in counts))
 
@@ -132,7 +141,8 @@ def _collect(shards: list[_Shard], days: _Days, *, block: bool) -> None:
             if kind == "day":
                 days.add(k, value)
             elif kind == "done":
-                shard.done, shard.rendered = True, value
+                shard.done = True
+                shard.rendered, shard.cpu, shard.peak_mb = value
                 break
             else:
                 raise SimulationError(value)
@@ -182,14 +192,16 @@ def _shard_main(
     k = shard[0]
     try:
         with simulation_store(path) as engine:
-            _, rendered = run_part(
+            done, rendered = run_part(
                 plan,
                 engine,
                 shard=shard,
                 templates=templates,
                 progress=lambda done: pipe.send(("day", k, done.days[-1])),
             )
-        pipe.send(("done", k, rendered))
+        # Linux gives the peak in kilobytes.
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        pipe.send(("done", k, (rendered, done.cpu, peak)))
     except SimulationError as exc:
         pipe.send(("error", k, str(exc)))
     except BaseException as exc:  # the parent reports it: this process has no console

@@ -1,5 +1,6 @@
-"""`journeyflow simulate`: tables or JSON whose totals are the sums of its days; the
-store it keeps is the one `journeyflow report` reads; bad options and models are clear
+"""`journeyflow simulate`: tables or JSON whose totals are the sums of its days, the
+same in one process and in shards; the store it keeps (the shards' merged) is the one
+`journeyflow report` reads; bad options and models are clear
 errors with exit codes 2 and 1, never a traceback."""
 
 from __future__ import annotations
@@ -37,11 +38,28 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
             "3",
             "--database",
             str(database),
+            "--shards",
+            "2",
             "--json",
         ],
     )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), database
+
+
+def test_the_shards_change_no_figure_but_the_rendered_sample(
+    simulated: tuple[dict[str, Any], Path],
+) -> None:
+    doc, _ = simulated
+    args = ["customer_lifecycle", "newsletter_opt_in", *SMALL, "--seed", "3", "--json"]
+    result = runner.invoke(app, ["simulate", *args, "--shards", "1"])
+    assert result.exit_code == 0, result.output
+    alone = json.loads(result.stdout)
+    sample = {"seconds", "rendered", "unrendered"}
+    assert {k: v for k, v in alone.items() if k not in sample} == {
+        k: v for k, v in doc.items() if k not in sample
+    }
+    assert alone["rendered"] + alone["unrendered"] == doc["rendered"] + doc["unrendered"] > 0
 
 
 def test_json_totals_are_the_sums_of_the_days(simulated: tuple[dict[str, Any], Path]) -> None:
@@ -105,6 +123,7 @@ def test_the_tables_show_each_prediction() -> None:
         (["--tick", "7m"], "the tick must divide a day"),
         (["--tick", "soon"], "'--tick'"),
         (["--render-every", "0"], "'--render-every'"),
+        (["--shards", "0"], "'--shards'"),
         (["customer_lifecycel"], "did you mean 'customer_lifecycle'"),
     ],
 )
