@@ -51,7 +51,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select, update
+from sqlalchemy import Connection, Integer, Select, bindparam, select, update
 from sqlmodel import Session
 
 from ..sql import chunks, connection_of
@@ -86,6 +86,7 @@ __all__ = [
     "Recorded",
     "Recovered",
     "claim_due",
+    "claim_params",
     "claim_statement",
     "mark_preparing",
     "mark_send_started",
@@ -114,39 +115,67 @@ def _claim_id(worker: str) -> str:
     return f"{worker[:47]}/{secrets.token_hex(8)}"
 
 
-def _due(now: datetime, limit: int, suspects: bool = False) -> Select[tuple[int]]:
+def _due(suspects: bool) -> Select[tuple[int]]:
     # Suspects (caught in crashes) are claimed only alone, the others only in batches.
     crashed = _a.c.crashes >= SUSPECT_CRASHES if suspects else _a.c.crashes < SUSPECT_CRASHES
     return (
         select(_a.c.id)
-        .where(_a.c.status == "pending", _a.c.due_at <= now, crashed)
+        .where(_a.c.status == "pending", _a.c.due_at <= bindparam("_now"), crashed)
         # The index's order (status, due_at, crashes, rowid): no sort step.
         .order_by(_a.c.due_at, _a.c.crashes, _a.c.id)
-        .limit(1 if suspects else limit)
+        .limit(bindparam("_limit", type_=Integer))
     )
 
 
-def claim_statement(
-    now: datetime, limit: int, lease: timedelta, claim: str, suspects: bool = False
-) -> Any:
-    """SQLite's claim: one UPDATE over the oldest due rows, returning their ids."""
-    return (
-        update(_a)
-        .where(_a.c.id.in_(_due(now, limit, suspects).scalar_subquery()))
-        .values(_claim_values(now, lease, claim, suspects))
-        .returning(_a.c.id)
-    )
-
-
-def _claim_values(now: datetime, lease: timedelta, claim: str, alone: bool) -> dict[str, Any]:
+def _claimed_values() -> dict[str, Any]:
     return {
         "status": "claimed",
-        "claimed_by": claim,
-        "lease_expires_at": now + lease,
+        "claimed_by": bindparam("_claim"),
+        "lease_expires_at": bindparam("_until"),
         "send_started_at": None,
         # An action claimed alone is in hand at once: it is its own window.
-        "preparing_since": now if alone else None,
-        "updated_at": now,
+        "preparing_since": bindparam("_preparing"),
+        "updated_at": bindparam("_now"),
+    }
+
+
+# Built once, as every hot statement of the store: a dispatcher claims every minute.
+# SQLite: one UPDATE over the oldest due rows, returning their ids.
+_CLAIM = {
+    suspects: update(_a)
+    .where(_a.c.id.in_(_due(suspects).scalar_subquery()))
+    .values(_claimed_values())
+    .returning(_a.c.id)
+    for suspects in (False, True)
+}
+# PostgreSQL: the due rows locked (skipping those another dispatcher holds), then updated.
+_LOCK_DUE = {
+    suspects: _due(suspects).with_for_update(skip_locked=True) for suspects in (False, True)
+}
+_CLAIM_IDS = (
+    update(_a)
+    .where(_a.c.id.in_(bindparam("_ids", expanding=True)))
+    .values(_claimed_values())
+    .returning(_a.c.id)
+)
+
+
+def claim_statement(suspects: bool = False) -> Any:
+    """SQLite's claim (built once): one UPDATE over the oldest due rows, returning their
+    ids; its parameters are `claim_params`."""
+    return _CLAIM[suspects]
+
+
+def claim_params(
+    now: datetime, limit: int, lease: timedelta, claim: str, suspects: bool = False
+) -> dict[str, Any]:
+    """The parameters of a claim at `now` of up to `limit` actions (one if `suspects`)."""
+    return {
+        "_now": now,
+        "_limit": 1 if suspects else limit,
+        "_claim": claim,
+        "_until": now + lease,
+        "_preparing": now if suspects else None,
     }
 
 
@@ -172,21 +201,14 @@ def claim_due(
     if recover:
         recover_expired(session, now)
     claim = _claim_id(worker)
+    params = claim_params(now, limit, lease, claim, suspects)
     if conn.dialect.name == "postgresql":
-        due = _due(now, limit, suspects).with_for_update(skip_locked=True)
-        ids = list(conn.execute(due).scalars())
+        ids = list(conn.execute(_LOCK_DUE[suspects], params).scalars())
         if not ids:
             return []
-        statement = (
-            update(_a)
-            .where(_a.c.id.in_(ids))
-            .values(_claim_values(now, lease, claim, suspects))
-            .returning(_a.c.id)
-        )
-        claimed = list(conn.execute(statement).scalars())
+        claimed = list(conn.execute(_CLAIM_IDS, {**params, "_ids": ids}).scalars())
     else:
-        statement = claim_statement(now, limit, lease, claim, suspects)
-        claimed = list(conn.execute(statement).scalars())
+        claimed = list(conn.execute(_CLAIM[suspects], params).scalars())
     return load_claimed(conn, claimed, claim)
 
 

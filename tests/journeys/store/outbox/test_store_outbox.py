@@ -29,6 +29,7 @@ from journeys.store.outbox.claims import (
     ActionOutcome,
     ClaimedAction,
     claim_due,
+    claim_params,
     claim_statement,
     mark_preparing,
     mark_send_started,
@@ -195,10 +196,11 @@ def test_concurrent_claimers_never_get_the_same_action(
 def test_the_sqlite_claim_reads_the_status_due_at_index(tmp_path: Path, t0: datetime) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     create_schema(engine)
-    statement = claim_statement(t0, 200, LEASE, "w/1")
+    statement = claim_statement()
     with engine.connect() as conn:
         compiled = statement.compile(dialect=conn.dialect)
-        params = [compiled.params[name] for name in compiled.positiontup or ()]
+        bound = compiled.construct_params(claim_params(t0, 200, LEASE, "w/1"))
+        params = [bound[name] for name in compiled.positiontup or ()]
         params = [p.isoformat(" ") if isinstance(p, datetime) else p for p in params]
         plan = [r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(params))]
     engine.dispose()
