@@ -27,7 +27,7 @@ SIX_HOURS = Cadence(timedelta(hours=6))
 def _plan(journeys: list[Journey], model: BehaviourModel, **kw: Any) -> Plan:
     # Every message rendered: the sample the renderer takes is the one figure that
     # depends on how the population is split.
-    options: dict[str, Any] = {"customers": 300, "days": 16, "cadence": SIX_HOURS, **kw}
+    options: dict[str, Any] = {"customers": 200, "days": 12, "cadence": SIX_HOURS, **kw}
     return Plan(journeys, model, render_every=1, **options)
 
 
@@ -63,7 +63,7 @@ def simulated(
 
 def test_three_shards_give_the_figures_of_one_process(simulated: Simulated) -> None:
     alone, _, split, _ = simulated
-    assert alone.events > 1000 and sum(c.n for c in alone.sent) > 300
+    assert alone.events > 500 and sum(c.n for c in alone.sent) > 150
     assert _figures(split) == _figures(alone)
 
 
