@@ -179,15 +179,14 @@ def cap_release(moment: datetime, cap: Cap, sends: Iterable[datetime]) -> dateti
     a clock running ahead, counts too)."""
     count, window = cap
     floor = _utc(moment, "moment") - window
-    try:
-        counted = sorted(s for s in sends if s > floor)
-    except TypeError:  # comparing a naive datetime with an aware one
-        raise PolicyError("naive datetime in 'recent_sends': pass UTC-aware") from None
+    # In UTC before comparing: Python compares two times of one zone on the wall clock,
+    # so the hour a clock is set back repeats, and 01:00 EST sorted before 01:00:01 EDT.
+    counted = sorted(u for u in (_utc(s, "recent_sends") for s in sends) if u > floor)
     excess = len(counted) - count + 1
     if excess <= 0:
         return moment
     # Once the excess-th oldest counted send has left the window, count - 1 remain.
-    return counted[excess - 1].astimezone(UTC) + window
+    return counted[excess - 1] + window
 
 
 def customer_zone(customer_tz: str | None, settings: Settings) -> ZoneInfo:

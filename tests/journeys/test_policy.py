@@ -115,7 +115,7 @@ def test_unknown_channel_status_or_naive_time_are_errors_naming_valid_values() -
     with pytest.raises(JourneyflowError, match="naive datetime for 'now'"):
         decide(datetime(2026, 3, 2, 12))
     capped = Settings(frequency_cap={"email": "1/1d"})
-    with pytest.raises(PolicyError, match="naive datetime in 'recent_sends'"):
+    with pytest.raises(PolicyError, match="naive datetime for 'recent_sends'"):
         decide(NOON, settings=capped, recent_sends=[datetime(2026, 3, 2, 11)])
 
 
@@ -253,6 +253,18 @@ def test_a_send_leaves_the_window_exactly_one_window_later() -> None:
     assert decide(NOON, settings=CAPPED, recent_sends=sends) == Allow()
     sends = [NOON - D + timedelta(microseconds=1), NOON - H]
     assert decide(NOON, settings=CAPPED, recent_sends=sends) != Allow()
+
+
+def test_sends_in_the_hour_a_clock_is_set_back_count_in_the_order_they_happened() -> None:
+    # New York's clock goes back at 06:00 UTC on 1 November 2026: 05:00:01 UTC reads
+    # 01:00:01 EDT, and the later 06:00 UTC reads 01:00 EST. The oldest send leaves first.
+    hourly = Settings(frequency_cap={"email": "1/1h"})
+    now = utc(2026, 11, 1, 6)
+    sends = [now, now - H + timedelta(seconds=1)]
+    new_york = ZoneInfo("America/New_York")
+    for given_as in (sends, [s.astimezone(new_york) for s in sends]):
+        decision = decide(now, settings=hourly, recent_sends=given_as)
+        assert decision == Defer(now + H, "frequency cap")
 
 
 def test_over_the_cap_wait_until_enough_sends_have_left() -> None:
