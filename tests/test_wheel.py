@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,16 +38,40 @@ def _uv(*args: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The `bin` folder of a fresh venv with the wheel built from this checkout."""
-    if not UV.exists():
-        pytest.fail(f"{UV} is missing: the Makefile installs uv into the venv")
-    work = tmp_path_factory.mktemp("wheel")
+def _wheel_and_venv(work: Path) -> tuple[Path, Path]:
     _uv("build", "--wheel", "-q", "-o", str(work / "dist"), str(PROJECT_ROOT))
     [wheel] = (work / "dist").glob("journeyflow-*.whl")
     venv = work / "venv"
     _uv("venv", "-q", "--python", sys.executable, str(venv))
+    return wheel, venv
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The `bin` folder of a fresh venv with the wheel built from this checkout.
+
+    The wheel alone is installed there; its dependencies are the test environment's,
+    already compiled, on the path after it (a `.pth` line: that folder's own `.pth`
+    files, among them this checkout's editable install, are not read). Installing and
+    compiling Prefect and the rest anew costs a minute of CPU and tests uv more than
+    the wheel: that is `test_the_wheel_alone_installs_and_runs` (`-m wheel`). Here
+    uv still resolves the wheel's requirements, so a requirement that cannot be met
+    fails, and `tests/test_dependencies.py` checks that every import is declared."""
+    if not UV.exists():
+        pytest.fail(f"{UV} is missing: the Makefile installs uv into the venv")
+    wheel, venv = _wheel_and_venv(tmp_path_factory.mktemp("wheel"))
+    python = str(venv / "bin" / "python")
+    _uv("pip", "install", "-q", "--dry-run", "--python", python, str(wheel))
+    _uv("pip", "install", "-q", "--no-deps", "--python", python, str(wheel))
+    [site] = (venv / "lib").glob("python3*/site-packages")
+    (site / "_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    yield venv / "bin"
+
+
+@pytest.fixture(scope="module")
+def installed_alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The `bin` folder of a fresh venv with the wheel and every dependency it declares."""
+    wheel, venv = _wheel_and_venv(tmp_path_factory.mktemp("wheel-alone"))
     _uv("pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel))
     yield venv / "bin"
 
@@ -80,6 +105,35 @@ def empty(tmp_path: Path) -> Path:
 
 
 def test_the_installed_commands_work_from_an_empty_folder(installed: Path, empty: Path) -> None:
+    # The package is the wheel's, not this checkout's.
+    assert _module_file(installed, "journeys").is_relative_to(installed.parent)
+    _the_commands_work(installed, empty)
+
+
+@pytest.mark.wheel
+def test_the_wheel_alone_installs_and_runs(installed_alone: Path, empty: Path) -> None:
+    """The same commands with nothing but the wheel and what it declares."""
+    for module in ("journeys", "prefect", "sendgrid"):
+        assert _module_file(installed_alone, module).is_relative_to(installed_alone.parent)
+    _the_commands_work(installed_alone, empty)
+
+
+def _prefect(bin: Path) -> list[str]:
+    """Prefect's command, run by the venv's Python (with the wheel alone installed, the
+    script is the test environment's)."""
+    own = bin / "prefect"
+    return [str(own)] if own.exists() else [str(bin / "python"), str(UV.with_name("prefect"))]
+
+
+def _module_file(bin: Path, module: str) -> Path:
+    code = f"import {module}; print({module}.__file__)"
+    found = subprocess.run(
+        [str(bin / "python"), "-c", code], capture_output=True, text=True, cwd=bin, check=True
+    )
+    return Path(found.stdout.strip())
+
+
+def _the_commands_work(installed: Path, empty: Path) -> None:
     assert _run(installed, empty, "--version").stdout.startswith("journeyflow 0.1")
     validate = _run(installed, empty, "validate")
     assert validate.returncode == 0, validate.stdout + validate.stderr
@@ -149,7 +203,7 @@ def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
         env = {**_env(), **QUIET_SERVER_ENV, "PREFECT_API_URL": api}
         env["PREFECT_HOME"] = str(empty / "cli")
         deploy = subprocess.run(
-            [str(installed / "prefect"), "--no-prompt", "deploy", "--all"],
+            [*_prefect(installed), "--no-prompt", "deploy", "--all"],
             cwd=team,
             env=env,
             capture_output=True,
@@ -192,7 +246,7 @@ def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
             timeout=30,
         ).json()
         worker = subprocess.run(
-            [str(installed / "prefect"), "worker", "start", "--pool", pool["name"], "--run-once"],
+            [*_prefect(installed), "worker", "start", "--pool", pool["name"], "--run-once"],
             cwd=elsewhere,
             env={**env, "JOURNEYFLOW_PROJECT_DIR": str(elsewhere / "team")},
             capture_output=True,
