@@ -64,7 +64,13 @@ def promos(conn: Connection, period: Period) -> list[PromoRow]:
         (message, case((a.status.in_(COUNTED_STATUSES), sent_at_column))),
         (or_(a.status != "skipped", a.last_error.is_(None), a.last_error != VOIDED), a.due_at),
     )
-    issued_at = func.coalesce(shown_at, p.redeemed_at)
+    # At the latest when it was redeemed: a code redeemed before its message went out
+    # (given by hand, say) was issued by then.
+    issued_at = case(
+        (p.redeemed_at.is_(None), shown_at),
+        (or_(shown_at.is_(None), p.redeemed_at < shown_at), p.redeemed_at),
+        else_=shown_at,
+    )
     issued = period.within(issued_at)
     redeemed = p.redeemed_at < period.until
     keys = [a.journey, e.version, *period.segment(), p.campaign]

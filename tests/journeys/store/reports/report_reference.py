@@ -218,7 +218,9 @@ class Reference:
                         and a["last_error"] == "left the stage before it was due"
                     )
                     shown = None if voided else a["due_at"]
-            issued_at = shown or p["redeemed_at"]
+            # At the latest when it was redeemed.
+            known = [t for t in (shown, p["redeemed_at"]) if t is not None]
+            issued_at = min(known) if known else None
             key = (journey, version, self.seg(self.customers[p["customer_id"]]), p["campaign"])
             counts = found[key]
             issued = s.within(issued_at)

@@ -72,3 +72,16 @@ def test_the_period_decides_issued_and_redeemed(engine: Engine, shop: Shop) -> N
         r.segment: (r.issued, r.redeemed) for r in report(engine, until=T0 + 40 * DAY, by="country")
     }
     assert by == {"DE": (3, 2), "AT": (2, 1)}  # q0, q1, q2 | q5, q6
+
+
+def test_a_code_redeemed_before_its_message_went_out_was_issued_by_then(
+    engine: Engine, shop: Shop
+) -> None:
+    # q4's request was deferred; q4 redeems the code (read out at the till, say) on day 4,
+    # and the request goes out on day 5.
+    shop.event("order.completed", "q4", T0 + 4 * DAY, promo_code=shop.codes()["q4"], total=10)
+    shop.dispatch(T0 + 5 * DAY, lambda action: ("sent", None))
+    (row,) = report(engine, since=T0, until=T0 + 4 * DAY + 12 * H)
+    # q0, q1, q2, q5, q6 shown on day 3; q4 issued at the latest when it was redeemed.
+    assert (row.issued, row.redeemed, row.redeemed_in_period) == (6, 1, 1)
+    assert (row.redeemed_value, row.valued) == ({"none": 10.0}, 1)  # no currency given
