@@ -17,13 +17,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.context import ForkServerContext, SpawnContext
 
+# Every module asked for so far: a process has one fork server, started by the first
+# kind of worker it runs, and each later kind should find its own module imported too.
+_PRELOAD: list[str] = []
 
-def clean_context(preload: str) -> ForkServerContext | SpawnContext:
-    """The context to start workers from; its fork server first imports `preload`."""
+
+def clean_context(*preload: str) -> ForkServerContext | SpawnContext:
+    """The context to start workers from; its fork server first imports `preload`
+    (and what earlier calls asked for)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
+        _PRELOAD.extend(m for m in preload if m not in _PRELOAD)
         # Takes effect when this process starts its fork server, the first time.
-        context.set_forkserver_preload([preload])
+        context.set_forkserver_preload(list(_PRELOAD))
         return context
     return multiprocessing.get_context("spawn")
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -44,9 +42,14 @@ from journeys.store.feedback.message_events import MessageReport, record_message
 from journeys.store.tables import action_run_t
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))
+import production_dispatcher
 from channel_fakes import Recorded, Reply, SendGridFake, sendgrid_error
 
-DISPATCHER = Path(__file__).with_name("production_dispatcher.py")
+from flows.processes import clean_context, main_left_out
+
+# Asked for when the tests are collected: whichever test of this process starts the fork
+# server first, the dispatchers' imports are done there once.
+_CONTEXT = clean_context("production_dispatcher", *production_dispatcher.HEAVY)
 PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 JOURNEY = """\
@@ -315,35 +318,52 @@ def postgres_database(prefix: str) -> Iterator[str]:
 
 
 class _Dispatcher:
-    def __init__(self, command: list[str]) -> None:
-        # A fresh interpreter (not fork), started ahead of time: its imports cost no
-        # storm time and a kill lands in the dispatch, not in the start-up.
-        self.process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    """A dispatcher process, started ahead of time (its imports cost no storm time, and a
+    kill lands in the dispatch, not in the start-up), forked from the fork server."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.link, theirs = _CONTEXT.Pipe()
+        with main_left_out():
+            self.process = _CONTEXT.Process(
+                target=production_dispatcher.forked,
+                args=(argv, dict(os.environ), theirs),
+                daemon=True,
+            )
+            self.process.start()
+        theirs.close()
         self.kill_at = 0.0
 
     def go(self, kill_after: float) -> None:
         """Let it start dispatching once it is ready; it is killed `kill_after` from now."""
-        assert self.process.stdout is not None and self.process.stdin is not None
-        line = self.process.stdout.readline()
-        if line.strip() != "ready":
-            self.process.kill()
-            _, err = self.process.communicate()
-            raise AssertionError(f"dispatcher did not start: {line!r}\n{err[-3000:]}")
-        self.process.stdin.write("go\n")
-        self.process.stdin.flush()
+        line = self._next(timeout=120)
+        if line != "ready":
+            self.kill()
+            raise AssertionError(f"dispatcher did not start: {line}")
+        self.link.send("go")
         self.kill_at = time.monotonic() + kill_after
 
+    def running(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL
+        self.process.join()
+        self.link.close()
+
     def finish(self) -> dict[str, Any]:
-        out, err = self.process.communicate(timeout=600)
-        assert self.process.returncode == 0, f"dispatcher failed: {err[-3000:]}"
-        return dict(json.loads(out.strip().splitlines()[-1]))
+        line, last = self._next(timeout=600), ""
+        while line is not None:
+            last, line = line, self._next(timeout=5)
+        self.process.join(60)
+        assert self.process.exitcode == 0, f"dispatcher failed ({self.process.exitcode}): {last}"
+        return dict(json.loads(last))
+
+    def _next(self, timeout: float) -> str | None:
+        """Its next line; None once it has closed its end or said nothing in time."""
+        try:
+            return str(self.link.recv()) if self.link.poll(timeout) else None
+        except (EOFError, OSError):
+            return None
 
 
 def _statuses(url: str) -> dict[str, tuple[str, str | None, int]]:
@@ -380,7 +400,7 @@ def run(url: str, storm: Storm, workdir: Path) -> Outcome:
     provider.start()
     rng = random.Random(storm.seed)
     epoch, started = time.time(), time.monotonic()
-    command = [sys.executable, str(DISPATCHER), url, provider.url, str(journeys)]
+    command = [url, provider.url, str(journeys)]
     command += ["--start", (T0 + timedelta(minutes=1)).isoformat(), "--epoch", str(epoch)]
     for option, value in (
         ("--speed", storm.speed),
@@ -416,13 +436,12 @@ def run(url: str, storm: Storm, workdir: Path) -> Outcome:
             time.sleep(0.005)
             finished = False
             for dispatcher in list(running):
-                if dispatcher.process.poll() is not None:
+                if not dispatcher.running():
                     running.remove(dispatcher)
                     reports.append(dispatcher.finish())
                     finished = True
                 elif kills < storm.kills and time.monotonic() >= dispatcher.kill_at:
-                    dispatcher.process.send_signal(signal.SIGKILL)
-                    dispatcher.process.communicate()
+                    dispatcher.kill()
                     running.remove(dispatcher)
                     kills += 1
             # A dispatcher ends only when it found nothing pending or claimed.
@@ -433,8 +452,7 @@ def run(url: str, storm: Storm, workdir: Path) -> Outcome:
     finally:
         watchdog.cancel()
         for dispatcher in spares + running:
-            dispatcher.process.kill()
-            dispatcher.process.communicate()
+            dispatcher.kill()
         fates = {k: list(v) for k, v in provider.fates.items()}
         cut_short = len(provider.violations)
         provider.stop()

@@ -87,6 +87,11 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 15) -> T
         time.sleep(0.1)
 
 
+# One client for the module: a new one per request (httpx.get) loads the CA bundle again,
+# 20 ms of CPU, and the readiness polls make hundreds of requests.
+HTTP = httpx.Client(timeout=10)
+
+
 @dataclass
 class Running:
     """A journeyflow process, its working folder and its store."""
@@ -97,7 +102,7 @@ class Running:
     log: Path
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", content=body, headers=headers, timeout=15)
+        return HTTP.post(f"{self.url}{path}", content=body, headers=headers, timeout=15)
 
     def rows(self, sql: str, **params: Any) -> list[Any]:
         engine = create_engine(f"sqlite:///{self.tmp / 'journeyflow.db'}")
@@ -139,7 +144,7 @@ def start() -> Iterator[Callable[..., Running]]:
             if process.poll() is not None:
                 raise AssertionError(f"journeyflow {args[0]} exited:\n{running.output()}")
             try:
-                return httpx.get(f"{running.url}/healthz", timeout=2).status_code == 200
+                return HTTP.get(f"{running.url}/healthz", timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -257,7 +262,7 @@ def test_a_sign_up_and_an_order_get_their_mails_within_seconds(
     port = free_port()
     env = environment(tmp_path, JOURNEYFLOW_PUBLIC_URL=f"http://127.0.0.1:{port}")
     receiver = start(tmp_path, ["webhooks", "--port", str(port)], env, port)
-    health = httpx.get(f"{receiver.url}/healthz").json()
+    health = HTTP.get(f"{receiver.url}/healthz").json()
     assert health["sources"] == ["shop"]  # the others lack their secrets
     assert set(health["disabled"]) == {"crm", "hubspot", "twilio", "sendgrid"}
 
@@ -274,7 +279,7 @@ def test_a_sign_up_and_an_order_get_their_mails_within_seconds(
     # Anna confirms through the link in the mail, on the same service.
     link = link_in(tmp_path / "outbox" / confirm["file"])
     assert link.startswith(f"{receiver.url}/l/")
-    assert httpx.post(link, timeout=15).status_code == 200
+    assert HTTP.post(link, timeout=15).status_code == 200
     assert consent_of(receiver, "c-100", "email") == "subscribed"
     # The welcome is marketing: it goes out now that the send rules find consent.
     wait_for("the welcome mail", lambda: mail_to(tmp_path, "five_phases", "welcome", address))
@@ -388,7 +393,7 @@ def served(serve_launched: Running | None) -> Running:
         if process.poll() is not None:
             raise AssertionError(f"journeyflow serve exited:\n{running.output()}")
         try:
-            return httpx.get(f"{running.url}/healthz", timeout=2).status_code == 200
+            return HTTP.get(f"{running.url}/healthz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -405,9 +410,9 @@ def served(serve_launched: Running | None) -> Running:
 
 
 def test_serve_publishes_every_source_and_its_openapi_description(served: Running) -> None:
-    health = httpx.get(f"{served.url}/healthz").json()
+    health = HTTP.get(f"{served.url}/healthz").json()
     assert health["sources"] == ["hubspot", "sendgrid", "shop", "twilio"]
-    paths = httpx.get(f"{served.url}/openapi.json").json()["paths"]
+    paths = HTTP.get(f"{served.url}/openapi.json").json()["paths"]
     assert {"/webhooks/hubspot", "/webhooks/twilio", "/webhooks/sendgrid"} <= set(paths)
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from receiver_harness import ON_BOTH_STORES, serving
+from receiver_harness import LOCAL_TLS, ON_BOTH_STORES, serving
 from sqlalchemy import Engine, text
 
 from channels.inbound import Inbox, create_app, parse_receiver_config
@@ -47,7 +47,7 @@ JOURNEY: dict[str, Any] = {
 class Api:
     def __init__(self, url: str, engine: Engine) -> None:
         self.engine = engine
-        self.http = httpx.Client(base_url=url + "/api/v1", timeout=10)
+        self.http = httpx.Client(base_url=url + "/api/v1", timeout=10, verify=LOCAL_TLS)
 
     def call(
         self,

@@ -8,6 +8,7 @@ so a test knows what became of each message without a provider.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -60,8 +61,14 @@ stages:
 """
 
 
+@functools.cache
+def _shop_journey() -> Journey:
+    # Parsed once: the property tests build hundreds of shops.
+    return parse_journey(SHOP_YAML, "shop.yaml")[0]
+
+
 def shop_journey(**changes: Any) -> Journey:
-    journey = parse_journey(SHOP_YAML, "shop.yaml")[0]
+    journey = _shop_journey()
     return journey.model_copy(update=changes) if changes else journey
 
 
