@@ -44,12 +44,9 @@ from journeys.store.tables import action_run_t
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))
 import production_dispatcher
 from channel_fakes import Recorded, Reply, SendGridFake, sendgrid_error
+from forked import Forked, preload
 
-from flows.processes import clean_context, main_left_out
-
-# Asked for when the tests are collected: whichever test of this process starts the fork
-# server first, the dispatchers' imports are done there once.
-_CONTEXT = clean_context("production_dispatcher", *production_dispatcher.HEAVY)
+preload("production_dispatcher", *production_dispatcher.HEAVY)
 PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 JOURNEY = """\
@@ -319,51 +316,30 @@ def postgres_database(prefix: str) -> Iterator[str]:
 
 class _Dispatcher:
     """A dispatcher process, started ahead of time (its imports cost no storm time, and a
-    kill lands in the dispatch, not in the start-up), forked from the fork server."""
+    kill lands in the dispatch, not in the start-up)."""
 
     def __init__(self, argv: list[str]) -> None:
-        self.link, theirs = _CONTEXT.Pipe()
-        with main_left_out():
-            self.process = _CONTEXT.Process(
-                target=production_dispatcher.forked,
-                args=(argv, dict(os.environ), theirs),
-                daemon=True,
-            )
-            self.process.start()
-        theirs.close()
+        self.forked = Forked(production_dispatcher.main, argv)
+        self.process = self.forked.process
         self.kill_at = 0.0
 
     def go(self, kill_after: float) -> None:
         """Let it start dispatching once it is ready; it is killed `kill_after` from now."""
-        line = self._next(timeout=120)
+        line = self.forked.next(timeout=120)
         if line != "ready":
             self.kill()
             raise AssertionError(f"dispatcher did not start: {line}")
-        self.link.send("go")
+        self.forked.send("go")
         self.kill_at = time.monotonic() + kill_after
 
     def running(self) -> bool:
-        return self.process.is_alive()
+        return self.forked.running()
 
     def kill(self) -> None:
-        self.process.kill()  # SIGKILL
-        self.process.join()
-        self.link.close()
+        self.forked.kill()
 
     def finish(self) -> dict[str, Any]:
-        line, last = self._next(timeout=600), ""
-        while line is not None:
-            last, line = line, self._next(timeout=5)
-        self.process.join(60)
-        assert self.process.exitcode == 0, f"dispatcher failed ({self.process.exitcode}): {last}"
-        return dict(json.loads(last))
-
-    def _next(self, timeout: float) -> str | None:
-        """Its next line; None once it has closed its end or said nothing in time."""
-        try:
-            return str(self.link.recv()) if self.link.poll(timeout) else None
-        except (EOFError, OSError):
-            return None
+        return dict(json.loads(self.forked.finish(timeout=600)))
 
 
 def _statuses(url: str) -> dict[str, tuple[str, str | None, int]]:

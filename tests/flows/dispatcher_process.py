@@ -5,7 +5,8 @@
 Sends every email due at NOW through the real SendGrid SDK to SENDGRID_URL. It prints
 `ready` once everything is imported and connected (so that a kill lands in the
 dispatch, not in the imports), with `--wait` waits for a line on stdin, then prints
-one JSON line with the summary.
+one JSON line with the summary. The tests run `main` in processes forked from the fork
+server (`forked.py`), talking over a pipe (`link`) instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import json
 import sys
 from datetime import datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +33,13 @@ SENDGRID_KEY = "SG.test-key.journeyflow"  # what tests/channels/channel_fakes.py
 LINK_SECRET = "exactly-once-secret-0123456789ab"
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, link: Connection | None = None) -> None:
+    def say(line: str) -> None:
+        if link is not None:
+            link.send(line)
+        else:
+            print(line, flush=True)
+
     parser = argparse.ArgumentParser()
     parser.add_argument("db_url")
     parser.add_argument("sendgrid_url")
@@ -52,10 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     renderer = Renderer(templates_dir(), LinkSigner(LINK_SECRET, "https://shop.example"))
     with engine.connect():  # connect before `ready`: the kill should hit the dispatch
         pass
-    print("ready", flush=True)
+    say("ready")
     if args.wait:
         # Started ahead of time, so that its start-up (mostly imports) costs no test time.
-        sys.stdin.readline()
+        link.recv() if link is not None else sys.stdin.readline()
     summary = dispatch_due(
         engine,
         JourneyRegistry(),
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         "stale": summary.stale,
         "batches": summary.batches,
     }
-    print(json.dumps(report), flush=True)
+    say(json.dumps(report))
     engine.dispose()
 
 

@@ -10,10 +10,9 @@ served dispatcher it keeps going, pass after pass, until nothing is pending or c
 The clock runs `--speed` times faster than the wall clock from `--epoch` on, the same in
 every process of a storm, so that leases and retry backoffs (minutes) pass in seconds.
 It prints `ready` once everything is imported and connected, with `--wait` waits for a
-line on stdin, then prints one JSON line with its summary. `forked` runs it in a process
-forked from multiprocessing's fork server (which imported `HEAVY` once), talking over a
-pipe instead: the storms start dozens of dispatchers, and each fresh interpreter would
-spend a second of CPU on the same imports.
+line on stdin, then prints one JSON line with its summary. The storms run `main` in
+processes forked from the fork server (`forked.py`, after importing `HEAVY` once),
+talking over a pipe (`link`) instead.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import json
 import os
 import sys
 import time
-import traceback
 from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -38,18 +36,6 @@ LINK_SECRET = "exactly-once-secret-0123456789ab"
 
 # What a dispatcher imports: for the fork server to import once.
 HEAVY = ("flows.runtime", "channels.email_sendgrid", "channels.links", "channels.render")
-
-
-def forked(argv: list[str], environ: dict[str, str], link: Connection) -> None:
-    """`main` in a forked process: the starting test's environment (the fork server's
-    is that of whichever test started it), its lines sent over `link`."""
-    os.environ.clear()
-    os.environ.update(environ)
-    try:
-        main(argv, link)
-    except BaseException:
-        link.send("error: " + traceback.format_exc())
-        raise SystemExit(1) from None
 
 
 def main(argv: list[str] | None = None, link: Connection | None = None) -> None:

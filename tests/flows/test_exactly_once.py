@@ -11,12 +11,9 @@ a send whose outcome is unknown is marked `unknown`, never blindly repeated.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,10 +28,12 @@ from journeys.store import (
 from journeys.store.tables import action_run_t
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "channels"))
+import dispatcher_process
 from crash_storm import CountingSendGrid, postgres_database, sign_up
+from forked import Forked, preload
 
 PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"
-DISPATCHER = Path(__file__).with_name("dispatcher_process.py")
+preload("dispatcher_process")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 JOURNEY = """\
 journey: exactly_once
@@ -90,57 +89,23 @@ def _statuses(url: str) -> dict[str, str]:
 # --- dispatcher processes --------------------------------------------------------------
 
 
-@dataclass
 class Dispatcher:
-    process: subprocess.Popen[str]
+    """A dispatcher process, forked from the fork server (`forked.py`)."""
 
-    def go(self) -> None:
-        """Let a dispatcher started with `wait=True` begin, once it is ready."""
-        self.ready()
-        assert self.process.stdin is not None
-        self.process.stdin.write("go\n")
-        self.process.stdin.flush()
-
-    def ready(self) -> None:
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        assert line.strip() == "ready", f"dispatcher did not start: {line!r}{self.stderr()}"
+    def __init__(self, argv: list[str]) -> None:
+        self.forked = Forked(dispatcher_process.main, argv)
 
     def finish(self, timeout: float = 120) -> dict[str, Any]:
-        out, _ = self.process.communicate(timeout=timeout)
-        assert self.process.returncode == 0, f"dispatcher failed: {out!r}{self.stderr()}"
-        lines = [line for line in out.splitlines() if line.strip() and line.strip() != "ready"]
-        report: dict[str, Any] = json.loads(lines[-1])
-        return report
-
-    def stderr(self) -> str:
-        err = self.process.stderr.read() if self.process.stderr else ""
-        return f"\nstderr:\n{err[-3000:]}" if err else ""
+        last = self.forked.finish(timeout)
+        assert last.startswith("{"), f"dispatcher failed: {last}"
+        return dict(json.loads(last))
 
 
 def _start(
-    url: str,
-    provider: CountingSendGrid,
-    now: datetime,
-    *options: str | float,
-    wait: bool = False,
+    url: str, provider: CountingSendGrid, now: datetime, *options: str | float
 ) -> Dispatcher:
-    """A dispatcher process; with `wait`, it dispatches only after `go()`."""
-    # A fresh interpreter (not fork): nothing of the parent's connections or threads.
-    command = [sys.executable, str(DISPATCHER), url, provider.url, now.isoformat()]
-    command += [str(o) for o in options] + (["--wait"] if wait else [])
-    process = subprocess.Popen(
-        command,
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.PIPE if wait else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # A dispatcher that hangs must fail the test, not the whole run.
-    watchdog = threading.Timer(150, process.kill)
-    watchdog.daemon = True
-    watchdog.start()
-    return Dispatcher(process)
+    """A dispatcher process, sending what is due at `now`."""
+    return Dispatcher([url, provider.url, now.isoformat(), *(str(o) for o in options)])
 
 
 def _settled_figures(
