@@ -22,6 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from forked import Talk  # noqa: E402  (this folder: the script's own, or the tests')
+
 from channels.email_sendgrid import SendGridChannel  # noqa: E402
 from channels.links import LinkSigner  # noqa: E402
 from channels.render import Renderer  # noqa: E402
@@ -34,12 +36,7 @@ LINK_SECRET = "exactly-once-secret-0123456789ab"
 
 
 def main(argv: list[str] | None = None, link: Connection | None = None) -> None:
-    def say(line: str) -> None:
-        if link is not None:
-            link.send(line)
-        else:
-            print(line, flush=True)
-
+    talk = Talk(link)
     parser = argparse.ArgumentParser()
     parser.add_argument("db_url")
     parser.add_argument("sendgrid_url")
@@ -60,10 +57,10 @@ def main(argv: list[str] | None = None, link: Connection | None = None) -> None:
     renderer = Renderer(templates_dir(), LinkSigner(LINK_SECRET, "https://shop.example"))
     with engine.connect():  # connect before `ready`: the kill should hit the dispatch
         pass
-    say("ready")
+    talk.say("ready")
     if args.wait:
         # Started ahead of time, so that its start-up (mostly imports) costs no test time.
-        link.recv() if link is not None else sys.stdin.readline()
+        talk.wait()
     summary = dispatch_due(
         engine,
         JourneyRegistry(),
@@ -84,7 +81,7 @@ def main(argv: list[str] | None = None, link: Connection | None = None) -> None:
         "stale": summary.stale,
         "batches": summary.batches,
     }
-    say(json.dumps(report))
+    talk.say(json.dumps(report))
     engine.dispose()
 
 

@@ -10,6 +10,7 @@ the lines a script run on its own would print, and the lines it would read.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -17,6 +18,27 @@ from multiprocessing.connection import Connection
 from flows.processes import clean_context, main_left_out
 
 Main = Callable[[list[str], Connection | None], None]
+
+
+class Talk:
+    """A process's side of the lines: over the pipe when forked, else stdout and stdin
+    (the script run on its own)."""
+
+    def __init__(self, link: Connection | None) -> None:
+        self.link = link
+
+    def say(self, line: str) -> None:
+        if self.link is not None:
+            self.link.send(line)
+        else:
+            print(line, flush=True)
+
+    def wait(self) -> None:
+        """Until the test says go."""
+        if self.link is not None:
+            self.link.recv()
+        else:
+            sys.stdin.readline()
 
 
 def preload(*modules: str) -> None:

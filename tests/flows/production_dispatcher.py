@@ -30,6 +30,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from forked import Talk  # noqa: E402  (this folder: the script's own, or the tests')
+
 SENDGRID_KEY = "SG.test-key.journeyflow"  # what tests/channels/channel_fakes.py accepts
 LINK_SECRET = "exactly-once-secret-0123456789ab"
 
@@ -39,12 +41,7 @@ HEAVY = ("flows.runtime", "channels.email_sendgrid", "channels.links", "channels
 
 
 def main(argv: list[str] | None = None, link: Connection | None = None) -> None:
-    def say(line: str) -> None:
-        if link is not None:
-            link.send(line)
-        else:
-            print(line, flush=True)
-
+    talk = Talk(link)
     parser = argparse.ArgumentParser()
     parser.add_argument("db_url")
     parser.add_argument("sendgrid_url")
@@ -82,9 +79,9 @@ def main(argv: list[str] | None = None, link: Connection | None = None) -> None:
     open_rows = select(func.count()).where(action_run_t.c.status.in_(("pending", "claimed")))
     with store.engine.connect():  # connect before `ready`: the kill should hit the dispatch
         pass
-    say("ready")
+    talk.say("ready")
     if args.wait:
-        link.recv() if link is not None else sys.stdin.readline()
+        talk.wait()
 
     totals: dict[str, int] = {"claimed": 0, "stale": 0, "passes": 0}
     outcomes: dict[str, int] = {}
@@ -117,7 +114,7 @@ def main(argv: list[str] | None = None, link: Connection | None = None) -> None:
             if not conn.execute(open_rows).scalar_one():
                 break
         time.sleep(args.pause)
-    say(json.dumps({**totals, "outcomes": outcomes, "recovered": recovered}))
+    talk.say(json.dumps({**totals, "outcomes": outcomes, "recovered": recovered}))
     store.engine.dispose()
 
 
