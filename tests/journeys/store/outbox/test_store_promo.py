@@ -4,7 +4,6 @@ redeemed by their owner once and in time, reported per campaign."""
 from __future__ import annotations
 
 import importlib
-import multiprocessing
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import Engine
 
+from flows.processes import clean_context
 from journeys import promo
 from journeys.config import definitions_dir
 from journeys.decisions import ScheduledAction
@@ -404,9 +404,10 @@ def test_codes_stay_unique_across_processes(
     engine: Engine, registry: JourneyRegistry, db_url: str, peek: Peek
 ) -> None:
     processes, batches, size = 3, 4, 125
-    # Not "fork": earlier tests in the same run may have left threads behind (Prefect's),
-    # and a forked child inherits their locks held.
-    context = multiprocessing.get_context("spawn")
+    # Not a fork of this process: earlier tests in the same run may have left threads
+    # behind (Prefect's), and a forked child inherits their locks held. The fork server
+    # is a clean process that has imported the store already.
+    context = clean_context()
     running = [
         context.Process(target=_issue_in_process, args=(db_url, f"p{n}", batches, size))
         for n in range(processes)
