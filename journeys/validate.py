@@ -389,10 +389,11 @@ def _plan_of(paths: Iterable[str | Path]) -> tuple[TrackingPlan | None, list[Pro
 def load_journeys(
     paths: Iterable[str | Path] | None = None, templates: Path | None = None
 ) -> list[Journey]:
-    """Load and fully validate journeys; raise one JourneyError listing every problem."""
-    from .config import definitions_dir
+    """Load and fully validate journeys; raise one JourneyError listing every problem.
+    The same bytes validated before give the same journeys again (`validate_cache`)."""
+    from .config import definitions_dir, templates_dir
+    from .validate_cache import inputs_digest, kept
 
-    report = validate_paths(paths if paths is not None else [definitions_dir()], templates)
-    if not report.ok:
-        raise JourneyError(report.problems)
-    return report.journeys
+    chosen = list(paths) if paths is not None else [definitions_dir()]
+    tdir = templates if templates is not None else templates_dir()
+    return kept(inputs_digest(chosen, tdir), lambda: validate_paths(chosen, tdir))

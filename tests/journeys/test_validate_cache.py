@@ -1,0 +1,69 @@
+"""`load_journeys` validates the same bytes once per process, and any changed byte of a
+journey, the tracking plan or a template is validated again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import journeys.validate as validate
+from journeys.config import definitions_dir, templates_dir
+from journeys.errors import JourneyError
+from journeys.tracking import plan_path
+from journeys.validate import load_journeys
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, list[int]]:
+    """Copies of the shipped journeys and templates, and how often they were validated."""
+    shutil.copytree(definitions_dir(), tmp_path / "journeys")
+    shutil.copytree(templates_dir(), tmp_path / "templates")
+    calls: list[int] = []
+    real = validate.validate_paths
+
+    def counting(*args: object, **kwargs: object) -> validate.Report:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validate, "validate_paths", counting)
+    return tmp_path / "journeys", tmp_path / "templates", calls
+
+
+def test_the_same_bytes_are_validated_once(project: tuple[Path, Path, list[int]]) -> None:
+    folder, templates, calls = project
+    first = load_journeys([folder], templates)
+    second = load_journeys([folder], templates)
+    assert len(calls) == 1
+    assert second == first and second is not first  # a list of its own, the same journeys
+    assert [j.journey for j in first] == sorted(j.journey for j in first)
+
+
+def test_a_changed_template_is_validated_again_and_its_error_raised(
+    project: tuple[Path, Path, list[int]],
+) -> None:
+    folder, templates, calls = project
+    load_journeys([folder], templates)
+    thank_you = next(templates.rglob("thank_you*"))
+    thank_you.write_text(thank_you.read_text(encoding="utf-8") + "{{ customer.contry }}")
+    with pytest.raises(JourneyError, match="contry"):
+        load_journeys([folder], templates)
+    with pytest.raises(JourneyError, match="contry"):  # an error is never kept
+        load_journeys([folder], templates)
+    assert len(calls) == 3
+
+
+def test_a_changed_journey_or_plan_is_validated_again(
+    project: tuple[Path, Path, list[int]],
+) -> None:
+    folder, templates, calls = project
+    load_journeys([folder], templates)
+    for path in (folder / "customer_lifecycle.yaml", plan_path(folder)):
+        path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+        load_journeys([folder], templates)
+    assert len(calls) == 3
+    broken = folder / "birthday_club.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8") + "\n  - [unclosed\n")
+    with pytest.raises(JourneyError, match=r"birthday_club\.yaml"):
+        load_journeys([folder], templates)
