@@ -3,8 +3,9 @@
 The same process loads the same definitions again and again: a served process per
 step, the CLI's commands, a test suite per module. Checking every template against
 every context is most of that cost, so `load_journeys` keeps what it returned, keyed by
-a digest of everything the check reads: the journey files, the folder's tracking plan
-and every file of the templates folder. A change to any byte is another key; the
+a digest of everything the check reads: the journey files, the folder's tracking plan,
+every file of the templates folder, and JOURNEYFLOW_ENABLED_JOURNEYS (which journeys'
+overlaps count). A change to any byte is another key; the
 journeys themselves are frozen models, safe to hand out again.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .config import enabled_journeys
 from .errors import JourneyError
 from .loader import journey_files
 from .model import Journey
@@ -32,7 +34,7 @@ _kept: OrderedDict[str, tuple[Journey, ...]] = OrderedDict()
 def inputs_digest(paths: Sequence[str | Path], templates: Path) -> str | None:
     """The digest of what validating `paths` against `templates` reads; None when a
     file cannot be read (the check itself then says why)."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(repr(enabled_journeys()).encode("utf-8", "surrogateescape"))
     files = list(journey_files(paths))
     if paths:
         first = Path(paths[0])

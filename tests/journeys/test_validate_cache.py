@@ -67,3 +67,16 @@ def test_a_changed_journey_or_plan_is_validated_again(
     broken.write_text(broken.read_text(encoding="utf-8") + "\n  - [unclosed\n")
     with pytest.raises(JourneyError, match=r"birthday_club\.yaml"):
         load_journeys([folder], templates)
+
+
+def test_the_enabled_journeys_setting_is_part_of_what_was_validated(
+    project: tuple[Path, Path, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, templates, calls = project
+    load_journeys([folder], templates)
+    monkeypatch.setenv("JOURNEYFLOW_ENABLED_JOURNEYS", "customer_lifecycle,newsleter_opt_in")
+    with pytest.raises(JourneyError, match="did you mean 'newsletter_opt_in'"):
+        load_journeys([folder], templates)
+    monkeypatch.delenv("JOURNEYFLOW_ENABLED_JOURNEYS")
+    load_journeys([folder], templates)
+    assert len(calls) == 2
