@@ -313,7 +313,9 @@ def test_tampering_is_refused_with_401(hubspot: Receiver, tamper: Any, reason: s
     assert hubspot.scalar("SELECT count(*) FROM inbound_event") == 0
 
 
-@pytest.mark.parametrize("offset", [-301, 301])
+# Half a minute past the tolerance on either side: the header carries whole seconds
+# (truncated) and the request takes time under load, so 301 s can arrive as 299.
+@pytest.mark.parametrize("offset", [-330, 330])
 def test_a_timestamp_outside_five_minutes_is_refused(hubspot: Receiver, offset: int) -> None:
     body = json.dumps([change(1, 101, "lead")]).encode()
     at_ms = int((time.time() + offset) * 1000)

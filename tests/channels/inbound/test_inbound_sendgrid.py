@@ -562,7 +562,9 @@ def test_the_signed_batch_itself_is_accepted(sendgrid: Receiver) -> None:
     assert sendgrid.post("/webhooks/sendgrid", body, signed(body)).status_code == 200
 
 
-@pytest.mark.parametrize("offset", [-301, 301])
+# Half a minute past the tolerance on either side: the header carries whole seconds
+# (truncated) and the request takes time under load, so 301 s can arrive as 299.
+@pytest.mark.parametrize("offset", [-330, 330])
 def test_a_timestamp_outside_five_minutes_is_refused(sendgrid: Receiver, offset: int) -> None:
     body = _one_event()
     response = sendgrid.post("/webhooks/sendgrid", body, signed(body, at=time.time() + offset))
