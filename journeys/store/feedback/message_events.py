@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select
 from sqlmodel import Session
 
 from ...errors import StoreError, did_you_mean
@@ -132,6 +132,8 @@ def record_message_events(
     )
     matched: list[ActionRef | None] = []
     rows: list[dict[str, Any]] = []
+    delivered: list[dict[str, Any]] = []
+    settled: list[dict[str, Any]] = []
     for report in reports:
         ref = by_key.get(report.idempotency_key or "") or by_provider.get(
             report.provider_message_id or ""
@@ -148,43 +150,57 @@ def record_message_events(
                 "received_at": now,
             }
         )
-        if ref is not None:
-            _update_action(conn, ref, report, now)
+        if ref is not None and report.event in DELIVERY_EVENTS:
+            rank = DELIVERY_RANK[report.event]
+            delivered.append(
+                {
+                    "_id": ref.id,
+                    "_rank": rank,
+                    "_event": report.event,
+                    "_at": report.at,
+                    "_now": now,
+                }
+            )
+        if ref is not None and ref.status == "unknown":
+            settled.append({"_id": ref.id, "_pmid": report.provider_message_id, "_now": now})
+    # Each kind of update in one statement for the whole batch, in the reports' order:
+    # the WHERE of each row sees what the rows before it wrote.
+    if delivered:
+        conn.execute(_DELIVERED, delivered)
+    if settled:
+        conn.execute(_SETTLED, settled)
     if rows:
         conn.execute(message_event_t.insert(), rows)
     return matched
 
 
-def _update_action(conn: Connection, ref: ActionRef, report: MessageReport, now: datetime) -> None:
-    t = action_run_t
-    if report.event in DELIVERY_EVENTS:
-        rank = DELIVERY_RANK[report.event]
-        current = case(DELIVERY_RANK, value=t.c.delivery_status, else_=-1)
-        conn.execute(
-            t.update()
-            .where(
-                t.c.id == ref.id,
-                or_(
-                    t.c.delivery_status.is_(None),
-                    current < rank,
-                    and_(current == rank, t.c.delivery_at <= report.at),
-                ),
-            )
-            .values(delivery_status=report.event, delivery_at=report.at, updated_at=now)
-        )
-    if ref.status == "unknown":
-        conn.execute(
-            t.update()
-            .where(t.c.id == ref.id, t.c.status == "unknown")
-            .values(
-                status="sent",
-                provider_message_id=func.coalesce(
-                    t.c.provider_message_id, report.provider_message_id
-                ),
-                last_error=None,
-                updated_at=now,
-            )
-        )
+_t = action_run_t
+_current = case(DELIVERY_RANK, value=_t.c.delivery_status, else_=-1)
+# Built once, run for a whole batch of reports (executemany).
+_DELIVERED = (
+    _t.update()
+    .where(
+        _t.c.id == bindparam("_id"),
+        or_(
+            _t.c.delivery_status.is_(None),
+            _current < bindparam("_rank"),
+            and_(_current == bindparam("_rank"), _t.c.delivery_at <= bindparam("_at")),
+        ),
+    )
+    .values(delivery_status=bindparam("_event"), delivery_at=bindparam("_at"))
+    .values(updated_at=bindparam("_now"))
+)
+# A report about an `unknown` send: the provider evidently accepted it.
+_SETTLED = (
+    _t.update()
+    .where(_t.c.id == bindparam("_id"), _t.c.status == "unknown")
+    .values(
+        status="sent",
+        provider_message_id=func.coalesce(_t.c.provider_message_id, bindparam("_pmid")),
+        last_error=None,
+        updated_at=bindparam("_now"),
+    )
+)
 
 
 class CustomerRef(NamedTuple):
