@@ -43,6 +43,7 @@ from journeys.policy import Defer, Skip
 from journeys.store import JourneyRegistry, session_scope
 from journeys.store.outbox.claims import (
     DEFAULT_MAX_ATTEMPTS,
+    ClaimedAction,
     claim_due,
     mark_preparing,
     recover_expired,
@@ -150,18 +151,22 @@ def _dispatch(
 
     # Suspects first, each alone (they are few, and do not count as batches): if one of
     # them is a poison message, it alone is caught in the crash it causes. Expired
-    # leases are recovered in the first claim's transaction, before it claims.
+    # leases are recovered in the first claim's transaction, before it claims. The claim
+    # that finds no suspect takes the first batch instead, in the same transaction.
     first: Callable[[Session], None] | None = recover
-    for _ in range(batch_size):
-        found = _claim_and_send(run, engine, 1, worker, suspects=True, before=first)
-        first = None
-        if not found:
+    suspects = batch_size
+    while True:
+        limit = batch_size if max_batches is None or summary.batches < max_batches else 0
+        if suspects <= 0 and limit <= 0:
             break
-    if first is not None:
-        with session_scope(engine) as session:
-            first(session)
-    while max_batches is None or summary.batches < max_batches:
-        claimed = _claim_and_send(run, engine, batch_size, worker)
+        claimed, alone = _claim_and_send(
+            run, engine, limit, worker, suspects=suspects > 0, before=first
+        )
+        first = None
+        if alone:
+            suspects -= 1
+            continue
+        suspects = 0
         if not claimed:
             break
         summary.batches += 1
@@ -179,16 +184,22 @@ def _claim_and_send(
     *,
     suspects: bool = False,
     before: Callable[[Session], None] | None = None,
-) -> int:
-    """Claim up to `limit` due actions, send them, record them; how many were claimed.
-    `before` runs first in the claim's transaction."""
+) -> tuple[int, bool]:
+    """Claim due actions, send them, record them: with `suspects` one caught in crashes,
+    alone, if there is one, else up to `limit` others. How many were claimed, and
+    whether that was a suspect alone. `before` runs first in the claim's transaction."""
     run.now = run.tick()
     with session_scope(engine) as session:
         if before is not None:
             before(session)
-        claimed = claim_due(
-            session, run.now, limit, run.lease, worker, recover=False, suspects=suspects
-        )
+        claimed: list[ClaimedAction] = []
+        if suspects:
+            claimed = claim_due(
+                session, run.now, 1, run.lease, worker, recover=False, suspects=True
+            )
+        alone = bool(claimed)
+        if not alone:
+            claimed = claim_due(session, run.now, limit, run.lease, worker, recover=False)
         windows = run.windows(claimed)
         if windows:  # in hand from here on: see `journeys.store.outbox.claims` on poison messages
             mark_preparing(session, claimed[0].claim, [a.id for a in windows[0][1]], run.now)
@@ -200,4 +211,4 @@ def _claim_and_send(
     if claimed:
         run.summary.claimed += len(claimed)
         run.batch(claimed)
-    return len(claimed)
+    return len(claimed), alone

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from channels import OutboundMessage, OutboxChannel, RetryableSendError, SendResult
 from channels.links import LinkSigner
@@ -297,6 +297,25 @@ def test_a_sent_message_names_the_order_of_the_event_that_caused_it(engine: Engi
     assert "A-kim" in (message.subject or "")  # the order id comes from the event
     assert message.header("List-Unsubscribe") is None  # an order confirmation
     assert statuses(engine) == {"kim": ("sent", None)}
+
+
+def test_a_run_without_suspects_claims_its_batch_in_its_first_transaction(
+    engine: Engine,
+) -> None:
+    # A dispatcher runs every minute: each transaction it opens is paid every minute.
+    customers = [{**KIM, "id": f"kim-{n}", "email": f"kim{n}@example.com"} for n in range(6)]
+    order(engine, *customers)
+    begun: list[object] = []
+    listener = begun.append
+    event.listen(engine, "begin", listener)
+    try:
+        summary = dispatch(engine, Scripted(), T0)  # four at a time: two chunks
+    finally:
+        event.remove(engine, "begin", listener)
+
+    assert summary.outcomes == Counter({"sent": 6}) and summary.batches == 1
+    # The claim (after looking for suspects), one per chunk, the last chunk's outcomes.
+    assert len(begun) == 1 + 2 + 1
 
 
 def test_a_retryable_failure_backs_off_then_gives_up(engine: Engine) -> None:
