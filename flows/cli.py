@@ -20,6 +20,9 @@ def _flags_without_type(option: TyperOption, ctx: Any) -> str | None:
 _option_type = TyperOption.display_type_rich
 TyperOption.display_type_rich = _flags_without_type  # type: ignore[method-assign,assignment]
 
+# Every invocation, `--version` included, builds all the commands first. So the command
+# modules import their heavy libraries (SQLAlchemy, pydantic, Jinja) inside the commands,
+# where only the command that runs pays for them (tests/flows/test_cli_startup.py).
 app = typer.Typer(
     name="journeyflow",
     help="Marketing automation driven by customer-journey stage.",

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from journeys.abverdict import AbTestResult, ArmResult
 from journeys.errors import UnknownJourneyError
-from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.abtests import ab_results
-from journeys.types import parse_duration
+
+if TYPE_CHECKING:
+    from journeys.abverdict import AbTestResult, ArmResult
 
 console = Console()
 
@@ -29,6 +28,9 @@ def abtests(
     journey: str | None = None, since: datetime | None = None, until: datetime | None = None
 ) -> list[AbTestResult]:
     """The A/B tests of the configured store, for customers assigned in [since, until)."""
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+    from journeys.store.abtests import ab_results
+
     engine = get_engine(database_url())
     create_schema(engine)
     with session_scope(engine, readonly=True) as session:
@@ -39,6 +41,8 @@ def parse_moment(value: str | datetime, *, now: datetime | None = None) -> datet
     """An ISO date or time (UTC unless it names a zone), or a duration ago such as 30d."""
     if isinstance(value, datetime):  # a default, already parsed
         return value
+    from journeys.types import parse_duration
+
     text = value.strip()
     try:
         return (now or datetime.now(UTC)) - parse_duration(text)

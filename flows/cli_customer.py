@@ -14,15 +14,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from channels.outbox_erase import erase_outbox_files
-from channels.settings import ChannelSettings
-from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.people.erasure import Erasure, erase_customer
-from journeys.store.people.view import customer_export
+if TYPE_CHECKING:
+    from journeys.store.people.erasure import Erasure
 
 customer_app = typer.Typer(
     name="customer",
@@ -33,6 +30,9 @@ customer_app = typer.Typer(
 
 def export_customer(external_id: str, *, now: datetime | None = None) -> dict[str, Any] | None:
     """The customer's export document; None when there is no such customer."""
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+    from journeys.store.people.view import customer_export
+
     engine = get_engine(database_url())
     create_schema(engine)
     with session_scope(engine, readonly=True) as session:
@@ -46,6 +46,11 @@ def erase_customer_everywhere(
 
     Returns what the store did and how many messages' files were removed.
     """
+    from channels.outbox_erase import erase_outbox_files
+    from channels.settings import ChannelSettings
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+    from journeys.store.people.erasure import erase_customer
+
     engine = get_engine(database_url())
     create_schema(engine)
     with session_scope(engine) as session:
@@ -57,6 +62,8 @@ def erase_customer_everywhere(
 
 
 def _unknown(external_id: str) -> typer.Exit:
+    from journeys.store import database_url
+
     typer.echo(f"error: no customer '{external_id}' in {database_url()}", err=True)
     return typer.Exit(1)
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from journeys.journey_map import journey_map, with_counts
-from journeys.map_draw import FORMATS, DrawingError, render
-from journeys.tracking import TrackingPlan, load_plan
+if TYPE_CHECKING:
+    from journeys.tracking import TrackingPlan
 
 console = Console()
 _SUFFIXES = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
@@ -51,6 +50,9 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Draw a journey map: its stages, what happens in them and the ways between."""
+        from journeys.journey_map import journey_map, with_counts
+        from journeys.map_draw import FORMATS, DrawingError, render
+
         from .cli import _find_journey
 
         chosen = fmt or (_SUFFIXES.get(output.suffix.lower()) if output else None) or "mermaid"
@@ -86,6 +88,7 @@ def _plan(ref: str) -> TrackingPlan | None:
     """The tracking plan beside the journey (its file's folder, or the journeys folder)."""
     from journeys.config import definitions_dir
     from journeys.errors import JourneyError
+    from journeys.tracking import load_plan
 
     folder = Path(ref).parent if ref.endswith((".yaml", ".yml")) else definitions_dir()
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,10 +26,10 @@ from rich.progress import (
 from rich.text import Text
 
 from journeys.errors import JourneyflowError
-from journeys.store import create_schema, database_url, get_engine
 
-from .import_columns import Kind, parse_map
-from .importing import ImportSummary, import_file
+if TYPE_CHECKING:
+    from .import_columns import Kind
+    from .importing import ImportSummary
 
 console = Console()
 err_console = Console(stderr=True)
@@ -69,6 +69,11 @@ class _RowsPerSecond(ProgressColumn):
 def run_import(
     kind: Kind, path: Path, fmt: _Format | None, mapping: list[str] | None, dry_run: bool
 ) -> ImportSummary:
+    from journeys.store import create_schema, database_url, get_engine
+
+    from .import_columns import parse_map
+    from .importing import import_file
+
     registry = None
     if kind in ("events", "customers") and not dry_run:
         from .runtime import open_store

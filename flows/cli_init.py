@@ -24,11 +24,6 @@ from typing import Annotated
 import typer
 
 from journeys.config import SCENARIOS_FOLDER, SHIPPED_DEFINITIONS, SHIPPED_SCENARIOS, shipped_file
-from journeys.loader import PLAN_FILE, load_journey
-from journeys.model import _MessageAction
-from journeys.schema import schema_text, tracking_schema_text
-
-from .scenarios.schema import schema_text as scenario_schema_text
 
 EXAMPLE = "moments_of_truth"
 LOCALES = ("de", "en")
@@ -99,6 +94,12 @@ def _shown(path: object) -> str:
 
 
 def _scaffold(dest: Path, force: bool) -> list[Path]:
+    from journeys.loader import PLAN_FILE, load_journey
+    from journeys.model import _MessageAction
+    from journeys.schema import schema_text, tracking_schema_text
+
+    from .scenarios.schema import schema_text as scenario_schema_text
+
     if dest.exists() and not dest.is_dir():
         raise InitError(f"{_shown(dest)} is a file, not a folder; choose a new folder")
     if dest.exists() and any(dest.iterdir()) and not force:

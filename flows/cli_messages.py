@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import getpass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.outbox.review import HeldAction, held_actions, release_actions
-from journeys.types import parse_duration
+if TYPE_CHECKING:
+    from journeys.store.outbox.review import HeldAction
 
 console = Console()
 messages_app = typer.Typer(
@@ -35,6 +34,9 @@ def held(
     status: str, older_than: timedelta, *, now: datetime | None = None, limit: int = 1000
 ) -> list[HeldAction]:
     """Actions in `status` held for longer than `older_than`, oldest first."""
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+    from journeys.store.outbox.review import held_actions
+
     engine = get_engine(database_url())
     create_schema(engine)
     before = (now or datetime.now(UTC)) - older_than
@@ -46,6 +48,9 @@ def release(
     ids: list[int], *, operator: str, reason: str, now: datetime | None = None
 ) -> list[int]:
     """Release these unknown or quarantined actions for one more send; the ids released."""
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+    from journeys.store.outbox.review import release_actions
+
     engine = get_engine(database_url())
     create_schema(engine)
     with session_scope(engine) as session:
@@ -72,6 +77,8 @@ def _table(actions: list[HeldAction], title: str) -> Table:
 
 
 def _duration(value: str) -> timedelta:
+    from journeys.types import parse_duration
+
     try:
         return parse_duration(value)
     except ValueError as exc:

@@ -16,20 +16,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import make_url
 
 from journeys.errors import JourneyflowError
-from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.reports import Report, ReportError, ReportOptions, Segment, build_report
-from journeys.types import parse_duration
-
-from .report_tables import sections
 
 if TYPE_CHECKING:
+    from journeys.store.reports import Report, ReportOptions, Segment
+
     from .insight import Insight
 
 console = Console()
 err_console = Console(stderr=True)
+
+# `ReportOptions.purchase_event`, written out: importing the store's reports for the
+# default shown in the help would slow every command down (a test keeps the two equal).
+PURCHASE_EVENT = "order.completed"
 
 
 class By(StrEnum):
@@ -70,6 +70,9 @@ def load_report(
     options: ReportOptions | None = None,
 ) -> Report:
     """The report over the configured database (JOURNEYFLOW_DATABASE_URL)."""
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+    from journeys.store.reports import build_report
+
     engine = get_engine(database_url())
     create_schema(engine)
     with session_scope(engine, readonly=True) as session:
@@ -85,6 +88,10 @@ def load_insight(
     options: ReportOptions | None = None,
 ) -> Insight:
     """The report with its trend, A/B tests and maps, over the configured database."""
+    from sqlalchemy import make_url
+
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+
     from .insight import collect_insight
 
     engine = get_engine(database_url())
@@ -116,7 +123,7 @@ def report_command(
     ] = None,
     purchase_event: Annotated[
         str, typer.Option(help="The event that is a purchase, for CRR")
-    ] = ReportOptions.purchase_event,
+    ] = PURCHASE_EVENT,
     lookback: Annotated[
         str, typer.Option(help="CRR's look-back window: a customer bought within it")
     ] = "365d",
@@ -134,6 +141,14 @@ def report_command(
     ] = None,
 ) -> None:
     """Funnel, time in stage, CSAT, NPS, CRR, reviews, promo codes and messages."""
+    from sqlalchemy import make_url
+
+    from journeys.store import database_url
+    from journeys.store.reports import ReportError, ReportOptions
+    from journeys.types import parse_duration
+
+    from .report_tables import sections
+
     start = parse_moment(since, "--since") if since is not None else None
     end = parse_moment(until, "--until") if until is not None else None
     try:

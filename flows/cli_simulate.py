@@ -8,32 +8,22 @@ progress bar, and its results are printed as tables or `--json`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from journeys.errors import JourneyError, JourneyflowError, did_you_mean
-from journeys.model import Journey
-from journeys.types import format_duration, parse_duration
 
-from .report_tables import sections
-from .simulation.model import SHIPPED_MODEL, ModelError, load_model
-from .simulation.model_check import check_model
-from .simulation.rendering import RENDER_EVERY, RENDER_FIRST
-from .simulation.results import Results
-from .simulation.run import Run, cadence_of
-from .simulation.shards import DEFAULT_SHARDS, MIN_SHARD
-from .simulation.show import (
-    days_table,
-    held_table,
-    limits_table,
-    messages_table,
-    promo_table,
-    stages_table,
-)
-from .simulation.simulate import Plan, simulate
+from .simulation.defaults import DEFAULT_SHARDS, MIN_SHARD, RENDER_EVERY, RENDER_FIRST
+
+if TYPE_CHECKING:
+    from journeys.model import Journey
+
+    from .simulation.results import Results
+    from .simulation.run import Run
+    from .simulation.simulate import Plan
 
 console = Console()
 err_console = Console(stderr=True)
@@ -52,9 +42,14 @@ def plan_of(
     ModelError name every problem, typer.BadParameter a bad option."""
     from journeys.config import definitions_dir
     from journeys.tracking import load_plan
+    from journeys.types import parse_duration
     from journeys.validate import load_journeys
 
     from .demo_journeys import demo_journeys
+    from .simulation.model import SHIPPED_MODEL, load_model
+    from .simulation.model_check import check_model
+    from .simulation.run import cadence_of
+    from .simulation.simulate import Plan
 
     try:
         cadence = cadence_of(parse_duration(tick))
@@ -121,6 +116,8 @@ def simulate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
 ) -> None:
     """Simulate customers from a behaviour model through the journeys, on a virtual clock."""
+    from .simulation.model import SHIPPED_MODEL, ModelError
+
     try:
         plan = plan_of(journeys or [], model, customers, days, seed, tick, render_every)
     except ModelError as exc:
@@ -149,6 +146,8 @@ def _problems(exc: JourneyError, what: str) -> None:
 
 
 def _run(plan: Plan, database: Path | None, shards: int | None, *, quiet: bool) -> Results:
+    from .simulation.simulate import simulate
+
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -170,6 +169,18 @@ def _run(plan: Plan, database: Path | None, shards: int | None, *, quiet: bool) 
 
 
 def _print(results: Results, plan: Plan, model: Path, database: Path | None) -> None:
+    from journeys.types import format_duration
+
+    from .report_tables import sections
+    from .simulation.show import (
+        days_table,
+        held_table,
+        limits_table,
+        messages_table,
+        promo_table,
+        stages_table,
+    )
+
     rate = results.events / results.seconds if results.seconds else 0.0
     console.print(
         f"[bold]{results.customers:,} customers[/bold] over {len(results.days)} days "

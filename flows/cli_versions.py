@@ -14,25 +14,20 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from journeys.errors import JourneyflowError
-from journeys.migrate import MigrationError, MigrationPlan, plan_migration
-from journeys.model import Journey
-from journeys.store import create_schema, database_url, get_engine, session_scope
-from journeys.store.registry import stored_journey
-from journeys.store.state.migrating import MigrationTally, remaining, run_migration
-from journeys.store.state.migrating_preview import (
-    customers_by_stage,
-    pending_by_action,
-    preview_migration,
-)
-from journeys.version_diff import JourneyDiff, StageDiff, diff_journeys
 
-from .versions import Found, VersionsError, journey_file, register_file_version, require_version
+if TYPE_CHECKING:
+    from journeys.migrate import MigrationPlan
+    from journeys.model import Journey
+    from journeys.store.state.migrating import MigrationTally
+    from journeys.version_diff import JourneyDiff, StageDiff
+
+    from .versions import Found
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -124,6 +119,10 @@ def _print_diff(
 
 
 def _versions(ref: str, from_version: int, to_version: int) -> tuple[Found, Found]:
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+
+    from .versions import journey_file, require_version
+
     key, file, path = journey_file(ref)
     engine = get_engine(database_url())
     create_schema(engine)
@@ -145,6 +144,11 @@ def diff_command(
     ],
 ) -> None:
     """What changed between two versions of a journey, and whom each change touches."""
+    from journeys.migrate import MigrationError, plan_migration
+    from journeys.store import database_url, get_engine, session_scope
+    from journeys.store.state.migrating_preview import customers_by_stage, pending_by_action
+    from journeys.version_diff import diff_journeys
+
     if from_version >= to_version:
         err_console.print(f"[red]--from {from_version} must be older than --to {to_version}[/red]")
         raise typer.Exit(2)
@@ -175,6 +179,12 @@ def diff_command(
 def _plans(
     ref: str, to_version: int, only: int | None
 ) -> tuple[Found, list[tuple[Journey, MigrationPlan]]]:
+    from journeys.migrate import MigrationError, plan_migration
+    from journeys.store import create_schema, database_url, get_engine, session_scope
+    from journeys.store.registry import stored_journey
+
+    from .versions import journey_file, require_version
+
     key, file, path = journey_file(ref)
     engine = get_engine(database_url())
     create_schema(engine)
@@ -207,6 +217,9 @@ def _plans(
 
 
 def _print_preview(plan: MigrationPlan, new: Journey, now: datetime) -> None:
+    from journeys.store import database_url, get_engine, session_scope
+    from journeys.store.state.migrating_preview import preview_migration
+
     with session_scope(get_engine(database_url()), readonly=True) as session:
         preview = preview_migration(session.connection(), plan, new, now)
     console.print(f"{plan.cause} (dry run: nothing changes)", markup=False)
@@ -239,6 +252,9 @@ def _print_preview(plan: MigrationPlan, new: Journey, now: datetime) -> None:
 
 
 def _run(plan: MigrationPlan, new: Journey, batch_size: int) -> MigrationTally:
+    from journeys.store import database_url, get_engine, session_scope
+    from journeys.store.state.migrating import remaining, run_migration
+
     engine = get_engine(database_url())
     with session_scope(engine, readonly=True) as session:
         total = remaining(session.connection(), plan)
@@ -297,6 +313,10 @@ def migrate_command(
     ] = 500,
 ) -> None:
     """Move customers in flight to a newer version by its declared `migrations:`."""
+    from journeys.store import database_url, get_engine
+
+    from .versions import VersionsError, register_file_version
+
     try:
         target, plans = _plans(journey, to_version, from_version)
         if target.from_file and not dry_run and plans:

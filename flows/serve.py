@@ -40,7 +40,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 
 from .cli_options import LEASE_OPTION, lease_of
@@ -117,6 +116,9 @@ def wait_healthy(
     api_url: str, timeout: float, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     """Poll `<api_url>/health` until it answers 200; raise if the server died or took too long."""
+    # Imported here: every command of the command line imports this module.
+    import httpx
+
     deadline = time.monotonic() + timeout
     # One client for all the polls: each new one loads the CA bundle (20 ms of CPU).
     with httpx.Client(timeout=2) as client:

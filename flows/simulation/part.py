@@ -22,9 +22,10 @@ from journeys.store import JourneyRegistry, create_db_engine, create_schema, ses
 
 from ..replay import replay_renderer
 from .counting import CountingRules, counting_channels
+from .defaults import RENDER_EVERY, RENDER_FIRST
 from .model import BehaviourModel
 from .population import Population
-from .rendering import RENDER_EVERY, RENDER_FIRST, SampledRenderer
+from .rendering import SampledRenderer
 from .run import HOURLY, Cadence, Progress, Run, run
 
 

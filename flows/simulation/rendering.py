@@ -29,9 +29,9 @@ from channels.render_context import PromoCodeLike
 from journeys.model import Journey
 from journeys.store.outbox.claims import ClaimedAction
 
+from .defaults import RENDER_EVERY, RENDER_FIRST
+
 Kind = tuple[Any, ...]
-RENDER_FIRST = 10
-RENDER_EVERY = 50
 STAND_IN = "(counted by the simulation, not rendered)"
 
 

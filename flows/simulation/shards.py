@@ -31,15 +31,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ..processes import clean_context, main_left_out
+from .defaults import DEFAULT_SHARDS, MIN_SHARD
 from .merge import merge_stores
 from .part import Plan, run_part, simulation_store
 from .run import Day, Progress, Run, SimulationError
 
 # The module shard processes run: imported once by the fork server.
 SHARD_MODULE = "flows.simulation.shards"
-# Fewer customers than this per shard: a process's start costs more than it saves.
-MIN_SHARD = 1000
-DEFAULT_SHARDS = 2
 
 
 def shards_for(customers: int, asked: int | None = None) -> int:
