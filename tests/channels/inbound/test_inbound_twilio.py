@@ -480,11 +480,22 @@ def test_a_callback_for_an_unknown_message_is_recorded(twilio: Receiver) -> None
 
 
 def test_a_burst_of_duplicates_is_applied_once(twilio: Receiver) -> None:
+    _burst(twilio, 300)
+
+
+@pytest.mark.storm
+def test_a_storm_of_duplicates_is_applied_once(twilio: Receiver) -> None:
+    # The same at the size the guarantee is checked at: pytest -m storm.
+    _burst(twilio, 2000)
+
+
+def _burst(twilio: Receiver, pairs: int) -> None:
+    """A STOP and a delivery report, each sent `pairs` times from 16 threads at once."""
     key = action_key(twilio, "a-1", "reminder")
     mark(twilio, key, "sent", "SMeee")
     stop = sms("STOP")
     url = with_query(twilio.url + "/webhooks/twilio", idempotency_key=key)
-    requests = [stop, callback("SMeee", "delivered")] * 1000
+    requests = [stop, callback("SMeee", "delivered")] * pairs
 
     def send(params: dict[str, str]) -> int:
         target = url if "MessageStatus" in params else None
