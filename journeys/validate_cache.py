@@ -1,19 +1,33 @@
 """Fully validated journeys kept by the bytes they were validated from.
 
-The same process loads the same definitions again and again: a served process per
-step, the CLI's commands, a test suite per module. Checking every template against
-every context is most of that cost, so `load_journeys` keeps what it returned, keyed by
-a digest of everything the check reads: the journey files, the folder's tracking plan,
-every file of the templates folder, and JOURNEYFLOW_ENABLED_JOURNEYS (which journeys'
-overlaps count). A change to any byte is another key; the
-journeys themselves are frozen models, safe to hand out again.
+The same definitions are loaded again and again: a served process per step, every
+Prefect flow run (a process of its own, every minute), the CLI's commands, a test suite
+per module. Checking every template against every context is most of that cost (about
+a second and a half for the shipped journeys), so `load_journeys` keeps what it
+returned, keyed by a digest of everything the check reads: the journey files, the
+folder's tracking plan, every file of the templates folder, and
+JOURNEYFLOW_ENABLED_JOURNEYS (which journeys' overlaps count). A change to any byte is
+another key; the journeys themselves are frozen models, safe to hand out again.
+
+Kept twice: in the process, and on disk for the processes after it (`cache_dir`: a
+file per key, as JSON, the newest few). On disk the key also holds a digest of the
+code that checked them (every module of this package, the libraries the check uses
+and Python's version): an upgrade or an edited validator is another key, so a result
+of older code is never taken for a check of the new one. A file that cannot be read
+or is not valid journeys is ignored and checked again; a cache folder that cannot be
+written costs only the check. A failed check is kept nowhere.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
+import os
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,9 +40,14 @@ from .tracking import plan_path
 if TYPE_CHECKING:
     from .validate import Report
 
+CACHE_ENV = "JOURNEYFLOW_CACHE_DIR"
 # A few sets at most (a team's folder, the shipped one, a test's): the oldest goes first.
 _KEEP = 8
 _kept: OrderedDict[str, tuple[Journey, ...]] = OrderedDict()
+# Files on disk: a few teams' folders and versions, each some tens of kilobytes.
+_DISK_KEEP = 32
+# What the check reads besides this package, by distribution name.
+_LIBRARIES = ("jinja2", "pydantic", "pyyaml", "babel", "phonenumbers")
 
 
 def inputs_digest(paths: Sequence[str | Path], templates: Path) -> str | None:
@@ -56,11 +75,89 @@ def kept(key: str | None, validate: Callable[[], Report]) -> list[Journey]:
     if key is not None and key in _kept:
         _kept.move_to_end(key)
         return list(_kept[key])
-    report = validate()
-    if not report.ok:
-        raise JourneyError(report.problems)
+    found = _read(key) if key is not None else None
+    if found is None:
+        report = validate()
+        if not report.ok:
+            raise JourneyError(report.problems)
+        found = tuple(report.journeys)
+        if key is not None:
+            _write(key, found)
     if key is not None:
-        _kept[key] = tuple(report.journeys)
+        _kept[key] = found
         while len(_kept) > _KEEP:
             _kept.popitem(last=False)
-    return report.journeys
+    return list(found)
+
+
+def cache_dir() -> Path | None:
+    """Where validated journeys are kept between processes: JOURNEYFLOW_CACHE_DIR
+    (`off`: nowhere), else $XDG_CACHE_HOME/journeyflow, else ~/.cache/journeyflow."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "off") else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "journeyflow"
+
+
+@functools.cache
+def code_digest() -> str:
+    """The digest of the code a check runs: this package's modules, the libraries it
+    checks with, and Python's version."""
+    digest = hashlib.sha256(sys.version.encode())
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for name in _LIBRARIES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        digest.update(f"\0{name}={version}".encode())
+    return digest.hexdigest()
+
+
+def _file(folder: Path, key: str) -> Path:
+    both = hashlib.sha256(f"{key}\0{code_digest()}".encode()).hexdigest()
+    return folder / f"validated-{both}.json"
+
+
+def _read(key: str) -> tuple[Journey, ...] | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        items = json.loads(_file(folder, key).read_bytes())
+        return tuple(Journey.model_validate(item) for item in items)
+    # pydantic's ValidationError is a ValueError; a hostile file may nest too deep.
+    except (OSError, ValueError, TypeError, RecursionError):
+        return None
+
+
+def _write(key: str, journeys: tuple[Journey, ...]) -> None:
+    folder = cache_dir()
+    if folder is None:
+        return
+    items = [j.model_dump(mode="json", by_alias=True) for j in journeys]
+    # Only what reads back as the very same journeys is written.
+    try:
+        same = all(Journey.model_validate(i) == j for i, j in zip(items, journeys, strict=True))
+    except (ValueError, TypeError):
+        same = False
+    if not same:
+        return
+    target = _file(folder, key)
+    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(items), encoding="utf-8")
+        os.replace(partial, target)  # whole or not at all, whoever reads it meanwhile
+        _prune(folder)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+def _prune(folder: Path) -> None:
+    files = sorted(folder.glob("validated-*.json"), key=lambda p: p.stat().st_mtime)
+    for old in files[:-_DISK_KEEP]:
+        old.unlink(missing_ok=True)

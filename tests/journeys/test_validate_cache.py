@@ -1,14 +1,19 @@
-"""`load_journeys` validates the same bytes once per process, and any changed byte of a
-journey, the tracking plan or a template is validated again."""
+"""`load_journeys` validates the same bytes once, for the process and the processes after
+it, and any changed byte of a journey, the tracking plan, a template or the checking
+code is validated again."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import journeys.validate as validate
+import journeys.validate_cache as validate_cache
 from journeys.config import definitions_dir, templates_dir
 from journeys.errors import JourneyError
 from journeys.tracking import plan_path
@@ -33,7 +38,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(validate, "validate_paths", counting)
+    monkeypatch.setenv(validate_cache.CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "journeys", tmp_path / "templates", calls
+
+
+def _new_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a process after this one starts with: nothing validated in memory."""
+    monkeypatch.setattr(validate_cache, "_kept", type(validate_cache._kept)())
 
 
 def test_the_same_bytes_are_validated_once(project: tuple[Path, Path, list[int]]) -> None:
@@ -85,3 +96,71 @@ def test_the_enabled_journeys_setting_is_part_of_what_was_validated(
     monkeypatch.delenv("JOURNEYFLOW_ENABLED_JOURNEYS")
     load_journeys([folder], templates)
     assert len(calls) == 2
+
+
+def test_the_next_process_takes_them_from_the_disk(
+    project: tuple[Path, Path, list[int]], tmp_path: Path
+) -> None:
+    folder, templates, calls = project
+    first = load_journeys([folder], templates)
+    assert len(calls) == 1
+    # A process of its own whose check would fail: it finds the journeys on the disk.
+    code = (
+        "import sys, pathlib, journeys.validate as v\n"
+        "v.validate_paths = lambda *a, **k: sys.exit('validated again')\n"
+        f"found = v.load_journeys([{str(folder)!r}], pathlib.Path({str(templates)!r}))\n"
+        "print(*[j.journey for j in found])"
+    )
+    env = {**os.environ, validate_cache.CACHE_ENV: str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [j.journey for j in first]
+
+
+def test_what_the_disk_gives_back_is_what_was_validated(
+    project: tuple[Path, Path, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, templates, calls = project
+    first = load_journeys([folder], templates)
+    _new_process(monkeypatch)
+    again = load_journeys([folder], templates)
+    assert len(calls) == 1
+    assert again == first
+
+
+def test_a_damaged_file_or_other_code_is_validated_again(
+    project: tuple[Path, Path, list[int]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder, templates, calls = project
+    first = load_journeys([folder], templates)
+    [written] = (tmp_path / "cache").glob("validated-*.json")
+    for damage in (b"", b"{not json", b'[{"journey": 1}]', b"[" * 100_000):
+        written.write_bytes(damage)
+        _new_process(monkeypatch)
+        assert load_journeys([folder], templates) == first
+    assert len(calls) == 5
+    # Whole again: the check wrote it anew.
+    _new_process(monkeypatch)
+    load_journeys([folder], templates)
+    assert len(calls) == 5
+    # Another version of the checking code does not take this one's word for it.
+    monkeypatch.setattr(validate_cache, "code_digest", lambda: "another version")
+    _new_process(monkeypatch)
+    load_journeys([folder], templates)
+    assert len(calls) == 6
+
+
+def test_a_failed_check_is_not_written_and_off_writes_nothing(
+    project: tuple[Path, Path, list[int]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder, templates, calls = project
+    broken = folder / "birthday_club.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8") + "\n  - [unclosed\n")
+    with pytest.raises(JourneyError):
+        load_journeys([folder], templates)
+    assert list((tmp_path / "cache").glob("validated-*")) == []
+    monkeypatch.setenv(validate_cache.CACHE_ENV, "off")
+    broken.write_text(broken.read_text(encoding="utf-8").replace("  - [unclosed\n", ""))
+    load_journeys([folder], templates)
+    assert len(calls) == 2
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
