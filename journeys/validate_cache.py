@@ -127,10 +127,14 @@ def _read(key: str) -> tuple[Journey, ...] | None:
     if folder is None:
         return None
     try:
-        items = json.loads(_file(folder, key).read_bytes())
+        stored = json.loads(_file(folder, key).read_bytes())
+        items = stored["journeys"]
+        # A file damaged (or cut short) since it was written is no result.
+        if not isinstance(items, list) or stored["sha256"] != _sha256(items):
+            return None
         return tuple(Journey.model_validate(item) for item in items)
     # pydantic's ValidationError is a ValueError; a hostile file may nest too deep.
-    except (OSError, ValueError, TypeError, RecursionError):
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
 
 
@@ -150,11 +154,16 @@ def _write(key: str, journeys: tuple[Journey, ...]) -> None:
     partial = target.with_name(f".{target.name}.{os.getpid()}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(items), encoding="utf-8")
+        stored = {"sha256": _sha256(items), "journeys": items}
+        partial.write_text(json.dumps(stored), encoding="utf-8")
         os.replace(partial, target)  # whole or not at all, whoever reads it meanwhile
         _prune(folder)
     except OSError:
         partial.unlink(missing_ok=True)
+
+
+def _sha256(items: Sequence[object]) -> str:
+    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
 
 
 def _prune(folder: Path) -> None:

@@ -4,13 +4,17 @@ code is validated again."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import journeys.validate as validate
 import journeys.validate_cache as validate_cache
@@ -164,3 +168,19 @@ def test_a_failed_check_is_not_written_and_off_writes_nothing(
     load_journeys([folder], templates)
     assert len(calls) == 2
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(garbage=st.binary(max_size=2000) | _json.map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_in_a_cache_file_are_read_as_nothing(garbage: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setenv(validate_cache.CACHE_ENV, folder)
+        validate_cache._file(Path(folder), "key").write_bytes(garbage)
+        assert validate_cache._read("key") is None
