@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -91,10 +92,13 @@ class Forked:
         self.link.close()
 
     def finish(self, timeout: float) -> str:
-        """Its last line, once it has ended; it must end with exit code 0."""
-        line, last = self.next(timeout), ""
-        while line is not None:
-            last, line = line, self.next(timeout=5)
+        """Its last line, once it has ended (within `timeout` seconds in all); it must end
+        with exit code 0. Every line may take the time left: under load, the work
+        between two lines can take many seconds."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while (line := self.next(max(0.0, deadline - time.monotonic()))) is not None:
+            last = line
         self.process.join(60)
         assert self.process.exitcode == 0, f"process failed ({self.process.exitcode}): {last}"
         return last
