@@ -310,7 +310,7 @@ def test_the_installed_receiver_has_its_sources(installed: Path, empty: Path) ->
                 "webhook-timestamp": stamp,
                 "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode(),
             },
-            timeout=10,
+            timeout=30,  # the first event may wait for the journeys' first check
         )
         assert response.status_code == 200, response.text
         assert response.json()["new"] == 1
