@@ -184,3 +184,17 @@ def test_any_bytes_in_a_cache_file_are_read_as_nothing(garbage: bytes) -> None:
         patch.setenv(validate_cache.CACHE_ENV, folder)
         validate_cache._file(Path(folder), "key").write_bytes(garbage)
         assert validate_cache._read("key") is None
+
+
+def test_without_a_home_folder_nothing_is_kept_on_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker in a container may run as a user with neither HOME nor a passwd entry.
+    monkeypatch.delenv(validate_cache.CACHE_ENV, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert validate_cache.cache_dir() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache")
+    assert validate_cache.cache_dir() == Path("/var/cache/journeyflow")
