@@ -27,6 +27,7 @@ import os
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,16 +156,19 @@ def _write(key: str, journeys: tuple[Journey, ...]) -> None:
         same = False
     if not same:
         return
-    target = _file(folder, key)
-    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    partial: Path | None = None
     try:
+        target = _file(folder, key)
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
         folder.mkdir(parents=True, exist_ok=True)
         stored = {"sha256": _sha256(items), "journeys": items}
         partial.write_text(json.dumps(stored), encoding="utf-8")
         os.replace(partial, target)  # whole or not at all, whoever reads it meanwhile
         _prune(folder)
-    except OSError:
-        partial.unlink(missing_ok=True)
+    except OSError:  # a folder that cannot be written costs only the check
+        if partial is not None:
+            with suppress(OSError):
+                partial.unlink(missing_ok=True)
 
 
 def _sha256(items: Sequence[object]) -> str:

@@ -198,3 +198,15 @@ def test_without_a_home_folder_nothing_is_kept_on_disk(monkeypatch: pytest.Monke
     assert validate_cache.cache_dir() is None
     monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache")
     assert validate_cache.cache_dir() == Path("/var/cache/journeyflow")
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_only_the_check(
+    project: tuple[Path, Path, list[int]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder, templates, calls = project
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv(validate_cache.CACHE_ENV, str(tmp_path / "a-file" / "cache"))
+    first = load_journeys([folder], templates)
+    _new_process(monkeypatch)
+    assert load_journeys([folder], templates) == first
+    assert len(calls) == 2
