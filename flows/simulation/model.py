@@ -142,6 +142,11 @@ _OUTCOME_FIELDS = ("then", "p", "in", "of", "keep", "data", "consent", "source")
 class Rule(_Model):
     """After an event (or a stage entered), another event follows: how likely, how soon.
 
+    The cause's data (`matching`, `keep`, `of`) is the event's own, or for a stage the
+    event that entered it: for a stage entered by a wait (`after`, `no_event_for`) the
+    event that entered the stage waited in, as the stage's templates see it; a stage
+    entered otherwise (a date, a schedule, a segment, a move) has none.
+
     `then` names one event (with `p`, `in`, `data`, ...); `one_of` lists several
     outcomes of which at most one happens, each with its `p` (what the p's leave is
     nothing): a cart is ordered, emptied, or left."""
@@ -187,11 +192,8 @@ class Rule(_Model):
         else:
             fields = {name: getattr(self, name) for name in Outcome.model_fields}
             self._outcomes = (Outcome.model_construct(**fields),)
-        uses = any(o.keep or o.of for o in self._outcomes)
-        if self.after is None and (self.matching or uses):
-            raise ValueError(
-                "matching, keep and of read the event a rule follows: use them with after"
-            )
+        # matching, keep and of read the rule's cause: the event it follows, or for a
+        # stage the event that entered it (see flows/simulation/population.py).
         return self
 
     def _given(self) -> set[str]:

@@ -10,12 +10,14 @@ that passes runs, one that does not is never half simulated.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from journeys.errors import Problem, did_you_mean
 from journeys.loader import locate
 from journeys.model import Journey
 from journeys.tracking import FieldSpec, TrackingPlan, fits, type_of
+from journeys.validate_tracking import TIMER, contexts
 from journeys.yaml_source import SourceMap
 
 from .model import BehaviourModel, ModelError, Outcome, Rule
@@ -43,11 +45,11 @@ def check_model(
 def _problems(
     model: BehaviourModel, plan: TrackingPlan | None, journeys: list[Journey]
 ) -> Iterator[tuple[Path_, str]]:
-    stages = {j.journey: [s.key for s in j.stages] for j in journeys}
+    entering = {j.journey: _entering(j) for j in journeys}
     defaults: Path_ = ("defaults",)
     yield from _attributes(plan, model.defaults.attributes, (*defaults, "attributes"))
     for n, rule in enumerate(model.defaults.behaviour):
-        yield from _rule(plan, stages, rule, (*defaults, "behaviour", n))
+        yield from _rule(plan, entering, rule, (*defaults, "behaviour", n))
     for p, persona in enumerate(model.personas):
         at: Path_ = ("personas", p)
         if persona.attributes is not None:
@@ -57,40 +59,89 @@ def _problems(
         yield from _data(plan, start.event, start.data, (*at, "starts_with", "data"))
         yield from _drawn_before(start.data, set(), (*at, "starts_with", "data"))
         for n, rule in enumerate(persona.behaviour):
-            yield from _rule(plan, stages, rule, (*at, "behaviour", n))
+            yield from _rule(plan, entering, rule, (*at, "behaviour", n))
+
+
+def _entering(journey: Journey) -> dict[str, list[str]]:
+    """Per stage, the event types whose data a rule on it reads: those that enter it,
+    and for a wait those that entered the stage waited in (the templates' contract)."""
+    found = contexts(journey, carried_by_moves=False, carried_by_waits=True)
+    return {stage: sorted(e for e in kinds if e is not TIMER) for stage, kinds in found.items()}
+
+
+@dataclass(frozen=True)
+class _Cause:
+    """What a rule follows (an event type, or journey.stage) and the event types whose
+    data it may carry."""
+
+    name: str
+    events: list[str]
 
 
 def _rule(
-    plan: TrackingPlan | None, stages: dict[str, list[str]], rule: Rule, at: Path_
+    plan: TrackingPlan | None, entering: dict[str, dict[str, list[str]]], rule: Rule, at: Path_
 ) -> Iterator[tuple[Path_, str]]:
+    cause: _Cause | None = None
     if rule.after is not None:
         yield from _event(plan, rule.after, (*at, "after"))
-        yield from _fields(plan, rule.after, rule.matching, (*at, "matching"), "matching")
+        cause = _Cause(rule.after, [rule.after])
     if rule.after_stage is not None:
         journey, _, stage = rule.after_stage.partition(".")
-        if journey not in stages:
-            yield (*at, "after_stage"), f"no journey '{journey}'{did_you_mean(journey, stages)}"
-        elif stage not in stages[journey]:
-            hint = did_you_mean(stage, stages[journey])
+        if journey not in entering:
+            yield (*at, "after_stage"), f"no journey '{journey}'{did_you_mean(journey, entering)}"
+        elif stage not in entering[journey]:
+            hint = did_you_mean(stage, entering[journey])
             yield (*at, "after_stage"), f"{journey} has no stage '{stage}'{hint}"
+        else:
+            cause = _Cause(rule.after_stage, entering[journey][stage])
+    if cause is not None:
+        for name, value in rule.matching.items():
+            here = (*at, "matching", name)
+            yield from _cause_has(plan, cause, name, here, "matching")
+            for event in cause.events:
+                yield from _matches(plan, event, name, value, here)
     if rule.one_of is None:
-        yield from _outcome(plan, rule.after, rule.outcomes[0], at)
+        yield from _outcome(plan, cause, rule.outcomes[0], at)
     for k, outcome in enumerate(rule.one_of or ()):
-        yield from _outcome(plan, rule.after, outcome, (*at, "one_of", k))
+        yield from _outcome(plan, cause, outcome, (*at, "one_of", k))
+
+
+def _nothing(cause: _Cause, at: Path_, what: str) -> Iterator[tuple[Path_, str]]:
+    why = "a date, a schedule, a segment or a move enters it"
+    yield at, f"no event enters {cause.name} ({why}): {what} has no data to read"
 
 
 def _outcome(
-    plan: TrackingPlan | None, after: str | None, outcome: Outcome, at: Path_
+    plan: TrackingPlan | None, cause: _Cause | None, outcome: Outcome, at: Path_
 ) -> Iterator[tuple[Path_, str]]:
     for k, name in enumerate(outcome.keep):
-        for event in (after, outcome.then):
-            if event is not None:
-                yield from _declared(plan, event, name, (*at, "keep", k))
-    if outcome.of is not None and after is not None:
-        yield from _moment_of(plan, after, outcome.of, (*at, "of"))
+        yield from _declared(plan, outcome.then, name, (*at, "keep", k))
+        if cause is not None:
+            yield from _cause_has(plan, cause, name, (*at, "keep", k), "keep")
+    if outcome.of is not None and cause is not None:
+        yield from _cause_has(plan, cause, outcome.of, (*at, "of"), "of")
+        for event in cause.events:
+            yield from _moment_of(plan, event, outcome.of, (*at, "of"))
     yield from _event(plan, outcome.then, (*at, "then"))
     yield from _data(plan, outcome.then, outcome.data, (*at, "data"))
     yield from _drawn_before(outcome.data, set(outcome.keep), (*at, "data"))
+
+
+def _cause_has(
+    plan: TrackingPlan | None, cause: _Cause, name: str, at: Path_, what: str
+) -> Iterator[tuple[Path_, str]]:
+    """A field the rule reads from its cause: one some event of the cause declares."""
+    if not cause.events:
+        yield from _nothing(cause, at, what)
+    elif len(cause.events) == 1:
+        yield from _declared(plan, cause.events[0], name, at)
+    elif plan is not None:
+        specs = [plan.events[e] for e in cause.events if e in plan.events]
+        if specs and not any(name in spec.data for spec in specs):
+            known = {field for spec in specs for field in spec.data}
+            names = ", ".join(cause.events)
+            hint = did_you_mean(name, known) if known else ""
+            yield at, f"no event that enters {cause.name} ({names}) declares '{name}'{hint}"
 
 
 def _moment_of(
@@ -101,9 +152,7 @@ def _moment_of(
     if spec is None:
         return
     field = spec.data.get(name)
-    if field is None:
-        yield from _declared(plan, event, name, at)
-    elif field.type != "datetime":
+    if field is not None and field.type != "datetime":  # undeclared: see _cause_has
         yield at, f"{event} data.{name} is {_a(field.type)}; of needs a datetime to count from"
 
 
@@ -150,24 +199,15 @@ def _data(
         yield from _values(field, value, (*at, name), f"{event} data.{name}")
 
 
-def _fields(
-    plan: TrackingPlan | None,
-    event: str,
-    wanted: dict[str, Scalar | list[Scalar]],
-    at: Path_,
-    what: str,
+def _matches(
+    plan: TrackingPlan | None, event: str, name: str, value: Scalar | list[Scalar], at: Path_
 ) -> Iterator[tuple[Path_, str]]:
+    """The values a rule matches must fit the field where the event declares it."""
     spec = plan.events.get(event) if plan is not None else None
-    for name, value in wanted.items():
-        if spec is None:
-            break
-        field = spec.data.get(name)
-        if field is None:
-            yield from _declared(plan, event, name, (*at, name))
-            continue
-        options = value if isinstance(value, list) else [value]
-        for option in options:
-            yield from _one(field, option, (*at, name), f"{what} {event} data.{name}")
+    field = spec.data.get(name) if spec is not None else None
+    if field is not None:
+        for option in value if isinstance(value, list) else [value]:
+            yield from _one(field, option, at, f"matching {event} data.{name}")
 
 
 def _attributes(

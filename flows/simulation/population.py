@@ -26,10 +26,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from journeys.decisions import Decision, Transitioned
+from journeys.decisions import Decision, Ended, Transitioned
 from journeys.store import IncomingEvent
 from journeys.store.people.importing import ConsentRow
 
+from .carried import Carried, fields_read
 from .model import BehaviourModel, Emits, Outcome, Persona, Profile, Rule
 from .people import Drawing, Newcomer, consent_change, draw_data, newcomer, read_moment
 
@@ -94,6 +95,8 @@ class Population:
         self._heap: list[_Pending] = []
         self._seq = itertools.count()
         self.scheduled = 0
+        every_rule = [r for p in model.personas for r in model.rules_of(p)]
+        self._carried = Carried(fields_read(every_rule))
 
     def _compile(self, persona: Persona) -> _Compiled:
         profiles = persona.profiles or self.model.defaults.profiles
@@ -125,6 +128,11 @@ class Population:
     def pending(self) -> int:
         """Events scheduled and not yet happened."""
         return len(self._heap)
+
+    @property
+    def carried(self) -> int:
+        """Stages whose entering event's data is held for their rules."""
+        return self._carried.held
 
     # --- customers appearing --------------------------------------------------------------
 
@@ -193,18 +201,29 @@ class Population:
             rules = self._compiled[self._persona[index]].on_event.get(kind)
             if rules:
                 self._follow(index, rules, at, data)
+        self._carried.applying(events)
         return events, consent
 
     def observe(self, decisions: Sequence[Decision]) -> None:
-        """The engine's decisions: a stage entered is a cause the model may follow."""
+        """The engine's decisions: a stage entered is a cause the model may follow, with
+        the data of the event that entered it (see `carried`)."""
         for decision in decisions:
-            if type(decision) is not Transitioned or not decision.customer_id.startswith(PREFIX):
+            if isinstance(decision, Ended) and decision.customer_id.startswith(PREFIX):
+                self._carried.ended(self._index(decision.customer_id), decision)
+            if not isinstance(decision, Transitioned) or not decision.customer_id.startswith(
+                PREFIX
+            ):
                 continue
-            index = int(decision.customer_id[len(PREFIX) :]) - 1
+            index = self._index(decision.customer_id)
+            cause = self._carried.entered(index, decision)
             compiled = self._compiled[self._persona[index]]
             rules = compiled.on_stage.get(f"{decision.journey}.{decision.to_stage}")
             if rules:
-                self._follow(index, rules, int(decision.at.timestamp()), {})
+                self._follow(index, rules, int(decision.at.timestamp()), cause)
+
+    @staticmethod
+    def _index(customer_id: str) -> int:
+        return int(customer_id[len(PREFIX) :]) - 1
 
     def _follow(self, index: int, rules: list[Rule], at: int, cause: dict[str, Any]) -> None:
         self._causes[index] += 1

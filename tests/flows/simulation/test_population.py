@@ -14,7 +14,7 @@ from scipy.stats import chisquare
 from flows.simulation.model import SHIPPED_MODEL, BehaviourModel, load_model, parse_model
 from flows.simulation.population import Population
 from journeys.config import SHIPPED_DEFINITIONS
-from journeys.decisions import Transitioned
+from journeys.decisions import Ended, Transitioned
 from journeys.tracking import TrackingPlan, check_event_data, load_plan
 
 DAY = timedelta(days=1)
@@ -178,6 +178,77 @@ personas:
     assert [(e.customer_id, e.occurred_at, e.data) for e in reviews] == [
         (customer, entered + timedelta(hours=1), {"rating": 5})
     ]
+
+
+CART_MODEL = """
+active_hours: "00:00-23:59"
+defaults:
+  profiles: [{locale: de, country: DE, timezone: UTC}]
+personas:
+  - key: shopper
+    share: 1
+    starts_with:
+      event: cart.updated
+      data: {cart_id: "c-{customer}", item_count: 1, total: {choose: [39.9, 89.0, 1299.0]}}
+    behaviour:
+      - after_stage: abandoned_cart.reminded
+        then: order.completed
+        in: 1h
+        keep: [total]
+        data: {order_id: "o-{customer}-{n}"}
+"""
+
+
+def _entered(population: Population, event, stage: str, entry: int, cause: str, at: datetime):
+    came_from = {"cart": None, "reminded": "cart"}.get(stage, "cart")
+    return Transitioned("abandoned_cart", event.customer_id, 1, came_from, stage, entry, cause, at)
+
+
+@pytest.mark.parametrize(
+    ("cause", "kept"),
+    [
+        ("timer:after:4h", True),  # a wait carries the event of the stage waited in
+        ("move_to:0", False),  # a move carries none
+    ],
+)
+def test_a_stage_s_rule_reads_the_event_that_entered_it(cause: str, kept: bool) -> None:
+    """The reminder's stage is entered by a wait: the order that follows it keeps the
+    total of the cart the customer waited with, each customer their own."""
+    model, _ = parse_model(CART_MODEL)
+    population = Population(model, 30, 3, seed=4)
+    population.arrivals(population.start + 3 * DAY)
+    carts, _ = population.due(population.start + 2 * DAY)
+    assert len({c.data["total"] for c in carts}) > 1, "the carts differ"
+    population.observe(
+        [_entered(population, c, "cart", 1, f"event:{c.event_id}", c.occurred_at) for c in carts]
+    )
+    later = population.start + 2 * DAY
+    population.observe([_entered(population, c, "reminded", 2, cause, later) for c in carts])
+    events, _ = population.due(population.start + 3 * DAY)
+    orders = [e for e in events if e.type == "order.completed"]
+
+    cart_of = {c.customer_id: c.data["total"] for c in carts}
+    assert sorted(o.customer_id for o in orders) == sorted(cart_of)
+    for order in orders:
+        assert order.occurred_at == later + timedelta(hours=1)
+        assert ("total" in order.data) is kept
+        if kept:
+            assert order.data["total"] == cart_of[order.customer_id]
+
+
+def test_an_ended_enrollment_lets_go_of_its_stage_s_event() -> None:
+    model, _ = parse_model(CART_MODEL)
+    population = Population(model, 10, 3, seed=4)
+    population.arrivals(population.start + 3 * DAY)
+    carts, _ = population.due(population.start + 2 * DAY)
+    population.observe(
+        [_entered(population, c, "cart", 1, f"event:{c.event_id}", c.occurred_at) for c in carts]
+    )
+    assert population.carried == len(carts) > 0
+    population.observe(
+        [Ended("abandoned_cart", c.customer_id, 1, "goal", "event:x", c.occurred_at) for c in carts]
+    )
+    assert population.carried == 0
 
 
 def test_personas_and_consent_come_in_their_shares(model: BehaviourModel) -> None:
