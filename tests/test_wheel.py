@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prefect_db import migrated_home
 
 from journeys.loader import journey_files
 
@@ -192,7 +193,7 @@ def test_a_team_deploys_its_prefect_yaml_and_a_worker_elsewhere_runs_it(
     team = empty / "team"
     yaml_before = (team / "prefect.yaml").read_bytes()
     with local_server(
-        home=empty / "prefect", log=empty / "server.log", services=False, ui=False
+        home=migrated_home(empty / "prefect"), log=empty / "server.log", services=False, ui=False
     ) as api:
         pool = {
             "name": "journeyflow-local",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,7 @@ def _drop_prefect_exit_hooks_in_child() -> None:
 # from the tests that run after it.
 @pytest.fixture(scope="module")
 def prefect_harness() -> Iterator[None]:
+    import prefect.testing.utilities as harness
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_ANALYTICS_ENABLED,
@@ -60,6 +62,14 @@ def prefect_harness() -> Iterator[None]:
         temporary_settings,
     )
     from prefect.testing.utilities import prefect_test_harness
+    from prefect_db import migrated_template
+
+    def migrated_folder() -> str:
+        # The harness keeps its database as prefect-test.db in a folder of its own:
+        # a migrated copy there spares its server the migration (tests/prefect_db.py).
+        folder = tempfile.mkdtemp(prefix="prefect-harness-")
+        shutil.copyfile(migrated_template(), Path(folder) / "prefect-test.db")
+        return folder
 
     os.register_at_fork(after_in_child=_drop_prefect_exit_hooks_in_child)
     fast = {
@@ -75,6 +85,7 @@ def prefect_harness() -> Iterator[None]:
         temporary_settings(updates=fast),
     ):
         mp.setenv("DO_NOT_TRACK", "1")
+        mp.setattr(harness, "mkdtemp", migrated_folder)
         # Under load (2 cores, every test process busy) the test server can take well
         # over the default 30 s to answer its first health check; a slow start is no
         # failure of the code under test.

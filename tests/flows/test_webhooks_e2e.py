@@ -35,6 +35,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from prefect_db import migrated_home
 from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
@@ -343,13 +344,15 @@ def serve_launched(
 ) -> Iterator[Running | None]:
     """`journeyflow serve` started before the module's first test, when any test needs it.
 
-    Its Prefect server takes half a minute to come up on a fresh database; the tests of
+    Its Prefect server takes seconds to come up (on a migrated copy of the database,
+    tests/prefect_db.py), half a minute under load; the tests of
     `journeyflow webhooks` run meanwhile.
     """
     if not any("served" in item.fixturenames for item in request.session.items):
         yield None
         return
     tmp = tmp_path_factory.mktemp("serve")
+    migrated_home(tmp / "prefect")  # the PREFECT_HOME of environment()
     port = free_port()
     env = environment(
         tmp,
