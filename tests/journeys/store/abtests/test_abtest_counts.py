@@ -3,16 +3,20 @@ equal to what the population's plan says (computed here in plain Python)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from ab_factory import WITHIN, Population, ab_journey, build
+from pg_reset import empty_postgres, migrated_sqlite
 from sqlalchemy import Engine
 
 from journeys.model import AbEventMetric
-from journeys.store import session_scope
+from journeys.store import create_db_engine, create_schema, session_scope
 from journeys.store.abtests import arm_counts
 
+PG_ENV = "JOURNEYFLOW_TEST_POSTGRES_URL"  # as in tests/journeys/store/conftest.py
 METRIC_OF = {
     "goal": "goal",
     "click": "click",
@@ -21,9 +25,38 @@ METRIC_OF = {
 }
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def built(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    _pg_session_url: str | None,
+) -> Iterator[tuple[Engine, Population]]:
+    """One population per database for the whole module: its tests only read it."""
+    if request.param == "sqlite":
+        url = migrated_sqlite(tmp_path_factory.mktemp("ab") / "journeyflow.db")
+    elif _pg_session_url is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL tests must run in CI")
+        pytest.skip(f"set {PG_ENV} to run the store tests on PostgreSQL too")
+    else:
+        empty_postgres(_pg_session_url)
+        url = _pg_session_url
+    engine = create_db_engine(url)
+    create_schema(engine)
+    yield engine, build(engine, ab_journey(), 160)
+    engine.dispose()
+
+
 @pytest.fixture
-def population(engine: Engine) -> Population:
-    return build(engine, ab_journey(), 160)
+def engine(built: tuple[Engine, Population]) -> Engine:
+    return built[0]
+
+
+@pytest.fixture
+def population(built: tuple[Engine, Population]) -> Population:
+    return built[1]
 
 
 def counted(engine: Engine, metric: str, **kw: object) -> dict[str, tuple[int, int]]:
