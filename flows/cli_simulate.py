@@ -171,6 +171,7 @@ def _run(plan: Plan, database: Path | None, shards: int | None, *, quiet: bool) 
 def _print(results: Results, plan: Plan, model: Path, database: Path | None) -> None:
     from journeys.types import format_duration
 
+    from .demo_kpis import ab_lines
     from .report_tables import sections
     from .simulation.show import (
         days_table,
@@ -206,6 +207,8 @@ def _print(results: Results, plan: Plan, model: Path, database: Path | None) -> 
         console.rule(section.title)
         for table in section.tables:
             console.print(table)
+    for line in ab_lines(results.abtests):
+        console.print(line, highlight=False, soft_wrap=True)
     total = results.rendered + results.unrendered
     console.print(
         f"rendered {results.rendered:,} of {total:,} messages through their templates "

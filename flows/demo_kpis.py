@@ -8,12 +8,14 @@ with the run; the trends compare it with the period of the same length before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from journeys.abverdict import AbTestResult
 from journeys.store.reports import EdgeRow
 
 from .insight import Insight
@@ -93,12 +95,12 @@ def funnel_table(insight: Insight) -> Table:
     return table
 
 
-def ab_lines(insight: Insight) -> list[str]:
+def ab_lines(tests: Sequence[AbTestResult]) -> list[str]:
     """One line per A/B test: which, on what metric, and the decision."""
     return [
         f"A/B {t.journey} · {t.stage} · {t.action} ({t.metric} within {t.within}): "
         f"{t.decision.text}"
-        for t in insight.abtests
+        for t in tests
     ]
 
 
@@ -114,7 +116,7 @@ def print_kpis(console: Console, report: Any) -> None:
     )
     console.print(funnel_table(insight))
     console.print(kpi_table(insight))
-    for line in ab_lines(insight):
+    for line in ab_lines(insight.abtests):
         console.print(line, highlight=False, soft_wrap=True)
     reacted = ", ".join(f"{n} {what}" for what, n in sorted(report.reactions.items()))
     console.print(f"the sample's customers reacted: {reacted}", highlight=False, soft_wrap=True)

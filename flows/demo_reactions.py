@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,6 +43,24 @@ ANSWERED = 0.6
 SCORES = {"csat": (1, 2, 3, 4, 4, 5, 5, 5, 5, 3), "nps": (2, 5, 6, 7, 8, 8, 9, 9, 10, 10)}
 
 
+@dataclass(frozen=True)
+class Reactions:
+    """How customers answer their messages; the shares are by template, "default" for
+    the others. The demo's are these; a simulation's come from its behaviour model
+    (`messages:`), with its seed as `salt` so that another seed draws otherwise."""
+
+    delivered: float = 1.0  # of emails and SMS sent: the rest are never reported
+    opened: Mapping[str, float] = field(default_factory=lambda: dict(OPENED))
+    clicked: Mapping[str, float] = field(default_factory=lambda: dict(CLICKED))
+    surveys: Mapping[str, str] = field(default_factory=lambda: dict(SURVEYS))
+    answered: Mapping[str, float] = field(default_factory=lambda: {"default": ANSWERED})
+    scores: Mapping[str, Sequence[int]] = field(default_factory=lambda: dict(SCORES))
+    salt: str = ""
+
+    def share(self, shares: Mapping[str, float], template: str) -> float:
+        return shares.get(template, shares.get("default", 0.0))
+
+
 def chance(key: str, purpose: str) -> float:
     """A number in [0, 1) fixed by the message and what it decides."""
     digest = hashlib.blake2b(f"{purpose}:{key}".encode(), digest_size=8).digest()
@@ -54,6 +72,7 @@ class Audience:
     """The demo's customers, reacting to what the demo sent them."""
 
     engine: Engine
+    reactions: Reactions = field(default_factory=Reactions)
     seen_until: datetime | None = None  # messages sent before this were reacted to
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -115,13 +134,16 @@ class Audience:
         with session_scope(self.engine) as session:
             sent = session.connection().execute(query.order_by(a.id)).all()
             reports: list[MessageReport] = []
+            react = self.reactions
             for key, kind, template, at in sent:
                 reports += self._reports(key, kind, template or "", at)
-                survey = SURVEYS.get(template or "")
-                if survey and chance(key, "answer") < ANSWERED:
-                    scores = SCORES[survey]
-                    score = scores[int(chance(key, "score") * len(scores))]
-                    when = at + timedelta(hours=2 + 46 * chance(key, "answered at"))
+                survey = react.surveys.get(template or "")
+                if survey and self._chance(key, "answer") < react.share(
+                    react.answered, template or ""
+                ):
+                    scores = react.scores[survey]
+                    score = scores[int(self._chance(key, "score") * len(scores))]
+                    when = at + timedelta(hours=2 + 46 * self._chance(key, "answered at"))
                     if record_survey_answer(session, key, survey, score, when) is not None:
                         self.counts[f"{survey} answers"] += 1
             if reports:
@@ -129,14 +151,20 @@ class Audience:
         self.seen_until = now
         self.counts.update(r.event for r in reports)
 
+    def _chance(self, key: str, purpose: str) -> float:
+        return chance(key, self.reactions.salt + purpose)
+
     def _reports(self, key: str, kind: str, template: str, at: datetime) -> list[MessageReport]:
-        delivered = at + timedelta(minutes=1 + 4 * chance(key, "delivered at"))
+        react = self.reactions
+        if react.delivered < 1 and self._chance(key, "delivered") >= react.delivered:
+            return []  # the provider never reports it
+        delivered = at + timedelta(minutes=1 + 4 * self._chance(key, "delivered at"))
         out = [MessageReport(PROVIDER, "delivered", delivered, idempotency_key=key)]
-        if kind != "email" or chance(key, "open") >= OPENED.get(template, OPENED["default"]):
+        if kind != "email" or self._chance(key, "open") >= react.share(react.opened, template):
             return out
-        opened = delivered + timedelta(hours=30 * chance(key, "opened at"))
+        opened = delivered + timedelta(hours=30 * self._chance(key, "opened at"))
         out.append(MessageReport(PROVIDER, "open", opened, idempotency_key=key))
-        if chance(key, "click") < CLICKED.get(template, CLICKED["default"]):
-            clicked = opened + timedelta(minutes=1 + 10 * chance(key, "clicked at"))
+        if self._chance(key, "click") < react.share(react.clicked, template):
+            clicked = opened + timedelta(minutes=1 + 10 * self._chance(key, "clicked at"))
             out.append(MessageReport(PROVIDER, "click", clicked, idempotency_key=key))
         return out

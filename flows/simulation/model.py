@@ -60,6 +60,7 @@ from .model_data import (
     Share,
     check_data,
 )
+from .model_messages import MessageModel
 
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "behaviour.yaml"
 # The demo's sample starts here: by default a simulation runs over the same days.
@@ -240,6 +241,9 @@ class BehaviourModel(_Model):
     )
     defaults: Defaults
     personas: Annotated[list[Persona], Field(min_length=1)]
+    messages: MessageModel | None = Field(
+        None, description="what customers do with their messages (see model_messages)"
+    )
 
     @field_validator("start")
     @classmethod

@@ -15,13 +15,14 @@ from typing import Any
 
 from journeys.errors import Problem, did_you_mean
 from journeys.loader import locate
-from journeys.model import Journey
+from journeys.model import Journey, _MessageAction
 from journeys.tracking import FieldSpec, TrackingPlan, fits, type_of
 from journeys.validate_tracking import TIMER, contexts
 from journeys.yaml_source import SourceMap
 
 from .model import BehaviourModel, ModelError, Outcome, Rule
 from .model_data import Between, Choose, Data, DateRange, Maybe, Moment, Scalar
+from .model_messages import MessageModel
 
 Path_ = tuple[str | int, ...]
 
@@ -50,6 +51,8 @@ def _problems(
     yield from _attributes(plan, model.defaults.attributes, (*defaults, "attributes"))
     for n, rule in enumerate(model.defaults.behaviour):
         yield from _rule(plan, entering, rule, (*defaults, "behaviour", n))
+    if model.messages is not None:
+        yield from _message_templates(model.messages, journeys)
     for p, persona in enumerate(model.personas):
         at: Path_ = ("personas", p)
         if persona.attributes is not None:
@@ -60,6 +63,26 @@ def _problems(
         yield from _drawn_before(start.data, set(), (*at, "starts_with", "data"))
         for n, rule in enumerate(persona.behaviour):
             yield from _rule(plan, entering, rule, (*at, "behaviour", n))
+
+
+def _message_templates(
+    messages: MessageModel, journeys: list[Journey]
+) -> Iterator[tuple[Path_, str]]:
+    """A template named in `messages:` is one a journey sends: a typo would silently
+    leave its messages at the default shares."""
+    sent = {
+        name
+        for journey in journeys
+        for stage in journey.stages
+        for action in stage.on_enter
+        if isinstance(action, _MessageAction)
+        for name in action.templates
+    }
+    for part in ("opened", "clicked", "surveys", "answered"):
+        for name in getattr(messages, part):
+            if name != "default" and name not in sent:
+                hint = did_you_mean(name, sent)
+                yield ("messages", part, name), f"no journey sends a template '{name}'{hint}"
 
 
 def _entering(journey: Journey) -> dict[str, list[str]]:

@@ -101,5 +101,6 @@ def run_part(
         rules=CountingRules(),
         cadence=plan.cadence,
         progress=progress,
+        reactions=None if plan.model.messages is None else plan.model.messages.reactions(plan.seed),
     )
     return done, (renderer.rendered, renderer.counted)

@@ -20,8 +20,10 @@ from sqlalchemy import Engine
 
 from channels.ratelimit import sms_sender_rate
 from channels.settings import ChannelSettings
+from journeys.abverdict import AbTestResult
 from journeys.model import Journey
 from journeys.store import session_scope
+from journeys.store.abtests import ab_results
 from journeys.store.reports import Report, build_report
 
 from . import figures
@@ -89,6 +91,7 @@ class Results(_Doc):
     promo_codes: dict[str, int]
     limits: list[Limit]
     report: Report
+    abtests: list[AbTestResult]  # the journeys' A/B tests over the run, judged at its end
 
     def to_json(self, **kw: object) -> str:
         return self.model_dump_json(**kw)  # type: ignore[arg-type]
@@ -114,6 +117,7 @@ def collect(
         promos = figures.promo_codes(conn, start)
         peaks = figures.peaks(conn, start)
         report = build_report(session, until=done.end)
+        abtests = ab_results(session, None, report.since, report.until)
     days = []
     for d, day in enumerate(done.days):
         population: dict[str, dict[str, int]] = {}
@@ -163,6 +167,7 @@ def collect(
         promo_codes=dict(sorted(issued.items())),
         limits=limits(peaks, settings or ChannelSettings.from_env()),
         report=report,
+        abtests=abtests,
     )
 
 

@@ -6,7 +6,9 @@ applied and the timers swept (`replay.apply_and_sweep`, the demo's own step, wit
 the engine's decisions passed back to the population so that customers react to the
 stages they enter), and the dispatcher runs (`replay.dispatch_at`) with the
 production send rules and renderer, to channels that count. What a reaction
-schedules inside the same tick is applied in the same tick.
+schedules inside the same tick is applied in the same tick. With the model's
+`messages:`, what customers do with the messages (delivered, opened, clicked, survey
+answers) is recorded at each day's end (`demo_reactions.Audience`).
 
 The default cadence dispatches at the end of every hour (production dispatches every
 minute; a message due in the last hour before quiet hours may therefore be deferred
@@ -35,6 +37,7 @@ from journeys.store import BatchResult, IncomingEvent, JourneyRegistry, session_
 from journeys.store.people.importing import ConsentRow, Refused, import_consents, upsert_customers
 from journeys.store.tables import action_run_t
 
+from ..demo_reactions import Audience, Reactions
 from ..dispatch import DispatchSummary
 from ..replay import DISPATCH_AT, Clock, apply_and_sweep, dispatch_at
 from .counting import CountingRules, HeldKey
@@ -150,10 +153,13 @@ def run(
     batch_size: int = 1000,
     dispatch_batch: int = 1000,
     progress: Progress | None = None,
+    reactions: Reactions | None = None,
 ) -> Run:
-    """Run `days` days from `start` (a midnight, UTC); see the module docstring."""
+    """Run `days` days from `start` (a midnight, UTC); see the module docstring.
+    `reactions`: what customers do with the messages sent, recorded at each day's end."""
     began, began_cpu = time.perf_counter(), time.process_time()
     done = Run(start)
+    audience = None if reactions is None else Audience(engine, reactions)
     clock = Clock(start)
     ticks = DAY // cadence.tick
     # The dispatcher's sending threads, for the whole run rather than one set per tick.
@@ -172,6 +178,10 @@ def run(
                     batch_size=dispatch_batch,
                     pool=pool,
                 )
+            if audience is not None:
+                # Reports and answers reach no journey: a day's at once is the same as
+                # each dispatch's, for a transaction a day instead of one an hour.
+                audience.after_dispatch(day.date + DAY + cadence.dispatch_after)
             day.held = rules.close_day()
             done.days.append(day)
             done.customers += day.appeared

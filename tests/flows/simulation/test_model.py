@@ -397,6 +397,16 @@ def test_the_data_forms_are_told_apart() -> None:
 FIELDS = [
     "defaults",
     "personas",
+    "messages",
+    "opened",
+    "clicked",
+    "surveys",
+    "answered",
+    "scores",
+    "csat",
+    "nps",
+    "default",
+    "delivered",
     "profiles",
     "consent",
     "attributes",
@@ -495,6 +505,7 @@ PLACES: list[list[str | int]] = [
     ["personas", 0, "behaviour"],
     ["personas", 0, "behaviour", 0],
     ["personas", 0, "share"],
+    ["messages"],
 ]
 
 
