@@ -24,9 +24,11 @@ from journeys.tracking import TrackingPlan
 SIZE: dict[str, Any] = {"customers": 600, "days": 40, "cadence": Cadence(timedelta(hours=6))}
 
 
-def _run(tmp: Path, journeys: list[Journey], model: BehaviourModel, **messages: Any) -> Results:
+def _run(
+    tmp: Path, journeys: list[Journey], model: BehaviourModel, size: Any = SIZE, **messages: Any
+) -> Results:
     changed = model.model_copy(update={"messages": MessageModel(**messages) if messages else None})
-    return simulate(Plan(journeys, changed, seed=5, **SIZE), database=tmp / "s.db")
+    return simulate(Plan(journeys, changed, seed=5, **size), database=tmp / "s.db")
 
 
 def _rows(results: Results) -> list[Any]:
@@ -96,7 +98,7 @@ def test_shares_come_out_near_the_model_s(
 def test_without_messages_nothing_is_reported_back(
     tmp_path: Path, demo_set: list[Journey], model: BehaviourModel
 ) -> None:
-    results = _run(tmp_path, demo_set, model)
+    results = _run(tmp_path, demo_set, model, {**SIZE, "customers": 300})
     rows = _rows(results)
     assert sum(m.sent for m in rows) > 100
     assert sum(m.delivered + m.opened + m.clicked for m in rows) == 0
